@@ -1,0 +1,99 @@
+"""polyroute: an embeddable LLM router.
+
+One engine picks a provider for every call (price, health, capabilities), fails over when a
+provider breaks, and records exactly what each call cost::
+
+    import polyroute
+    router = polyroute.Router.from_config("polyroute.yaml")
+    resp = router.completion(model="llama-3.3-70b", messages=[{"role": "user", "content": "hi"}])
+    resp.choices[0].message.content, resp.route.provider, resp.route.cost
+"""
+
+from __future__ import annotations
+
+from polyroute import errors
+from polyroute._catalog import (
+    BreakerSettings,
+    Catalog,
+    Endpoint,
+    ModelSpec,
+    Pricing,
+    ProviderSpec,
+    RetrySettings,
+    RouterSettings,
+    Timeouts,
+)
+from polyroute._clock import Clock, SystemClock
+from polyroute._execution import CallObserver
+from polyroute._planner import Candidate, Plan
+from polyroute._request import Caller, ChatRequest
+from polyroute._router import Router
+from polyroute._secret import Secret
+from polyroute._stream import AsyncStream, Stream
+from polyroute._types import (
+    Attempt,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatMessage,
+    Choice,
+    ChunkChoice,
+    Delta,
+    FunctionCall,
+    Route,
+    ToolCall,
+    Usage,
+)
+from polyroute.errors import (
+    BudgetExceeded,
+    ConfigError,
+    InvalidRequest,
+    NoEndpointAvailable,
+    PolyrouteError,
+    ProviderError,
+    StreamInterrupted,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncStream",
+    "Attempt",
+    "BreakerSettings",
+    "BudgetExceeded",
+    "CallObserver",
+    "Caller",
+    "Candidate",
+    "Catalog",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatMessage",
+    "ChatRequest",
+    "Choice",
+    "ChunkChoice",
+    "Clock",
+    "ConfigError",
+    "Delta",
+    "Endpoint",
+    "FunctionCall",
+    "InvalidRequest",
+    "ModelSpec",
+    "NoEndpointAvailable",
+    "Plan",
+    "PolyrouteError",
+    "Pricing",
+    "ProviderError",
+    "ProviderSpec",
+    "RetrySettings",
+    "Route",
+    "Router",
+    "RouterSettings",
+    "Secret",
+    "Stream",
+    "StreamInterrupted",
+    "SystemClock",
+    "Timeouts",
+    "ToolCall",
+    "Usage",
+    "__version__",
+    "errors",
+]

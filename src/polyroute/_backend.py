@@ -1,0 +1,142 @@
+"""A backend sends one attempt to one provider and returns our types.
+
+:class:`HttpBackend` composes a wire adapter (encoding, decoding) with a transport (bytes over
+HTTP). Backends that are not HTTP (the LiteLLM bridge) implement the same two methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Protocol
+
+from polyroute._catalog import Endpoint, ProviderSpec, Timeouts
+from polyroute._request import ChatRequest
+from polyroute._types import ChatCompletion, ChatCompletionChunk
+from polyroute.adapters import WireAdapter
+from polyroute.transports._base import AsyncTransport, Transport
+
+__all__ = ["AsyncBackend", "Backend", "HttpBackend"]
+
+
+class Backend(Protocol):
+    """Sync: one provider."""
+
+    def complete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
+        """One non-streamed attempt. Raises :class:`~polyroute.errors.ProviderError`."""
+        ...
+
+    def stream(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> Iterator[ChatCompletionChunk]:
+        """One streamed attempt: chunks as they arrive; raises ``ProviderError`` on failure,
+        ``IncompleteStream`` if the stream ends early. Closing the generator releases the connection."""
+        ...
+
+    def close(self) -> None:
+        """Release resources."""
+        ...
+
+
+class AsyncBackend(Protocol):
+    """Async: one provider."""
+
+    async def acomplete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
+        """One non-streamed attempt."""
+        ...
+
+    def astream(
+        self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        """One streamed attempt."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release resources."""
+        ...
+
+
+class HttpBackend:
+    """A provider reached over HTTP: adapter plus transports (built on first use)."""
+
+    def __init__(
+        self,
+        provider: ProviderSpec,
+        adapter: WireAdapter,
+        *,
+        sync_transport: Callable[[ProviderSpec], Transport],
+        async_transport: Callable[[ProviderSpec], AsyncTransport],
+    ) -> None:
+        self.provider = provider
+        self.adapter = adapter
+        self._make_sync = sync_transport
+        self._make_async = async_transport
+        self._sync: Transport | None = None
+        self._async: AsyncTransport | None = None
+
+    def _transport(self) -> Transport:
+        if self._sync is None:
+            self._sync = self._make_sync(self.provider)
+        return self._sync
+
+    def _atransport(self) -> AsyncTransport:
+        if self._async is None:
+            self._async = self._make_async(self.provider)
+        return self._async
+
+    def complete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
+        adapter = self.adapter
+        resp = self._transport().send(adapter.build_request(self.provider, endpoint, request), timeouts)
+        if resp.status >= 300:
+            raise adapter.parse_error(resp.status, resp.headers, resp.body)
+        return adapter.parse_response(endpoint, resp.body)
+
+    async def acomplete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
+        adapter = self.adapter
+        resp = await self._atransport().send(adapter.build_request(self.provider, endpoint, request), timeouts)
+        if resp.status >= 300:
+            raise adapter.parse_error(resp.status, resp.headers, resp.body)
+        return adapter.parse_response(endpoint, resp.body)
+
+    def stream(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> Iterator[ChatCompletionChunk]:
+        adapter = self.adapter
+        resp = self._transport().stream(adapter.build_request(self.provider, endpoint, request), timeouts)
+        try:
+            if resp.status >= 300:
+                raise adapter.parse_error(resp.status, resp.headers, resp.read())
+            decoder = adapter.stream_decoder(endpoint, request)
+            for data in resp.iter_bytes():
+                yield from decoder.feed(data)
+                if decoder.done:
+                    break
+            yield from decoder.finish()
+        finally:
+            resp.close()
+
+    async def astream(
+        self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        adapter = self.adapter
+        resp = await self._atransport().stream(adapter.build_request(self.provider, endpoint, request), timeouts)
+        try:
+            if resp.status >= 300:
+                raise adapter.parse_error(resp.status, resp.headers, await resp.read())
+            decoder = adapter.stream_decoder(endpoint, request)
+            read = resp.read_chunk
+            while not decoder.done:
+                data = await read()
+                if not data:
+                    break
+                for chunk in decoder.feed(data):
+                    yield chunk
+            for chunk in decoder.finish():
+                yield chunk
+        finally:
+            await resp.close()
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None

@@ -1,0 +1,175 @@
+"""The catalog: models, the endpoints that serve them, and the providers behind those.
+
+Immutable once built (a reload builds a new one). Built from configuration by
+:mod:`polyroute._config`; planning reads it on every request, so lookups are dict hits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from polyroute._secret import Secret
+
+__all__ = [
+    "BreakerSettings",
+    "Catalog",
+    "Endpoint",
+    "ModelSpec",
+    "Pricing",
+    "ProviderSpec",
+    "RetrySettings",
+    "RouterSettings",
+    "Timeouts",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """USD per token (per request and per image for those two). ``None`` means unknown."""
+
+    prompt: Decimal | None = None
+    completion: Decimal | None = None
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+    reasoning: Decimal | None = None
+    request: Decimal | None = None
+    image: Decimal | None = None
+    source: str = "config"
+
+    @property
+    def known(self) -> bool:
+        """Whether prompt and completion prices are both known."""
+        return self.prompt is not None and self.completion is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds. ``connect`` and ``read`` per attempt; ``first_token`` for streams; ``deadline`` per call."""
+
+    connect: float = 10.0
+    read: float = 120.0
+    first_token: float | None = None
+    deadline: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySettings:
+    """Retries of the same endpoint for retryable failures, with exponential backoff and full jitter."""
+
+    max_retries: int = 1
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    #: a provider asking for a longer wait than this is not retried; we move to the next endpoint
+    max_retry_after: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSettings:
+    """Per-endpoint circuit breaker."""
+
+    failure_threshold: int = 3
+    cooldown: float = 30.0
+    max_cooldown: float = 600.0
+    #: how long an endpoint that answered 401/403 stays out of rotation
+    auth_cooldown: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    """Engine-wide settings."""
+
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    timeouts: Timeouts = Timeouts()
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """A provider: where it lives, how to authenticate, which wire API it speaks."""
+
+    name: str
+    api: str = "openai"
+    base_url: str = ""
+    api_key: Secret | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: resolved: the router's defaults with this provider's overrides
+    timeouts: Timeouts = Timeouts()
+    max_connections: int = 100
+    #: ask OpenAI-compatible streams for a final usage chunk (``stream_options.include_usage``)
+    stream_usage: bool = True
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One provider serving one model under its own model id, at its own price."""
+
+    provider: str
+    model: str
+    pricing: Pricing = Pricing()
+    context_length: int | None = None
+    max_output_tokens: int | None = None
+    #: declared features (``tools``, ``tool_choice``, ``json_schema``, ``json_object``, ``vision``,
+    #: ``streaming``...); ``None`` means not declared (assumed supported)
+    capabilities: frozenset[str] | None = None
+    weight: float = 1.0
+    data_collection: str | None = None
+    zdr: bool | None = None
+    quantization: str | None = None
+    tokenizer: str | None = None
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """A stable identifier: ``provider/model``."""
+        return f"{self.provider}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A model name users route to, its endpoints in configured order, and model-level fallbacks."""
+
+    name: str
+    endpoints: tuple[Endpoint, ...]
+    fallbacks: tuple[str, ...] = ()
+    provider_preferences: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Catalog:
+    """Models, endpoints and providers. Immutable; build a new one to change it."""
+
+    __slots__ = ("_models", "_providers", "settings")
+
+    def __init__(
+        self,
+        providers: Iterable[ProviderSpec],
+        models: Iterable[ModelSpec],
+        settings: RouterSettings | None = None,
+    ) -> None:
+        self._providers = {p.name: p for p in providers}
+        self._models = {m.name: m for m in models}
+        self.settings = settings or RouterSettings()
+
+    @property
+    def providers(self) -> Mapping[str, ProviderSpec]:
+        """Providers by name."""
+        return self._providers
+
+    @property
+    def models(self) -> Mapping[str, ModelSpec]:
+        """Models by name, in configured order."""
+        return self._models
+
+    def model(self, name: str) -> ModelSpec | None:
+        """The model called ``name``, or ``None``."""
+        return self._models.get(name)
+
+    def provider(self, name: str) -> ProviderSpec:
+        """The provider called ``name`` (``KeyError`` if absent: the config validator prevents it)."""
+        return self._providers[name]
+
+    def __repr__(self) -> str:
+        return f"Catalog(providers={list(self._providers)}, models={list(self._models)})"

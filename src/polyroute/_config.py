@@ -1,0 +1,324 @@
+"""Configuration: YAML or a dict, validated at load, secrets only by environment reference.
+
+``load_catalog()`` interpolates ``${VAR}`` / ``${VAR:-default}``, validates with pydantic
+(unknown keys are errors, so typos are caught), checks cross-references, and builds the
+immutable :class:`~polyroute._catalog.Catalog`. Every problem is a
+:class:`~polyroute.errors.ConfigError` naming the key path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from polyroute._catalog import (
+    BreakerSettings,
+    Catalog,
+    Endpoint,
+    ModelSpec,
+    Pricing,
+    ProviderSpec,
+    RetrySettings,
+    RouterSettings,
+    Timeouts,
+)
+from polyroute._secret import Secret
+from polyroute.adapters import known_apis
+from polyroute.errors import ConfigError
+
+__all__ = ["RouterConfig", "load_catalog", "load_config_data"]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_FULL_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimeoutConfig(_Strict):
+    connect: float | None = Field(default=None, gt=0)
+    read: float | None = Field(default=None, gt=0)
+    first_token: float | None = Field(default=None, gt=0)
+    deadline: float | None = Field(default=None, gt=0)
+
+
+class ProviderConfig(_Strict):
+    api: str = "openai"
+    base_url: str
+    api_key: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: TimeoutConfig | None = None
+    max_connections: int = Field(default=100, ge=1)
+    stream_usage: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {v!r}")
+        return v.rstrip("/")
+
+
+_Price = float | int | str | None
+
+
+class PricingConfig(_Strict):
+    """USD per token (``request``: per request; ``image``: per image)."""
+
+    prompt: _Price = None
+    completion: _Price = None
+    cache_read: _Price = None
+    cache_write: _Price = None
+    reasoning: _Price = None
+    request: _Price = None
+    image: _Price = None
+
+    @field_validator("*")
+    @classmethod
+    def _decimal(cls, v: _Price) -> _Price:
+        if v is None:
+            return v
+        try:
+            d = Decimal(str(v))
+        except InvalidOperation:
+            raise ValueError(f"must be a number, got {v!r}") from None
+        if not d.is_finite() or d < 0:
+            raise ValueError(f"must be a non-negative number, got {v!r}")
+        return v
+
+
+class EndpointConfig(_Strict):
+    provider: str
+    model: str
+    pricing: PricingConfig = PricingConfig()
+    context_length: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    capabilities: list[str] | None = None
+    weight: float = Field(default=1.0, ge=0)
+    data_collection: Literal["allow", "deny"] | None = None
+    zdr: bool | None = None
+    quantization: str | None = None
+    tokenizer: str | None = None
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelConfig(_Strict):
+    endpoints: list[EndpointConfig] = Field(min_length=1)
+    fallbacks: list[str] = Field(default_factory=list)
+    provider: dict[str, Any] = Field(default_factory=dict)
+
+
+class RetryConfig(_Strict):
+    max_retries: int = Field(default=1, ge=0, le=10)
+    base_delay: float = Field(default=0.25, ge=0)
+    max_delay: float = Field(default=8.0, ge=0)
+    max_retry_after: float = Field(default=20.0, ge=0)
+
+
+class BreakerConfig(_Strict):
+    failure_threshold: int = Field(default=3, ge=1)
+    cooldown: float = Field(default=30.0, ge=0)
+    max_cooldown: float = Field(default=600.0, ge=0)
+    auth_cooldown: float = Field(default=300.0, ge=0)
+
+
+class SettingsConfig(_Strict):
+    retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    timeout: TimeoutConfig = TimeoutConfig()
+
+
+class RouterConfig(_Strict):
+    """The whole configuration file."""
+
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    router: SettingsConfig = SettingsConfig()
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+
+def _interpolate(value: Any, path: str, env: Mapping[str, str], secret_paths: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env and env[name] != "":
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"environment variable {name} is not set", path=path)
+
+        out = _ENV_REF.sub(sub, value)
+        if _FULL_ENV_REF.match(value):
+            secret_paths[path] = _ENV_REF.match(value).group(1)  # type: ignore[union-attr]
+        return out
+    if isinstance(value, Mapping):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), env, secret_paths) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}[{i}]", env, secret_paths) for i, v in enumerate(value)]
+    return value
+
+
+def _loc_to_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load_config_data(source: Path | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The raw configuration from a YAML file or a dict."""
+    if isinstance(source, Mapping):
+        return source
+    import yaml
+
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror}", path=str(source)) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", path=str(source)) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"the top level must be a mapping, got {type(data).__name__}", path=str(source))
+    return data
+
+
+def parse_config(
+    data: Mapping[str, Any], *, env: Mapping[str, str] | None = None
+) -> tuple[RouterConfig, dict[str, str]]:
+    """Interpolate and validate; return the config and the env variable behind each secret path."""
+    secret_paths: dict[str, str] = {}
+    resolved = _interpolate(data, "", os.environ if env is None else env, secret_paths)
+    try:
+        config = RouterConfig.model_validate(resolved)
+    except ValidationError as exc:
+        problems = [(_loc_to_path(e["loc"]) or "(top level)", e["msg"]) for e in exc.errors()]
+        if len(problems) == 1:
+            raise ConfigError(problems[0][1], path=problems[0][0]) from None
+        lines = "\n  ".join(f"{p}: {m}" for p, m in problems)
+        err = ConfigError(f"{len(problems)} problems in the configuration:\n  {lines}")
+        err.path = problems[0][0]
+        raise err from None
+    _check_references(config, secret_paths, data)
+    return config, secret_paths
+
+
+def _check_references(config: RouterConfig, secret_paths: Mapping[str, str], raw: Mapping[str, Any]) -> None:
+    apis = known_apis()
+    for name, provider in config.providers.items():
+        path = f"providers.{name}"
+        if provider.api not in apis:
+            raise ConfigError(f"unknown api {provider.api!r}; expected one of {apis}", path=f"{path}.api")
+        if provider.api_key is not None and f"{path}.api_key" not in secret_paths:
+            raise ConfigError(
+                "secrets must come from the environment: write api_key: ${SOME_ENV_VAR}", path=f"{path}.api_key"
+            )
+    for name, model in config.models.items():
+        for i, ep in enumerate(model.endpoints):
+            if ep.provider not in config.providers:
+                known = ", ".join(sorted(config.providers)) or "none"
+                raise ConfigError(
+                    f"unknown provider {ep.provider!r} (configured providers: {known})",
+                    path=f"models.{name}.endpoints[{i}].provider",
+                )
+        for i, fb in enumerate(model.fallbacks):
+            if fb not in config.models:
+                raise ConfigError(f"unknown fallback model {fb!r}", path=f"models.{name}.fallbacks[{i}]")
+    del raw
+
+
+def _dec(v: _Price) -> Decimal | None:
+    return None if v is None else Decimal(str(v))
+
+
+def _timeouts(base: Timeouts, cfg: TimeoutConfig | None) -> Timeouts:
+    if cfg is None:
+        return base
+    return Timeouts(
+        connect=cfg.connect if cfg.connect is not None else base.connect,
+        read=cfg.read if cfg.read is not None else base.read,
+        first_token=cfg.first_token if cfg.first_token is not None else base.first_token,
+        deadline=cfg.deadline if cfg.deadline is not None else base.deadline,
+    )
+
+
+def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str]) -> Catalog:
+    """The immutable catalog for a validated config."""
+    s = config.router
+    settings = RouterSettings(
+        retry=RetrySettings(**s.retry.model_dump()),
+        breaker=BreakerSettings(**s.breaker.model_dump()),
+        timeouts=_timeouts(Timeouts(), s.timeout),
+    )
+    providers = []
+    for name, p in config.providers.items():
+        key = None
+        if p.api_key is not None:
+            key = Secret(p.api_key, source=f"env:{secret_paths.get(f'providers.{name}.api_key', '?')}")
+        providers.append(
+            ProviderSpec(
+                name=name,
+                api=p.api,
+                base_url=p.base_url,
+                api_key=key,
+                headers=dict(p.headers),
+                timeouts=_timeouts(settings.timeouts, p.timeout),
+                max_connections=p.max_connections,
+                stream_usage=p.stream_usage,
+                options=dict(p.options),
+            )
+        )
+    models = []
+    for name, m in config.models.items():
+        endpoints = tuple(
+            Endpoint(
+                provider=e.provider,
+                model=e.model,
+                pricing=Pricing(
+                    prompt=_dec(e.pricing.prompt),
+                    completion=_dec(e.pricing.completion),
+                    cache_read=_dec(e.pricing.cache_read),
+                    cache_write=_dec(e.pricing.cache_write),
+                    reasoning=_dec(e.pricing.reasoning),
+                    request=_dec(e.pricing.request),
+                    image=_dec(e.pricing.image),
+                ),
+                context_length=e.context_length,
+                max_output_tokens=e.max_output_tokens,
+                capabilities=frozenset(e.capabilities) if e.capabilities is not None else None,
+                weight=e.weight,
+                data_collection=e.data_collection,
+                zdr=e.zdr,
+                quantization=e.quantization,
+                tokenizer=e.tokenizer,
+                extra_body=dict(e.extra_body),
+            )
+            for e in m.endpoints
+        )
+        models.append(ModelSpec(name, endpoints, tuple(m.fallbacks), dict(m.provider)))
+    return Catalog(providers, models, settings)
+
+
+def load_catalog(source: Path | Mapping[str, Any], *, env: Mapping[str, str] | None = None) -> Catalog:
+    """Read, interpolate, validate and build: the catalog for a config file path or dict."""
+    config, secret_paths = parse_config(load_config_data(source), env=env)
+    return build_catalog(config, secret_paths)

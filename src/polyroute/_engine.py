@@ -1,0 +1,211 @@
+"""The two engines: sync and async twins that drive an :class:`~polyroute._execution.Execution`.
+
+They differ only in how they send and wait; every decision is the Execution's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
+
+from polyroute._backend import AsyncBackend, Backend
+from polyroute._clock import Clock
+from polyroute._execution import Execution, Send, Wait
+from polyroute._relay import Relay
+from polyroute._types import ChatCompletion, ChatCompletionChunk
+from polyroute.errors import (
+    FirstTokenTimeout,
+    PolyrouteError,
+    ProviderError,
+    ReadTimeout,
+    StreamInterrupted,
+)
+
+__all__ = ["acomplete", "astream", "complete", "stream"]
+
+BackendFor = Callable[[str], Backend]
+AsyncBackendFor = Callable[[str], AsyncBackend]
+
+
+def complete(ex: Execution, backend_for: BackendFor, clock: Clock) -> ChatCompletion:
+    """Run a non-streamed call to the end."""
+    request = ex.request
+    while True:
+        action = ex.next()
+        if type(action) is Send:
+            started = clock.monotonic()
+            try:
+                resp = backend_for(action.provider.name).complete(action.candidate.endpoint, request, action.timeouts)
+            except ProviderError as err:
+                ex.failed(action, err, started)
+                continue
+            resp.route = ex.succeeded(action, started, resp.usage)
+            return resp
+        if type(action) is Wait:
+            clock.sleep(action.seconds)
+            continue
+        assert isinstance(action, PolyrouteError)
+        raise action
+
+
+async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -> ChatCompletion:
+    """Run a non-streamed call to the end (async)."""
+    request = ex.request
+    while True:
+        action = ex.next()
+        if type(action) is Send:
+            started = clock.monotonic()
+            backend = backend_for(action.provider.name)
+            try:
+                if action.remaining is None:
+                    resp = await backend.acomplete(action.candidate.endpoint, request, action.timeouts)
+                else:
+                    try:
+                        async with asyncio.timeout(max(action.remaining, 0.0)):
+                            resp = await backend.acomplete(action.candidate.endpoint, request, action.timeouts)
+                    except TimeoutError as exc:
+                        raise ReadTimeout("the call's deadline passed during this attempt") from exc
+            except ProviderError as err:
+                ex.failed(action, err, started)
+                continue
+            resp.route = ex.succeeded(action, started, resp.usage)
+            return resp
+        if type(action) is Wait:
+            await clock.asleep(action.seconds)
+            continue
+        assert isinstance(action, PolyrouteError)
+        raise action
+
+
+def _first_token_limit(action: Send) -> float | None:
+    limits = [t for t in (action.timeouts.first_token, action.remaining) if t is not None]
+    return min(limits) if limits else None
+
+
+def stream(ex: Execution, backend_for: BackendFor, clock: Clock) -> Iterator[ChatCompletionChunk]:
+    """Run a streamed call: fail over until the first content, relay after it."""
+    request = ex.request
+    while True:
+        action = ex.next()
+        if type(action) is Wait:
+            clock.sleep(action.seconds)
+            continue
+        if not isinstance(action, Send):
+            assert isinstance(action, PolyrouteError)
+            raise action
+        started = clock.monotonic()
+        limit = _first_token_limit(action)
+        timeouts = action.timeouts
+        if limit is not None and limit < timeouts.read:
+            # httpx applies one read timeout to the whole body: before the first token it is
+            # the first-token limit; the elapsed-time check below keeps a trickle honest too
+            timeouts = replace(timeouts, read=max(limit, 0.001))
+        relay = Relay(request.include_usage)
+        ttft: float | None = None
+        source = backend_for(action.provider.name).stream(action.candidate.endpoint, request, timeouts)
+        try:
+            for chunk in source:
+                out = relay.push(chunk)
+                if ttft is None:
+                    now = clock.monotonic()
+                    if not relay.committed:
+                        if limit is not None and now - started > limit:
+                            raise FirstTokenTimeout(f"no content within {limit:.3f}s")
+                        continue
+                    ttft = now - started
+                yield from out
+        except ProviderError as err:
+            if relay.committed:
+                ex.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
+                raise ex.interrupted(
+                    StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
+                ) from err
+            if isinstance(err, ReadTimeout) and limit is not None and clock.monotonic() - started >= limit * 0.99:
+                err = FirstTokenTimeout(f"no content within {limit:.3f}s: {err.message}")
+            ex.failed(action, err, started, ttft=ttft)
+            continue
+        except GeneratorExit:
+            ex.abandoned(action, started, relay.usage, ttft=ttft)
+            raise
+        finally:
+            source.close()  # type: ignore[attr-defined]
+        route = ex.succeeded(action, started, relay.usage, ttft=ttft)
+        yield from relay.finish(route, ex.request_id, int(clock.time()))
+        return
+
+
+async def astream(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -> AsyncIterator[ChatCompletionChunk]:
+    """Run a streamed call (async): fail over until the first content, relay after it."""
+    request = ex.request
+    loop = asyncio.get_running_loop()
+    while True:
+        action = ex.next()
+        if type(action) is Wait:
+            await clock.asleep(action.seconds)
+            continue
+        if not isinstance(action, Send):
+            assert isinstance(action, PolyrouteError)
+            raise action
+        started = clock.monotonic()
+        limit = _first_token_limit(action)
+        relay = Relay(request.include_usage)
+        ttft: float | None = None
+        source = backend_for(action.provider.name).astream(action.candidate.endpoint, request, action.timeouts)
+        it = aiter(source)
+        out: list[ChatCompletionChunk] = []
+        ended = False
+        try:
+            # Before the first content nothing is yielded, so a timeout can safely wrap it.
+            try:
+                async with asyncio.timeout(limit):
+                    while not relay.committed:
+                        try:
+                            chunk = await anext(it)
+                        except StopAsyncIteration:
+                            ended = True
+                            break
+                        out = relay.push(chunk)
+            except TimeoutError as exc:
+                first = action.timeouts.first_token
+                if first is not None and (action.remaining is None or first <= action.remaining):
+                    raise FirstTokenTimeout(f"no content within {first:.3f}s") from exc
+                raise ReadTimeout("the call's deadline passed during this attempt") from exc
+            if relay.committed:
+                ttft = clock.monotonic() - started
+                for c in out:
+                    yield c
+                deadline = (
+                    None if action.remaining is None else loop.time() + action.remaining - (clock.monotonic() - started)
+                )
+                while True:
+                    try:
+                        if deadline is None:
+                            chunk = await anext(it)
+                        else:
+                            async with asyncio.timeout_at(deadline):
+                                chunk = await anext(it)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError as exc:
+                        raise ReadTimeout("the call's deadline passed mid-stream") from exc
+                    for c in relay.push(chunk):
+                        yield c
+            del ended
+        except ProviderError as err:
+            if relay.committed:
+                ex.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
+                raise ex.interrupted(
+                    StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
+                ) from err
+            ex.failed(action, err, started, ttft=ttft)
+            continue
+        except (GeneratorExit, asyncio.CancelledError):
+            ex.abandoned(action, started, relay.usage, ttft=ttft)
+            raise
+        finally:
+            await source.aclose()  # type: ignore[attr-defined]
+        route = ex.succeeded(action, started, relay.usage, ttft=ttft)
+        for c in relay.finish(route, ex.request_id, int(clock.time())):
+            yield c
+        return

@@ -1,0 +1,350 @@
+"""Driving a plan, sans I/O: the decisions shared by the sync and async engines.
+
+An :class:`Execution` is asked :meth:`~Execution.next` what to do — :class:`Send` an attempt,
+:class:`Wait` before a retry, or stop with an error — and told how each attempt ended. The sync
+and async engines only perform the sending and the waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from polyroute._catalog import Catalog, Endpoint, ProviderSpec, RouterSettings, Timeouts
+from polyroute._clock import Clock
+from polyroute._cost import call_cost
+from polyroute._health import HealthState
+from polyroute._planner import Candidate, Plan
+from polyroute._policy import Action, backoff, decide
+from polyroute._request import ChatRequest
+from polyroute._types import Attempt, Route, Usage
+from polyroute.errors import (
+    Cancelled,
+    DeadlineExceeded,
+    NoEndpointAvailable,
+    PolyrouteError,
+    ProviderError,
+    RateLimited,
+)
+
+__all__ = ["CallObserver", "Execution", "Send", "Wait"]
+
+log = logging.getLogger("polyroute")
+
+
+class CallObserver(Protocol):
+    """Told about every attempt and every finished call (ledger, statistics, tracing).
+
+    Observers must not raise; if one does, the error is logged and the call goes on.
+    """
+
+    def on_attempt(self, request: ChatRequest, request_id: str, attempt: Attempt) -> None:
+        """An attempt ended (or was skipped)."""
+        ...
+
+    def on_call(self, request: ChatRequest, route: Route | None, error: PolyrouteError | None) -> None:
+        """The call ended: with ``route`` on success, with ``error`` otherwise."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send one attempt to ``candidate`` with these timeouts."""
+
+    candidate: Candidate
+    provider: ProviderSpec
+    retry: int
+    timeouts: Timeouts
+    #: seconds left before the call's deadline, if it has one
+    remaining: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Wait this many seconds (backoff before a retry)."""
+
+    seconds: float
+
+
+class Execution:
+    """The state of one routed call."""
+
+    __slots__ = (
+        "_cands",
+        "_catalog",
+        "_clock",
+        "_current",
+        "_deadline",
+        "_fatal",
+        "_health",
+        "_i",
+        "_min_context",
+        "_observers",
+        "_retries",
+        "_retry_pending",
+        "_rng",
+        "_settings",
+        "_wait",
+        "attempts",
+        "errors",
+        "request",
+        "request_id",
+        "started",
+    )
+
+    def __init__(
+        self,
+        request: ChatRequest,
+        plan: Plan,
+        *,
+        catalog: Catalog,
+        health: HealthState,
+        clock: Clock,
+        rng: random.Random,
+        request_id: str,
+        observers: Sequence[CallObserver] = (),
+    ) -> None:
+        self.request = request
+        self.request_id = request_id
+        self._cands = plan.candidates
+        self._catalog = catalog
+        self._settings: RouterSettings = catalog.settings
+        self._health = health
+        self._clock = clock
+        self._rng = rng
+        self._observers = observers
+        self.attempts: list[Attempt] = []
+        self.errors: list[ProviderError] = []
+        self.started = clock.monotonic()
+        deadline = request.timeout if request.timeout is not None else self._settings.timeouts.deadline
+        self._deadline = self.started + deadline if deadline is not None else None
+        self._i = 0
+        self._retries = 0
+        self._retry_pending = False
+        self._wait: float | None = None
+        self._current: Candidate | None = None
+        self._min_context: int | None = None
+        self._fatal: PolyrouteError | None = None
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def next(self) -> Send | Wait | PolyrouteError:
+        """What to do now. An error means stop and raise it (attempts attached)."""
+        if self._fatal is not None:
+            return self._finish_error(self._fatal)
+        now = self._clock.monotonic()
+        if self._deadline is not None and now >= self._deadline:
+            return self._finish_error(
+                DeadlineExceeded(f"deadline passed after {len(self.attempts)} attempts", errors=self.errors)
+            )
+        if self._wait is not None:
+            seconds, self._wait = self._wait, None
+            return Wait(seconds)
+        if self._retry_pending and self._current is not None:
+            self._retry_pending = False
+            return self._send(self._current, now)
+        while self._i < len(self._cands):
+            cand = self._cands[self._i]
+            self._i += 1
+            self._retries = 0
+            endpoint = cand.endpoint
+            limit = self._min_context
+            if limit is not None and endpoint.context_length is not None and endpoint.context_length <= limit:
+                self._skip(
+                    cand, "ContextLengthExceeded", f"context {endpoint.context_length} is not larger than {limit}"
+                )
+                continue
+            if not self._health.breaker(endpoint.key).admit(now):
+                self._skip(cand, "CircuitOpen", "circuit breaker open")
+                continue
+            self._current = cand
+            return self._send(cand, now)
+        return self._finish_error(self._exhausted())
+
+    def _send(self, cand: Candidate, now: float) -> Send:
+        provider = self._catalog.provider(cand.endpoint.provider)
+        timeouts = provider.timeouts
+        remaining = None
+        if self._deadline is not None:
+            remaining = self._deadline - now
+            if remaining < timeouts.read or remaining < timeouts.connect:
+                timeouts = Timeouts(
+                    connect=min(timeouts.connect, remaining),
+                    read=min(timeouts.read, remaining),
+                    first_token=timeouts.first_token,
+                    deadline=timeouts.deadline,
+                )
+        return Send(cand, provider, self._retries, timeouts, remaining)
+
+    def _exhausted(self) -> PolyrouteError:
+        if not self.attempts:
+            return NoEndpointAvailable("no endpoint to try")
+        tried = "; ".join(
+            f"{a.provider}/{a.endpoint_model}: {a.error}" + (f" ({a.message})" if a.message else "")
+            for a in self.attempts
+            if a.outcome != "success"
+        )
+        err = NoEndpointAvailable(f"every endpoint failed or was unavailable: {tried}", errors=self.errors)
+        if self.errors:
+            err.__cause__ = self.errors[-1]
+        return err
+
+    def _finish_error(self, error: PolyrouteError) -> PolyrouteError:
+        error.with_attempts(self.attempts)
+        for obs in self._observers:
+            try:
+                obs.on_call(self.request, None, error)
+            except Exception:
+                log.exception("polyroute observer failed")
+        return error
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    def _record(self, attempt: Attempt) -> None:
+        self.attempts.append(attempt)
+        for obs in self._observers:
+            try:
+                obs.on_attempt(self.request, self.request_id, attempt)
+            except Exception:
+                log.exception("polyroute observer failed")
+
+    def _skip(self, cand: Candidate, error: str, message: str) -> None:
+        self._record(
+            Attempt(
+                model=cand.model,
+                provider=cand.endpoint.provider,
+                endpoint_model=cand.endpoint.model,
+                outcome="skipped",
+                error=error,
+                message=message,
+                started_at=self._clock.time(),
+            )
+        )
+
+    def failed(
+        self,
+        send: Send,
+        error: ProviderError,
+        started: float,
+        *,
+        ttft: float | None = None,
+        usage: Usage | None = None,
+        final: bool = False,
+    ) -> None:
+        """The attempt ``send`` failed with ``error``. With ``final`` no further attempt is made."""
+        now = self._clock.monotonic()
+        endpoint = send.candidate.endpoint
+        error.located(endpoint.provider, endpoint.model)
+        self.errors.append(error)
+        self._record(
+            self._attempt(send, outcome="error", started=started, now=now, ttft=ttft, usage=usage, error=error)
+        )
+        breaker = self._health.breaker(endpoint.key)
+        if error.counts_against_endpoint:
+            breaker.record_failure(now, retry_after=error.retry_after, reason=type(error).__name__)
+        elif isinstance(error, RateLimited):
+            breaker.release()
+            if error.retry_after:
+                breaker.hold(now, error.retry_after, "RateLimited: Retry-After")
+        else:
+            breaker.record_success()  # it answered; the request was the problem
+        if final:
+            return
+        action = decide(error, send.retry, self._settings.retry)
+        if action is Action.RETRY:
+            delay = backoff(send.retry, self._settings.retry, self._rng, error.retry_after)
+            if self._deadline is None or now + delay < self._deadline:
+                self._retries = send.retry + 1
+                self._retry_pending = True
+                if delay > 0:
+                    self._wait = delay
+        elif action is Action.FAIL:
+            self._fatal = error
+        elif action is Action.NEXT_LARGER_CONTEXT:
+            if endpoint.context_length is not None:
+                self._min_context = max(self._min_context or 0, endpoint.context_length)
+        elif action is Action.NEXT_MISCONFIGURED:
+            breaker.hold(now, self._settings.breaker.auth_cooldown, type(error).__name__)
+
+    def succeeded(self, send: Send, started: float, usage: Usage | None, *, ttft: float | None = None) -> Route:
+        """The attempt ``send`` succeeded: record it and return the route."""
+        now = self._clock.monotonic()
+        endpoint = send.candidate.endpoint
+        self._health.breaker(endpoint.key).record_success()
+        attempt = self._attempt(send, outcome="success", started=started, now=now, ttft=ttft, usage=usage, error=None)
+        self._record(attempt)
+        route = self.route(send.candidate, usage, now)
+        for obs in self._observers:
+            try:
+                obs.on_call(self.request, route, None)
+            except Exception:
+                log.exception("polyroute observer failed")
+        return route
+
+    def abandoned(self, send: Send, started: float, usage: Usage | None, *, ttft: float | None = None) -> None:
+        """The caller stopped reading a stream: record the attempt (it may well be billed)."""
+        now = self._clock.monotonic()
+        attempt = self._attempt(send, outcome="success", started=started, now=now, ttft=ttft, usage=usage, error=None)
+        attempt.outcome = "error"
+        attempt.error = "Cancelled"
+        attempt.message = "the caller closed the stream before it ended"
+        attempt.status = None
+        self._record(attempt)
+        self._finish_error(Cancelled("the caller closed the stream before it ended"))
+
+    def interrupted(self, error: PolyrouteError) -> PolyrouteError:
+        """A committed stream failed: report the call as failed and return ``error``."""
+        return self._finish_error(error)
+
+    def _attempt(
+        self,
+        send: Send,
+        *,
+        outcome: str,
+        started: float,
+        now: float,
+        ttft: float | None,
+        usage: Usage | None,
+        error: ProviderError | None,
+    ) -> Attempt:
+        endpoint: Endpoint = send.candidate.endpoint
+        cost = call_cost(usage, endpoint.pricing) if (usage is not None or outcome == "success") else Decimal(0)
+        return Attempt(
+            model=send.candidate.model,
+            provider=endpoint.provider,
+            endpoint_model=endpoint.model,
+            outcome="success" if outcome == "success" else "error",
+            error=type(error).__name__ if error is not None else None,
+            message=error.message[:300] if error is not None else None,
+            status=error.status if error is not None else 200,
+            latency_s=now - started,
+            ttft_s=ttft,
+            retry=send.retry,
+            usage=usage,
+            cost=cost,
+            started_at=self._clock.time() - (now - started),
+        )
+
+    def route(self, cand: Candidate, usage: Usage | None, now: float) -> Route:
+        """The route of a call served by ``cand``."""
+        total = Decimal(0)
+        known = True
+        for a in self.attempts:
+            if a.cost is not None:
+                total += a.cost
+            elif a.outcome == "success":
+                known = False
+        return Route(
+            request_id=self.request_id,
+            model=cand.model,
+            provider=cand.endpoint.provider,
+            endpoint_model=cand.endpoint.model,
+            attempts=self.attempts,
+            cost=total if known else None,
+            usage=usage,
+            latency_s=now - self.started,
+        )

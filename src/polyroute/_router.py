@@ -1,0 +1,300 @@
+"""The public entry point: :class:`Router`."""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
+
+from polyroute import _engine
+from polyroute._backend import HttpBackend
+from polyroute._catalog import Catalog, ProviderSpec
+from polyroute._clock import Clock, SystemClock
+from polyroute._execution import CallObserver, Execution
+from polyroute._health import HealthState
+from polyroute._params import ROUTING_KEYS, CompletionParams
+from polyroute._planner import Plan, make_plan
+from polyroute._request import Caller, ChatRequest, validate_params
+from polyroute._stream import AsyncStream, Stream
+from polyroute._types import ChatCompletion
+from polyroute.adapters import adapter_for
+from polyroute.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from polyroute.transports import AsyncTransport, Transport
+
+__all__ = ["Router"]
+
+
+def _default_sync_transport(provider: ProviderSpec) -> Transport:
+    from polyroute.transports._httpx import HttpxTransport
+
+    return HttpxTransport(max_connections=provider.max_connections)
+
+
+def _default_async_transport(provider: ProviderSpec) -> AsyncTransport:
+    from polyroute.transports._aiohttp import AiohttpTransport
+
+    return AiohttpTransport(max_connections=provider.max_connections)
+
+
+class Router:
+    """Routes chat completions across providers: plans, fails over, accounts.
+
+    Build one from configuration with :meth:`from_config` and share it: it holds the
+    connection pools and the endpoints' health. ``clock`` and ``rng`` are injectable so that
+    tests are exact; ``observers`` are told about every attempt and call (ledger, statistics).
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        observers: Sequence[CallObserver] = (),
+        sync_transport: Any = None,
+        async_transport: Any = None,
+    ) -> None:
+        self._catalog = catalog
+        self._clock: Clock = clock or SystemClock()
+        self._rng = rng or random.Random()
+        self._observers = tuple(observers)
+        self._health = HealthState(catalog.settings.breaker)
+        self._make_sync = sync_transport or _default_sync_transport
+        self._make_async = async_transport or _default_async_transport
+        self._backends: dict[str, HttpBackend] = {}
+        for provider in catalog.providers.values():
+            self._backends[provider.name] = HttpBackend(
+                provider,
+                adapter_for(provider.api),
+                sync_transport=self._make_sync,
+                async_transport=self._make_async,
+            )
+
+    @classmethod
+    def from_config(
+        cls,
+        config: str | os.PathLike[str] | Mapping[str, Any],
+        *,
+        env: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        observers: Sequence[CallObserver] = (),
+    ) -> Router:
+        """A router from a YAML file path or a dict. ``${VAR}`` references are read from ``env``
+        (default ``os.environ``); every problem raises :class:`~polyroute.errors.ConfigError`
+        naming the key path."""
+        from polyroute._config import load_catalog
+
+        catalog = load_catalog(config if isinstance(config, Mapping) else Path(config), env=env)
+        return cls(catalog, clock=clock, rng=rng, observers=observers)
+
+    # -- introspection -----------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog this router routes over."""
+        return self._catalog
+
+    @property
+    def health(self) -> HealthState:
+        """Per-endpoint circuit breakers, shared by every call."""
+        return self._health
+
+    @property
+    def clock(self) -> Clock:
+        """The clock used for backoff, deadlines and timings."""
+        return self._clock
+
+    def plan(
+        self, model: str | None = None, messages: Sequence[Mapping[str, Any]] | None = None, **params: Any
+    ) -> Plan:
+        """The ordered candidates a call with these arguments would try now (nothing is sent)."""
+        request = self._request(model, messages or [{"role": "user", "content": ""}], False, params, validate=False)
+        return make_plan(request, self._catalog, self._health, self._clock.monotonic(), self._rng)
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        model: str | None,
+        messages: Any,
+        stream: bool,
+        params: Mapping[str, Any],
+        *,
+        validate: bool = True,
+    ) -> ChatRequest:
+        models = params.get("models")
+        names: list[str] = []
+        if model is not None:
+            if not isinstance(model, str) or not model:
+                raise InvalidRequest("must be a non-empty string", param="model")
+            names.append(model)
+        if models is not None:
+            if isinstance(models, str) or not all(isinstance(m, str) and m for m in models):
+                raise InvalidRequest("must be a list of model names", param="models")
+            names.extend(m for m in models if m not in names)
+        if not names:
+            raise InvalidRequest("give a model (or a models list)", param="model")
+        if validate:
+            validate_params(messages, params)
+        body: dict[str, Any]
+        if params.keys() & ROUTING_KEYS:
+            body = {k: v for k, v in params.items() if k not in ROUTING_KEYS}
+            extra_body = params.get("extra_body")
+            if extra_body:
+                body.update(extra_body)
+        else:
+            body = dict(params)
+        tags = params.get("tags") or ()
+        caller = Caller(
+            user=params.get("user"),
+            key=params.get("caller_key"),
+            project=params.get("project"),
+            tags=tuple(tags),
+            metadata=params.get("metadata") or {},
+        )
+        options = params.get("stream_options") or {}
+        provider = params.get("provider")
+        if provider is not None and not isinstance(provider, Mapping):
+            raise InvalidRequest("must be an object of provider preferences", param="provider")
+        return ChatRequest(
+            models=tuple(names),
+            messages=messages,
+            params=body,
+            stream=stream,
+            include_usage=bool(options.get("include_usage")),
+            provider=provider,
+            caller=caller,
+            session_id=params.get("session_id"),
+            timeout=params.get("timeout"),
+        )
+
+    def _execution(self, request: ChatRequest) -> Execution:
+        plan = make_plan(request, self._catalog, self._health, self._clock.monotonic(), self._rng)
+        request_id = "pr-" + secrets.token_hex(12)
+        return Execution(
+            request,
+            plan,
+            catalog=self._catalog,
+            health=self._health,
+            clock=self._clock,
+            rng=self._rng,
+            request_id=request_id,
+            observers=self._observers,
+        )
+
+    def _backend(self, name: str) -> HttpBackend:
+        return self._backends[name]
+
+    @overload
+    def completion(
+        self,
+        model: str | None = ...,
+        messages: Sequence[Mapping[str, Any]] | None = ...,
+        *,
+        stream: Literal[False] = ...,
+        **params: Unpack[CompletionParams],
+    ) -> ChatCompletion: ...
+
+    @overload
+    def completion(
+        self,
+        model: str | None = ...,
+        messages: Sequence[Mapping[str, Any]] | None = ...,
+        *,
+        stream: Literal[True],
+        **params: Unpack[CompletionParams],
+    ) -> Stream: ...
+
+    def completion(
+        self,
+        model: str | None = None,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        stream: bool = False,
+        **params: Unpack[CompletionParams],
+    ) -> ChatCompletion | Stream:
+        """A chat completion, routed. With ``stream=True``, a :class:`Stream` of chunks.
+
+        Takes the OpenAI Chat Completions parameters, plus ``models`` (fallback models),
+        ``provider`` (preferences), ``timeout`` (overall deadline, seconds), and the caller's
+        ``user``, ``caller_key``, ``project``, ``tags`` and ``metadata``.
+        """
+        request = self._request(model, messages, stream, params)
+        ex = self._execution(request)
+        if stream:
+            return Stream(_engine.stream(ex, self._backend, self._clock))
+        return _engine.complete(ex, self._backend, self._clock)
+
+    @overload
+    async def acompletion(
+        self,
+        model: str | None = ...,
+        messages: Sequence[Mapping[str, Any]] | None = ...,
+        *,
+        stream: Literal[False] = ...,
+        **params: Unpack[CompletionParams],
+    ) -> ChatCompletion: ...
+
+    @overload
+    async def acompletion(
+        self,
+        model: str | None = ...,
+        messages: Sequence[Mapping[str, Any]] | None = ...,
+        *,
+        stream: Literal[True],
+        **params: Unpack[CompletionParams],
+    ) -> AsyncStream: ...
+
+    async def acompletion(
+        self,
+        model: str | None = None,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        stream: bool = False,
+        **params: Unpack[CompletionParams],
+    ) -> ChatCompletion | AsyncStream:
+        """The async twin of :meth:`completion`."""
+        request = self._request(model, messages, stream, params)
+        ex = self._execution(request)
+        if stream:
+            return AsyncStream(_engine.astream(ex, self._backend, self._clock))
+        return await _engine.acomplete(ex, self._backend, self._clock)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the sync connection pools."""
+        for backend in self._backends.values():
+            backend.close()
+
+    async def aclose(self) -> None:
+        """Close every connection pool."""
+        for backend in self._backends.values():
+            backend.close()
+            await backend.aclose()
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"Router(models={list(self._catalog.models)}, providers={list(self._catalog.providers)})"

@@ -1,0 +1,514 @@
+"""Response objects in the OpenAI Chat Completions shape, plus the route.
+
+They are plain slotted classes rather than pydantic models: one is built per response and per
+stream chunk, on the hot path. ``model_dump()`` gives exactly the OpenAI JSON (fields a provider
+sent that we do not model are kept in ``extra`` and written back), plus ``route`` when set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+__all__ = [
+    "Attempt",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatMessage",
+    "Choice",
+    "ChunkChoice",
+    "Delta",
+    "FunctionCall",
+    "Outcome",
+    "Route",
+    "ToolCall",
+    "Usage",
+]
+
+Outcome = Literal["success", "error", "skipped"]
+JSON = dict[str, Any]
+
+
+def _pop_extra(data: Mapping[str, Any], known: frozenset[str]) -> JSON:
+    if data.keys() <= known:
+        return {}
+    return {k: v for k, v in data.items() if k not in known}
+
+
+@dataclass(slots=True)
+class FunctionCall:
+    """``tool_calls[i].function``: a name and JSON-encoded arguments (fragments in deltas)."""
+
+    name: str | None = None
+    arguments: str | None = None
+
+    def model_dump(self) -> JSON:
+        out: JSON = {}
+        if self.name is not None:
+            out["name"] = self.name
+        if self.arguments is not None:
+            out["arguments"] = self.arguments
+        return out
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A tool call in a message, or a fragment of one in a stream delta (``index`` set)."""
+
+    id: str | None = None
+    type: str | None = "function"
+    function: FunctionCall = field(default_factory=FunctionCall)
+    index: int | None = None
+    extra: JSON = field(default_factory=dict)
+
+    _KNOWN = frozenset({"id", "type", "function", "index"})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolCall:
+        fn = data.get("function") or {}
+        return cls(
+            id=data.get("id"),
+            type=data.get("type"),
+            function=FunctionCall(fn.get("name"), fn.get("arguments")),
+            index=data.get("index"),
+            extra=_pop_extra(data, cls._KNOWN),
+        )
+
+    def model_dump(self) -> JSON:
+        out: JSON = {}
+        if self.index is not None:
+            out["index"] = self.index
+        if self.id is not None:
+            out["id"] = self.id
+        if self.type is not None:
+            out["type"] = self.type
+        out["function"] = self.function.model_dump()
+        out.update(self.extra)
+        return out
+
+
+def _tool_calls(raw: Any) -> list[ToolCall] | None:
+    if not raw:
+        return None
+    return [ToolCall.from_dict(tc) for tc in raw]
+
+
+@dataclass(slots=True)
+class ChatMessage:
+    """``choices[i].message``. Provider extras (``refusal``, ``reasoning_content``...) are in ``extra``."""
+
+    role: str = "assistant"
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    extra: JSON = field(default_factory=dict)
+
+    _KNOWN = frozenset({"role", "content", "tool_calls"})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ChatMessage:
+        return cls(
+            role=data.get("role") or "assistant",
+            content=data.get("content"),
+            tool_calls=_tool_calls(data.get("tool_calls")),
+            extra=_pop_extra(data, cls._KNOWN),
+        )
+
+    @property
+    def reasoning(self) -> str | None:
+        """Reasoning text, whichever field the provider used (``reasoning`` or ``reasoning_content``)."""
+        value = self.extra.get("reasoning") or self.extra.get("reasoning_content")
+        return value if isinstance(value, str) else None
+
+    def model_dump(self) -> JSON:
+        out: JSON = {"role": self.role, "content": self.content}
+        if self.tool_calls is not None:
+            out["tool_calls"] = [tc.model_dump() for tc in self.tool_calls]
+        out.update(self.extra)
+        return out
+
+
+@dataclass(slots=True)
+class Choice:
+    """``choices[i]`` of a whole response."""
+
+    index: int = 0
+    message: ChatMessage = field(default_factory=ChatMessage)
+    finish_reason: str | None = None
+    logprobs: Any = None
+    extra: JSON = field(default_factory=dict)
+
+    _KNOWN = frozenset({"index", "message", "finish_reason", "logprobs"})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Choice:
+        return cls(
+            index=data.get("index", 0),
+            message=ChatMessage.from_dict(data.get("message") or {}),
+            finish_reason=data.get("finish_reason"),
+            logprobs=data.get("logprobs"),
+            extra=_pop_extra(data, cls._KNOWN),
+        )
+
+    def model_dump(self) -> JSON:
+        out: JSON = {
+            "index": self.index,
+            "message": self.message.model_dump(),
+            "logprobs": self.logprobs,
+            "finish_reason": self.finish_reason,
+        }
+        out.update(self.extra)
+        return out
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts as the provider reported them (OpenAI's shape).
+
+    ``prompt_tokens`` includes cached and cache-write tokens; ``completion_tokens`` includes
+    reasoning tokens. The details dicts and any provider extras (``cost``...) are kept verbatim.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_tokens_details: JSON | None = None
+    completion_tokens_details: JSON | None = None
+    extra: JSON = field(default_factory=dict)
+
+    _KNOWN = frozenset(
+        {
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "prompt_tokens_details",
+            "completion_tokens_details",
+        }
+    )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Usage:
+        prompt = _int(data.get("prompt_tokens"))
+        completion = _int(data.get("completion_tokens"))
+        total = data.get("total_tokens")
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=total if isinstance(total, int) else prompt + completion,
+            prompt_tokens_details=data.get("prompt_tokens_details"),
+            completion_tokens_details=data.get("completion_tokens_details"),
+            extra=_pop_extra(data, cls._KNOWN),
+        )
+
+    @property
+    def cached_tokens(self) -> int:
+        """Prompt tokens read from the provider's prompt cache."""
+        details = self.prompt_tokens_details
+        return _int(details.get("cached_tokens")) if details else 0
+
+    @property
+    def cache_write_tokens(self) -> int:
+        """Prompt tokens written to the provider's prompt cache."""
+        details = self.prompt_tokens_details
+        if not details:
+            return 0
+        return _int(details.get("cache_write_tokens") or details.get("cache_creation_tokens"))
+
+    @property
+    def reasoning_tokens(self) -> int:
+        """Completion tokens spent on reasoning (already part of ``completion_tokens``)."""
+        details = self.completion_tokens_details
+        return _int(details.get("reasoning_tokens")) if details else 0
+
+    @property
+    def provider_cost(self) -> Decimal | None:
+        """The cost the provider itself reported (OpenRouter's ``usage.cost``), if any."""
+        cost = self.extra.get("cost")
+        if isinstance(cost, (int, float, str)) and not isinstance(cost, bool):
+            return Decimal(str(cost))
+        return None
+
+    def model_dump(self) -> JSON:
+        out: JSON = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+        if self.prompt_tokens_details is not None:
+            out["prompt_tokens_details"] = self.prompt_tokens_details
+        if self.completion_tokens_details is not None:
+            out["completion_tokens_details"] = self.completion_tokens_details
+        out.update(self.extra)
+        return out
+
+
+def _decimal_out(value: Decimal | None, mode: str) -> Any:
+    if value is None or mode == "python":
+        return value
+    return str(value)
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try at one endpoint: what was tried, how it ended, how long it took, what it cost.
+
+    ``outcome`` is ``"success"``, ``"error"`` or ``"skipped"`` (not sent: circuit open, or a
+    budget or context filter). ``error`` is the error class name, ``status`` the HTTP status.
+    """
+
+    model: str
+    provider: str
+    endpoint_model: str
+    outcome: Outcome
+    error: str | None = None
+    message: str | None = None
+    status: int | None = None
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    retry: int = 0
+    usage: Usage | None = None
+    cost: Decimal | None = None
+    started_at: float = 0.0
+
+    def model_dump(self, *, mode: str = "python") -> JSON:
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "endpoint_model": self.endpoint_model,
+            "outcome": self.outcome,
+            "error": self.error,
+            "message": self.message,
+            "status": self.status,
+            "latency_s": self.latency_s,
+            "ttft_s": self.ttft_s,
+            "retry": self.retry,
+            "usage": self.usage.model_dump() if self.usage is not None else None,
+            "cost": _decimal_out(self.cost, mode),
+            "started_at": self.started_at,
+        }
+
+
+@dataclass(slots=True)
+class Route:
+    """How a call was routed: who served it, every attempt, and the cost.
+
+    ``cost`` is the total over all attempts in USD (``Decimal``), ``None`` when the serving
+    endpoint has no known price.
+    """
+
+    request_id: str
+    model: str
+    provider: str
+    endpoint_model: str
+    attempts: list[Attempt]
+    cost: Decimal | None = None
+    usage: Usage | None = None
+    latency_s: float = 0.0
+
+    @property
+    def fallbacks(self) -> int:
+        """How many attempts failed before the one that served the call."""
+        return sum(1 for a in self.attempts if a.outcome == "error")
+
+    def model_dump(self, *, mode: str = "python") -> JSON:
+        return {
+            "request_id": self.request_id,
+            "model": self.model,
+            "provider": self.provider,
+            "endpoint_model": self.endpoint_model,
+            "cost": _decimal_out(self.cost, mode),
+            "usage": self.usage.model_dump() if self.usage is not None else None,
+            "latency_s": self.latency_s,
+            "attempts": [a.model_dump(mode=mode) for a in self.attempts],
+        }
+
+
+@dataclass(slots=True)
+class ChatCompletion:
+    """A whole response: OpenAI's ``chat.completion`` object plus ``route``."""
+
+    id: str
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage | None = None
+    object: str = "chat.completion"
+    system_fingerprint: str | None = None
+    extra: JSON = field(default_factory=dict)
+    route: Route | None = None
+
+    _KNOWN = frozenset({"id", "object", "created", "model", "choices", "usage", "system_fingerprint"})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ChatCompletion:
+        usage = data.get("usage")
+        return cls(
+            id=data.get("id") or "",
+            created=_int(data.get("created")),
+            model=data.get("model") or "",
+            choices=[Choice.from_dict(c) for c in data.get("choices") or ()],
+            usage=Usage.from_dict(usage) if usage else None,
+            object=data.get("object") or "chat.completion",
+            system_fingerprint=data.get("system_fingerprint"),
+            extra=_pop_extra(data, cls._KNOWN),
+        )
+
+    def model_dump(self, *, mode: str = "python", exclude_route: bool = False) -> JSON:
+        """The OpenAI JSON object, plus ``route`` unless excluded. ``mode="json"`` renders Decimals as strings."""
+        out: JSON = {
+            "id": self.id,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": [c.model_dump() for c in self.choices],
+        }
+        if self.usage is not None:
+            out["usage"] = self.usage.model_dump()
+        if self.system_fingerprint is not None:
+            out["system_fingerprint"] = self.system_fingerprint
+        out.update(self.extra)
+        if self.route is not None and not exclude_route:
+            out["route"] = self.route.model_dump(mode=mode)
+        return out
+
+
+@dataclass(slots=True)
+class Delta:
+    """``choices[i].delta`` of a stream chunk."""
+
+    role: str | None = None
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    extra: JSON = field(default_factory=dict)
+
+    _KNOWN = frozenset({"role", "content", "tool_calls"})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Delta:
+        n = len(data)
+        if n == 1 and "content" in data:  # the common case, kept fast
+            return cls(content=data["content"])
+        return cls(
+            role=data.get("role"),
+            content=data.get("content"),
+            tool_calls=_tool_calls(data.get("tool_calls")),
+            extra=_pop_extra(data, cls._KNOWN),
+        )
+
+    @property
+    def reasoning(self) -> str | None:
+        """Reasoning text in this delta, whichever field the provider used."""
+        value = self.extra.get("reasoning") or self.extra.get("reasoning_content")
+        return value if isinstance(value, str) else None
+
+    def has_content(self) -> bool:
+        """Whether this delta carries anything a caller would see (text, tool calls, reasoning)."""
+        return bool(self.content) or bool(self.tool_calls) or bool(self.reasoning)
+
+    def model_dump(self) -> JSON:
+        out: JSON = {}
+        if self.role is not None:
+            out["role"] = self.role
+        if self.content is not None:
+            out["content"] = self.content
+        if self.tool_calls is not None:
+            out["tool_calls"] = [tc.model_dump() for tc in self.tool_calls]
+        out.update(self.extra)
+        return out
+
+
+@dataclass(slots=True)
+class ChunkChoice:
+    """``choices[i]`` of a stream chunk."""
+
+    index: int = 0
+    delta: Delta = field(default_factory=Delta)
+    finish_reason: str | None = None
+    logprobs: Any = None
+    extra: JSON = field(default_factory=dict)
+
+    _KNOWN = frozenset({"index", "delta", "finish_reason", "logprobs"})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ChunkChoice:
+        return cls(
+            index=data.get("index", 0),
+            delta=Delta.from_dict(data.get("delta") or {}),
+            finish_reason=data.get("finish_reason"),
+            logprobs=data.get("logprobs"),
+            extra=_pop_extra(data, cls._KNOWN),
+        )
+
+    def model_dump(self) -> JSON:
+        out: JSON = {"index": self.index, "delta": self.delta.model_dump()}
+        if self.logprobs is not None:
+            out["logprobs"] = self.logprobs
+        out["finish_reason"] = self.finish_reason
+        out.update(self.extra)
+        return out
+
+
+@dataclass(slots=True)
+class ChatCompletionChunk:
+    """One stream chunk: OpenAI's ``chat.completion.chunk`` plus ``route`` on the final one."""
+
+    id: str
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+    object: str = "chat.completion.chunk"
+    system_fingerprint: str | None = None
+    extra: JSON = field(default_factory=dict)
+    route: Route | None = None
+
+    _KNOWN = frozenset({"id", "object", "created", "model", "choices", "usage", "system_fingerprint"})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ChatCompletionChunk:
+        usage = data.get("usage")
+        return cls(
+            id=data.get("id") or "",
+            created=_int(data.get("created")),
+            model=data.get("model") or "",
+            choices=[ChunkChoice.from_dict(c) for c in data.get("choices") or ()],
+            usage=Usage.from_dict(usage) if usage else None,
+            object=data.get("object") or "chat.completion.chunk",
+            system_fingerprint=data.get("system_fingerprint"),
+            extra=_pop_extra(data, cls._KNOWN),
+        )
+
+    def has_content(self) -> bool:
+        """Whether any choice's delta carries content a caller would see."""
+        return any(c.delta.has_content() for c in self.choices)
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The first choice's finish reason, if this chunk has one."""
+        for c in self.choices:
+            if c.finish_reason is not None:
+                return c.finish_reason
+        return None
+
+    def model_dump(self, *, mode: str = "python", exclude_route: bool = False) -> JSON:
+        """The OpenAI JSON chunk, plus ``route`` when set (on the final chunk) unless excluded."""
+        out: JSON = {
+            "id": self.id,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": [c.model_dump() for c in self.choices],
+        }
+        if self.system_fingerprint is not None:
+            out["system_fingerprint"] = self.system_fingerprint
+        if self.usage is not None:
+            out["usage"] = self.usage.model_dump()
+        out.update(self.extra)
+        if self.route is not None and not exclude_route:
+            out["route"] = self.route.model_dump(mode=mode)
+        return out

@@ -1,0 +1,105 @@
+"""Classifying provider errors: by status first, then structured fields, text only as a last resort.
+
+Shared by every adapter. ``retry_after()`` reads ``retry-after-ms`` / ``Retry-After`` (seconds or
+an HTTP date). ``classify()`` maps an HTTP status plus the provider's error code and message to
+the most specific :class:`~polyroute.errors.ProviderError`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+
+from polyroute.errors import (
+    AuthenticationError,
+    BadRequest,
+    ContentFiltered,
+    ContextLengthExceeded,
+    ModelNotFound,
+    ProviderError,
+    QuotaExceeded,
+    RateLimited,
+    ServerError,
+)
+
+__all__ = ["classify", "retry_after"]
+
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "context_window_exceeded"})
+_FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "moderation_blocked"})
+_QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "insufficient_credits"})
+# Last resort, used only when neither status nor code says it: phrases real providers use for
+# an over-long prompt (OpenAI, Anthropic, Groq, Mistral, vLLM...). Covered by tests.
+_CONTEXT_PHRASES = (
+    "maximum context length",
+    "context length",
+    "context_length_exceeded",
+    "prompt is too long",
+    "too many tokens",
+    "input is too long",
+    "reduce the length",
+    "exceeds the context window",
+    "context window",
+)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the provider asked us to wait, from ``retry-after-ms`` or ``Retry-After``."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _is_context_error(code: str | None, message: str) -> bool:
+    if code in _CONTEXT_CODES:
+        return True
+    lowered = message.lower()
+    return any(p in lowered for p in _CONTEXT_PHRASES)
+
+
+def classify(
+    status: int,
+    message: str,
+    *,
+    code: str | int | None = None,
+    error_type: str | None = None,
+    retry_after_s: float | None = None,
+    body: str | None = None,
+) -> ProviderError:
+    """The error for an HTTP ``status`` and the provider's error ``code``/``error_type``/``message``."""
+    key = code if isinstance(code, str) else None
+    etype = error_type or ""
+
+    def make(cls: type[ProviderError]) -> ProviderError:
+        return cls(message, status=status, code=code, retry_after=retry_after_s, body=body)
+
+    if key in _QUOTA_CODES or etype in _QUOTA_CODES or status == 402:
+        return make(QuotaExceeded)
+    if status in (401, 403) or etype in ("authentication_error", "permission_error"):
+        return make(AuthenticationError)
+    if status == 429 or etype == "rate_limit_error":
+        return make(RateLimited)
+    if status == 404 or key == "model_not_found" or etype == "not_found_error":
+        return make(ModelNotFound)
+    if status == 408 or status >= 500 or etype in ("overloaded_error", "api_error", "server_error"):
+        return make(ServerError)
+    if key in _FILTER_CODES:
+        return make(ContentFiltered)
+    if status in (400, 413, 422) and _is_context_error(key, message):
+        return make(ContextLengthExceeded)
+    return make(BadRequest)

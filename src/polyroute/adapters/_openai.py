@@ -1,0 +1,155 @@
+"""The OpenAI Chat Completions wire API, spoken by OpenAI and by most others (Groq, Together,
+Mistral, DeepSeek, Fireworks, xAI, OpenRouter, vLLM, Ollama...)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from polyroute._catalog import Endpoint, ProviderSpec
+from polyroute._request import ChatRequest
+from polyroute._sse import SSEParser
+from polyroute._types import ChatCompletion, ChatCompletionChunk
+from polyroute.adapters._classify import classify, retry_after
+from polyroute.errors import IncompleteStream, MalformedResponse, ProviderError, ServerError
+from polyroute.transports._base import HttpRequest
+
+__all__ = ["OpenAIAdapter", "OpenAIStreamDecoder", "error_from_object"]
+
+_MAX_BODY = 2000
+
+
+def _body_text(body: bytes) -> str:
+    return body[:_MAX_BODY].decode("utf-8", "replace")
+
+
+def error_from_object(status: int, obj: Any, headers: Mapping[str, str], raw: bytes) -> ProviderError:
+    """The error for an OpenAI-style error object (also OpenRouter's numeric codes, Mistral's ``detail``)."""
+    err = obj.get("error") if isinstance(obj, Mapping) else None
+    message: str | None = None
+    code: str | int | None = None
+    etype: str | None = None
+    if isinstance(err, Mapping):
+        message = err.get("message") if isinstance(err.get("message"), str) else None
+        code = err.get("code")
+        etype = err.get("type") if isinstance(err.get("type"), str) else None
+        meta = err.get("metadata")
+        if isinstance(meta, Mapping) and isinstance(meta.get("raw"), str):
+            message = f"{message}: {meta['raw'][:500]}" if message else meta["raw"][:500]
+    elif isinstance(err, str):
+        message = err
+    elif isinstance(obj, Mapping):
+        detail = obj.get("detail") or obj.get("message")
+        message = detail if isinstance(detail, str) else (orjson.dumps(detail).decode() if detail else None)
+    if isinstance(code, int) and not isinstance(code, bool) and status == 200:
+        status = code  # OpenRouter: an error inside a 200 stream carries the real status as its code
+    if isinstance(code, str) and code.isdigit() and status == 200:
+        status = int(code)
+    message = message or f"HTTP {status}"
+    return classify(
+        status, message, code=code, error_type=etype, retry_after_s=retry_after(headers), body=_body_text(raw)
+    )
+
+
+class OpenAIAdapter:
+    """Encodes and decodes OpenAI Chat Completions requests and responses."""
+
+    name = "openai"
+
+    def build_request(self, provider: ProviderSpec, endpoint: Endpoint, request: ChatRequest) -> HttpRequest:
+        body: dict[str, Any] = {"model": endpoint.model, "messages": request.messages}
+        if request.params:
+            body.update(request.params)
+        if endpoint.extra_body:
+            body.update(endpoint.extra_body)
+        if request.stream:
+            body["stream"] = True
+            if request.include_usage or provider.stream_usage:
+                options = dict(body.get("stream_options") or {})
+                options["include_usage"] = True
+                body["stream_options"] = options
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream" if request.stream else "application/json",
+        }
+        if provider.api_key is not None:
+            headers["Authorization"] = "Bearer " + provider.api_key.reveal()
+        if provider.headers:
+            headers.update(provider.headers)
+        return HttpRequest("POST", provider.base_url.rstrip("/") + "/chat/completions", headers, orjson.dumps(body))
+
+    def parse_response(self, endpoint: Endpoint, body: bytes) -> ChatCompletion:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedResponse(f"response is not JSON: {exc}", status=200, body=_body_text(body)) from exc
+        if not isinstance(data, dict):
+            raise MalformedResponse("response is not a JSON object", status=200, body=_body_text(body))
+        if "error" in data and not data.get("choices"):
+            raise error_from_object(200, data, {}, body)
+        if not isinstance(data.get("choices"), list) or not data["choices"]:
+            raise MalformedResponse("response has no choices", status=200, body=_body_text(body))
+        return ChatCompletion.from_dict(data)
+
+    def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
+        try:
+            obj: Any = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            obj = None
+        if obj is None:
+            text = _body_text(body).strip()
+            return classify(status, text or f"HTTP {status}", retry_after_s=retry_after(headers), body=text)
+        return error_from_object(status, obj, headers, body)
+
+    def stream_decoder(self, endpoint: Endpoint, request: ChatRequest) -> OpenAIStreamDecoder:
+        return OpenAIStreamDecoder()
+
+
+class OpenAIStreamDecoder:
+    """Decodes an OpenAI-style SSE stream. Errors inside it (an ``error`` object, an
+    ``event: error`` frame, ``finish_reason: "error"``) are raised as :class:`ProviderError`."""
+
+    __slots__ = ("_done", "_finished", "_sse")
+
+    def __init__(self) -> None:
+        self._sse = SSEParser()
+        self._done = False
+        self._finished = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def _decode(self, events: list[tuple[str | None, bytes]]) -> list[ChatCompletionChunk]:
+        out: list[ChatCompletionChunk] = []
+        for event, data in events:
+            if data == b"[DONE]":
+                self._done = True
+                continue
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise MalformedResponse(f"stream frame is not JSON: {exc}", status=200, body=_body_text(data)) from exc
+            if not isinstance(obj, dict):
+                raise MalformedResponse("stream frame is not a JSON object", status=200, body=_body_text(data))
+            if event == "error" or "error" in obj:
+                raise error_from_object(200, obj if "error" in obj else {"error": obj}, {}, data)
+            chunk = ChatCompletionChunk.from_dict(obj)
+            for choice in chunk.choices:
+                if choice.finish_reason is not None:
+                    if choice.finish_reason == "error":
+                        raise ServerError("provider ended the stream with finish_reason 'error'", status=200)
+                    self._finished = True
+            out.append(chunk)
+        return out
+
+    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
+        return self._decode(self._sse.feed(data))
+
+    def finish(self) -> list[ChatCompletionChunk]:
+        out = self._decode(self._sse.flush())
+        if not self._done and not self._finished:
+            raise IncompleteStream("stream ended without a finish reason or [DONE]", status=200)
+        return out

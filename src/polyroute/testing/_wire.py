@@ -1,0 +1,164 @@
+"""The seam between the simulator's HTTP machinery and one provider API's wire format.
+
+The request handler is wire-agnostic: it records requests, picks behaviours, waits and decides when
+to stop or abort a stream. A :class:`WireFormat` (one per ``api``, e.g. ``_openai_wire``) only
+turns resolved outcomes into bytes: JSON bodies (:class:`HttpReply`), SSE frames
+(:class:`StreamPlan`) and error bodies. Adding Anthropic or Gemini means writing one more
+:class:`WireFormat` and registering it in ``_wires``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeAlias
+
+from polyroute.testing._behaviors import ErrorReply, StreamErrorReply
+from polyroute.testing._completion import Completion
+from polyroute.testing._recorded import Headers, RecordedRequest
+
+__all__ = [
+    "Endpoint",
+    "Exchange",
+    "HttpReply",
+    "RequestFacts",
+    "StreamPlan",
+    "WireFormat",
+    "json_body",
+    "retry_headers",
+]
+
+Endpoint: TypeAlias = Literal["chat", "models"]
+"""What a request path asks for: a completion, or the model list."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the wire format reads from a request before any behaviour runs."""
+
+    stream: bool
+    model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request in flight: who got it, and the identifiers its response will carry."""
+
+    provider: str
+    request: RecordedRequest
+    seq: int
+    """Simulator-wide request number (1, 2, ...): the base of response and request ids."""
+    created: int
+    """Unix seconds from the simulator clock, for ``created`` fields."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """A complete, non-streaming HTTP response."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """An SSE response as frames, split so the handler can pace, cut or abort it.
+
+    ``head`` goes out right after the headers (comments, the role chunk); ``body`` holds the
+    content chunks, the unit ``after_chunks`` counts and ``ttft``/``chunk_delay`` pace; ``tail``
+    closes the stream properly (finish reason, usage, ``[DONE]``, or an in-band error).
+    """
+
+    head: tuple[bytes, ...]
+    body: tuple[bytes, ...]
+    tail: tuple[bytes, ...]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class WireFormat(Protocol):
+    """One provider API's request routing and response encoding."""
+
+    @property
+    def api(self) -> str:
+        """The ``api`` name providers use to select this format (``"openai"``)."""
+        ...
+
+    @property
+    def base_path(self) -> str:
+        """Appended to ``/<provider>`` to form the provider's ``base_url`` (``"/v1"``)."""
+        ...
+
+    def route(self, method: str, subpath: str) -> Endpoint | None:
+        """What ``method subpath`` (the path after ``/<provider>``) asks for; None if unknown."""
+        ...
+
+    def facts(self, subpath: str, body: Mapping[str, Any] | None) -> RequestFacts:
+        """Stream flag and model of a request."""
+        ...
+
+    def authorized(self, headers: Headers, api_key: str) -> bool:
+        """Whether ``headers`` carry ``api_key`` the way this API expects."""
+        ...
+
+    def prompt_chars(self, body: Mapping[str, Any]) -> int:
+        """Characters of prompt text in a request, for the usage estimate."""
+        ...
+
+    def completion(self, completion: Completion, exchange: Exchange) -> HttpReply:
+        """A successful non-streaming response."""
+        ...
+
+    def stream(self, completion: Completion, exchange: Exchange, *, comments: bool) -> StreamPlan:
+        """A successful streaming response."""
+        ...
+
+    def error(self, error: ErrorReply, exchange: Exchange) -> HttpReply:
+        """An HTTP error response with this API's error body."""
+        ...
+
+    def unauthorized(self, exchange: Exchange) -> HttpReply:
+        """The response to a request without the provider's API key."""
+        ...
+
+    def invalid_body(self, exchange: Exchange) -> HttpReply:
+        """The response to a completion request whose body is not a JSON object."""
+        ...
+
+    def not_found(self, method: str, path: str) -> HttpReply:
+        """The response to an unknown path or method."""
+        ...
+
+    def in_band_error(self, partial: Completion, error: StreamErrorReply, exchange: Exchange) -> HttpReply:
+        """A 200 non-streaming response reporting ``error`` after ``partial``'s text."""
+        ...
+
+    def in_band_error_stream(self, partial: Completion, error: StreamErrorReply, exchange: Exchange) -> StreamPlan:
+        """A 200 stream of ``partial``'s content whose tail reports ``error``."""
+        ...
+
+    def malformed_stream(self, completion: Completion, exchange: Exchange) -> StreamPlan:
+        """A stream whose body holds one ``data:`` line of broken JSON."""
+        ...
+
+    def models(self, provider: str, names: list[str], exchange: Exchange) -> HttpReply:
+        """The model list response."""
+        ...
+
+
+def json_body(value: Any, *, indent: int | None = 2) -> bytes:
+    """UTF-8 JSON; pretty by default like real API bodies, compact with ``indent=None``."""
+    separators = (",", ":") if indent is None else None
+    return json.dumps(value, ensure_ascii=False, indent=indent, separators=separators).encode()
+
+
+def retry_headers(error: ErrorReply) -> dict[str, str]:
+    """``Retry-After`` (HTTP delta-seconds; fractional values kept) and ``retry-after-ms``."""
+    headers: dict[str, str] = {}
+    if error.retry_after is not None:
+        seconds = error.retry_after
+        headers["Retry-After"] = str(int(seconds)) if seconds == int(seconds) else repr(seconds)
+    if error.retry_after_ms is not None:
+        headers["retry-after-ms"] = str(error.retry_after_ms)
+    return headers

@@ -1,0 +1,131 @@
+"""Async transport over aiohttp: one pooled ``ClientSession`` per provider and event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import aiohttp
+
+from polyroute._catalog import Timeouts
+from polyroute.errors import ConnectError, ConnectionLost, ConnectTimeout, ReadTimeout, TransportError
+from polyroute.transports._base import HttpRequest, HttpResponse
+
+__all__ = ["AiohttpTransport", "map_aiohttp_error"]
+
+
+def map_aiohttp_error(exc: BaseException) -> TransportError:
+    """The most specific polyroute error for an aiohttp or asyncio exception."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ConnectTimeout(f"connect timed out: {exc}")
+    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError)):
+        return ReadTimeout(f"read timed out: {exc or type(exc).__name__}")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ConnectError(f"could not connect: {exc}")
+    return ConnectionLost(f"connection lost: {type(exc).__name__}: {exc}")
+
+
+_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionError, OSError)
+
+
+class _AiohttpStream:
+    __slots__ = ("_resp", "headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.headers: Mapping[str, str] = resp.headers
+
+    async def read(self) -> bytes:
+        try:
+            return await self._resp.read()
+        except _ERRORS as exc:
+            raise map_aiohttp_error(exc) from exc
+
+    async def read_chunk(self) -> bytes:
+        try:
+            return await self._resp.content.readany()
+        except _ERRORS as exc:
+            raise map_aiohttp_error(exc) from exc
+
+    async def close(self) -> None:
+        self._resp.release()
+
+
+class AiohttpTransport:
+    """Sends requests for one provider over a pooled aiohttp session.
+
+    Sessions belong to an event loop; a call from another loop (``asyncio.run`` twice, or a
+    test framework's per-test loop) gets a session of its own.
+    """
+
+    def __init__(self, *, max_connections: int = 100) -> None:
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and self._loop is loop and not session.closed:
+            return session
+        if session is not None and self._loop is not None and self._loop.is_closed():
+            session.detach()  # its loop is gone; its sockets went with it
+        connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300)
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
+        )
+        self._loop = loop
+        return self._session
+
+    def _timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
+        t = self._timeouts.get(timeouts)
+        if t is None:
+            t = aiohttp.ClientTimeout(total=None, connect=timeouts.connect, sock_read=timeouts.read)
+            self._timeouts[timeouts] = t
+        return t
+
+    async def _open(self, request: HttpRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
+        session = self._get_session()
+        try:
+            return await session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                timeout=self._timeout(timeouts),
+            )
+        except _ERRORS as exc:
+            raise map_aiohttp_error(exc) from exc
+
+    async def send(self, request: HttpRequest, timeouts: Timeouts) -> HttpResponse:
+        resp = await self._open(request, timeouts)
+        try:
+            body = await resp.read()
+        except _ERRORS as exc:
+            raise map_aiohttp_error(exc) from exc
+        finally:
+            resp.release()
+        return HttpResponse(resp.status, resp.headers, body)
+
+    async def stream(self, request: HttpRequest, timeouts: Timeouts) -> _AiohttpStream:
+        return _AiohttpStream(await self._open(request, timeouts))
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            loop = self._loop
+            if loop is None or loop is asyncio.get_running_loop():
+                await session.close()
+            elif loop.is_closed():
+                session.detach()
+
+    def close_detached(self) -> None:
+        """Drop the session without awaiting (used when its event loop has already closed)."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            session.detach()
+
+    def __repr__(self) -> str:
+        return f"AiohttpTransport(max_connections={self._max_connections})"
