@@ -36,6 +36,10 @@ __all__ = ["RouterConfig", "load_catalog", "load_config_data"]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _FULL_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
+# ``{api_key: ${KEY}}`` is what people write, but ``{`` inside a YAML flow mapping is syntax:
+# references are shielded with brackets YAML does not treat specially, and restored after parsing.
+_YAML_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?)\}")
+_SHIELDED = re.compile("\\$\u2045([^\u2046]*)\u2046")
 
 
 class _Strict(BaseModel):
@@ -149,6 +153,8 @@ class RouterConfig(_Strict):
 
 def _interpolate(value: Any, path: str, env: Mapping[str, str], secret_paths: dict[str, str]) -> Any:
     if isinstance(value, str):
+        if "$\u2045" in value:
+            value = _SHIELDED.sub(r"${\1}", value)
         if "${" not in value:
             return value
 
@@ -192,7 +198,7 @@ def load_config_data(source: Path | Mapping[str, Any]) -> Mapping[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read config file: {exc.strerror}", path=str(source)) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.safe_load(_YAML_ENV_REF.sub("$\u2045\\1\u2046", text))
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", path=str(source)) from exc
     if data is None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 
 from polyroute._backend import AsyncBackend, Backend
+from polyroute._catalog import Timeouts
 from polyroute._clock import Clock
 from polyroute._execution import Execution, Send, Wait
 from polyroute._relay import Relay
@@ -83,6 +84,17 @@ def _first_token_limit(action: Send) -> float | None:
     return min(limits) if limits else None
 
 
+def _first_token_bound(action: Send, timeouts: Timeouts) -> bool:
+    """Whether the read timeout in force was the first-token limit (not the read or deadline one)."""
+    first = action.timeouts.first_token
+    return (
+        first is not None
+        and first < action.timeouts.read
+        and (action.remaining is None or first <= action.remaining)
+        and timeouts.read <= first
+    )
+
+
 def stream(ex: Execution, backend_for: BackendFor, clock: Clock) -> Iterator[ChatCompletionChunk]:
     """Run a streamed call: fail over until the first content, relay after it."""
     request = ex.request
@@ -121,8 +133,8 @@ def stream(ex: Execution, backend_for: BackendFor, clock: Clock) -> Iterator[Cha
                 raise ex.interrupted(
                     StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
                 ) from err
-            if isinstance(err, ReadTimeout) and limit is not None and clock.monotonic() - started >= limit * 0.99:
-                err = FirstTokenTimeout(f"no content within {limit:.3f}s: {err.message}")
+            if isinstance(err, ReadTimeout) and _first_token_bound(action, timeouts):
+                err = FirstTokenTimeout(f"no content within {action.timeouts.first_token:.3f}s: {err.message}")
             ex.failed(action, err, started, ttft=ttft)
             continue
         except GeneratorExit:

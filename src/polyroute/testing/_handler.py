@@ -30,7 +30,7 @@ from polyroute.testing._completion import Completion, filler_reply, resolve
 from polyroute.testing._pacing import Closing, Pacer
 from polyroute.testing._provider import SimulatedProvider
 from polyroute.testing._recorded import Headers, RecordedRequest
-from polyroute.testing._wire import Exchange, HttpReply, StreamPlan, WireFormat
+from polyroute.testing._wire import Exchange, HttpReply, StreamPlan, WireFormat, merge_headers
 
 __all__ = ["RequestHandler"]
 
@@ -63,7 +63,7 @@ class RequestHandler:
         try:
             return await self._handle(request)
         except (Closing, ConnectionError):
-            await _abort(request)
+            _drop(request)
             return web.Response()  # never reaches the client: the connection is gone
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -193,7 +193,7 @@ class _Performance:
     async def _stream(self, plan: StreamPlan, reply: Reply, limit: int | None, ending: _Ending) -> web.StreamResponse:
         pacer = self._pacer
         await pacer.pause(reply.latency)
-        response = web.StreamResponse(status=200, headers={**plan.headers, **reply.headers})
+        response = web.StreamResponse(status=200, headers=merge_headers(plan.headers, reply.headers))
         await response.prepare(self._request)
         for frame in plan.head:
             await response.write(frame)
@@ -247,7 +247,7 @@ def _parse_object(raw: bytes) -> dict[str, Any] | None:
 
 
 def _response(http: HttpReply, extra_headers: Mapping[str, str] | None = None) -> web.Response:
-    headers = {**http.headers, **(extra_headers or {})}
+    headers = merge_headers(http.headers, extra_headers or {})
     return web.Response(status=http.status, body=http.body, headers=headers)
 
 
@@ -256,7 +256,7 @@ def _halved(http: HttpReply) -> HttpReply:
 
 
 async def _abort(request: web.BaseRequest) -> None:
-    """Drop the connection without a proper HTTP end, once written bytes have left."""
+    """Drop the connection without a proper HTTP end, once the bytes written so far have left."""
     transport = request.transport
     if transport is None or transport.is_closing():
         return
@@ -265,3 +265,10 @@ async def _abort(request: web.BaseRequest) -> None:
     while transport.get_write_buffer_size() and loop.time() < deadline:
         await asyncio.sleep(0.001)
     transport.abort()
+
+
+def _drop(request: web.BaseRequest) -> None:
+    """Drop the connection now (the simulator is stopping, or the client already left)."""
+    transport = request.transport
+    if transport is not None and not transport.is_closing():
+        transport.abort()

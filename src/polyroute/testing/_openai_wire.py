@@ -22,6 +22,7 @@ from polyroute.testing._wire import (
     RequestFacts,
     StreamPlan,
     json_body,
+    merge_headers,
     retry_headers,
 )
 
@@ -159,13 +160,9 @@ class OpenAIWire:
     # -- failures ------------------------------------------------------------------------------
 
     def error(self, error: ErrorReply, exchange: Exchange) -> HttpReply:
-        headers = _headers(exchange, _JSON)
-        headers.update(retry_headers(error))
-        headers.update(error.headers)
+        headers = merge_headers(_headers(exchange, _JSON), retry_headers(error), error.headers)
         if error.body is not None:
-            raw = error.body
-            body = raw if isinstance(raw, bytes) else raw.encode() if isinstance(raw, str) else json_body(dict(raw))
-            return HttpReply(error.status, body, headers)
+            return HttpReply(error.status, _verbatim(error.body), headers)
         message, type_, code = _error_defaults(error, exchange)
         fields = {
             "message": error.message if error.message is not None else message,
@@ -333,6 +330,14 @@ def _headers(exchange: Exchange, content_type: str) -> dict[str, str]:
 
 def _stream_headers(exchange: Exchange) -> dict[str, str]:
     return {**_headers(exchange, _SSE), "Cache-Control": "no-cache"}
+
+
+def _verbatim(body: bytes | str | Mapping[str, Any]) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return json_body(dict(body))
 
 
 def _content_chars(content: object) -> int:

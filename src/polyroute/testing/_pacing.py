@@ -3,13 +3,16 @@
 Without a clock, delays are real ``asyncio`` sleeps that end early (raising :class:`Closing`) when
 the simulator stops, so a long ``latency`` or a :class:`~polyroute.testing.Hang` never holds up
 shutdown. With a :class:`~polyroute.testing.FakeClock`, delays advance it and return at once; with
-any other :class:`~polyroute._clock.Clock`, they go through its ``asleep``.
+any other :class:`~polyroute._clock.Clock`, they go through its ``asleep`` (also cut short by a
+stop).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from polyroute._clock import Clock
 from polyroute.testing._clock import FakeClock
@@ -43,7 +46,7 @@ class Pacer:
             clock.advance(seconds)
             await asyncio.sleep(0)
         elif clock is not None:
-            await clock.asleep(seconds)
+            await self._unless_closing(clock.asleep(seconds))
         else:
             try:
                 await asyncio.wait_for(self._closing.wait(), timeout=seconds)
@@ -55,6 +58,20 @@ class Pacer:
         """Wait until the simulator stops, then raise :class:`Closing`."""
         await self._closing.wait()
         raise Closing
+
+    async def _unless_closing(self, wait: Coroutine[Any, Any, None]) -> None:
+        """Run ``wait``, but raise :class:`Closing` as soon as the simulator stops."""
+        waiting = asyncio.ensure_future(wait)
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait((waiting, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiting, closing):
+                task.cancel()
+            await asyncio.gather(waiting, closing, return_exceptions=True)
+        if waiting.cancelled():
+            raise Closing
+        waiting.result()  # re-raises the clock's own error, if any
 
     def time(self) -> float:
         """Unix seconds from the clock (the real time without one)."""

@@ -26,6 +26,7 @@ __all__ = [
     "StreamPlan",
     "WireFormat",
     "json_body",
+    "merge_headers",
     "retry_headers",
 ]
 
@@ -151,6 +152,15 @@ def json_body(value: Any, *, indent: int | None = 2) -> bytes:
     """UTF-8 JSON; pretty by default like real API bodies, compact with ``indent=None``."""
     separators = (",", ":") if indent is None else None
     return json.dumps(value, ensure_ascii=False, indent=indent, separators=separators).encode()
+
+
+def merge_headers(*layers: Mapping[str, str]) -> dict[str, str]:
+    """Combine header mappings, later ones winning, names compared case-insensitively."""
+    merged: dict[str, tuple[str, str]] = {}
+    for layer in layers:
+        for name, value in layer.items():
+            merged[name.lower()] = (name, value)
+    return dict(merged.values())
 
 
 def retry_headers(error: ErrorReply) -> dict[str, str]:

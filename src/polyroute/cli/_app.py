@@ -1,0 +1,73 @@
+"""The typer application and its shared options."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from polyroute._router import Router
+from polyroute.errors import ConfigError, PolyrouteError
+
+__all__ = ["ConfigOption", "app", "console", "load_router", "main"]
+
+app = typer.Typer(
+    name="polyroute",
+    help="An embeddable OpenRouter: route LLM calls across providers, fail over, account for every cent.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (YAML). Default: $POLYROUTE_CONFIG, then ./polyroute.yaml.",
+        show_default=False,
+    ),
+]
+
+
+def config_path(config: Path | None) -> Path | None:
+    """The config file to use, by precedence: the option, ``$POLYROUTE_CONFIG``, ``./polyroute.yaml``."""
+    if config is not None:
+        return config
+    env = os.environ.get("POLYROUTE_CONFIG")
+    if env:
+        return Path(env)
+    default = Path("polyroute.yaml")
+    return default if default.exists() else None
+
+
+def load_router(config: Path | None) -> Router:
+    """The router for ``config``; exits with a clear message on a configuration error."""
+    path = config_path(config)
+    try:
+        if path is None:
+            raise ConfigError("no configuration: pass --config FILE or set POLYROUTE_CONFIG")
+        return Router.from_config(path)
+    except ConfigError as exc:
+        err_console.print(f"[bold red]configuration error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def fail(exc: PolyrouteError) -> typer.Exit:
+    """Print a routed call's error with its attempts and return the exit to raise."""
+    err_console.print(f"[bold red]{type(exc).__name__}:[/] {exc}")
+    for a in exc.attempts:
+        err_console.print(f"  {a.provider}/{a.endpoint_model}: {a.outcome} {a.error or ''} {a.message or ''}")
+    return typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point of the ``polyroute`` script."""
+    from polyroute.cli import _chat, _demo, _models  # noqa: F401  (registers the commands)
+
+    app()

@@ -1,0 +1,81 @@
+"""Shared fixtures: a provider simulator, a fake clock, and a router factory over them."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import polyroute
+from polyroute.testing import FakeClock, ProviderSimulator
+
+PRICES = {"prompt": "1e-6", "completion": "2e-6"}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sim() -> Iterator[ProviderSimulator]:
+    with ProviderSimulator() as s:
+        yield s
+
+
+def endpoint(provider: str, model: str | None = None, **extra: Any) -> dict[str, Any]:
+    """An endpoint config entry for a simulated provider."""
+    return {"provider": provider, "model": model or f"{provider}-model", "pricing": dict(PRICES), **extra}
+
+
+def config_for(
+    sim: ProviderSimulator,
+    models: dict[str, list[dict[str, Any]]],
+    *,
+    router: dict[str, Any] | None = None,
+    fallbacks: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """A config with every provider the endpoints name added to ``sim`` (if not already)."""
+    names = {ep["provider"] for eps in models.values() for ep in eps}
+    providers = {}
+    for name in sorted(names):
+        try:
+            p = sim.provider(name)
+        except KeyError:
+            p = sim.add_provider(name)
+        providers[name] = {"base_url": p.base_url}
+    return {
+        "providers": providers,
+        "models": {m: {"endpoints": eps, "fallbacks": (fallbacks or {}).get(m, [])} for m, eps in models.items()},
+        "router": router or {},
+    }
+
+
+RouterFactory = Callable[..., polyroute.Router]
+
+
+@pytest.fixture
+def make_router(sim: ProviderSimulator, clock: FakeClock) -> Iterator[RouterFactory]:
+    """Build routers over ``sim`` with the fake clock and a seeded RNG; closes them afterwards."""
+    made: list[polyroute.Router] = []
+
+    def factory(
+        models: dict[str, list[dict[str, Any]]],
+        *,
+        router: dict[str, Any] | None = None,
+        fallbacks: dict[str, list[str]] | None = None,
+        **kwargs: Any,
+    ) -> polyroute.Router:
+        cfg = config_for(sim, models, router=router, fallbacks=fallbacks)
+        r = polyroute.Router.from_config(cfg, clock=clock, rng=random.Random(1234), **kwargs)
+        made.append(r)
+        return r
+
+    yield factory
+    for r in made:
+        r.close()
+
+
+USER = [{"role": "user", "content": "hello there"}]
