@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Headers", "RecordedRequest"]
@@ -57,7 +57,7 @@ class RecordedRequest:
     path: str
     query: Mapping[str, str]
     headers: Headers
-    body: bytes
+    body: bytes = field(repr=False)
     json: dict[str, Any] | None
     stream: bool
     model: str | None

@@ -1,0 +1,5 @@
+"""``python -m polyroute``: the command line."""
+
+from polyroute.cli import main
+
+main()
