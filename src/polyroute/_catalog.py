@@ -17,11 +17,13 @@ __all__ = [
     "BreakerSettings",
     "Catalog",
     "Endpoint",
+    "HedgeSettings",
     "ModelSpec",
     "Pricing",
     "ProviderSpec",
     "RetrySettings",
     "RouterSettings",
+    "RoutingSettings",
     "Timeouts",
 ]
 
@@ -78,12 +80,50 @@ class BreakerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HedgeSettings:
+    """Hedged requests (async calls): when the first attempt has no first token after a delay,
+    start the next candidate too and keep whichever answers first.
+
+    ``delay`` is fixed seconds; ``percentile`` (e.g. ``95``) uses that percentile of the
+    endpoint's observed time to first token instead, ``default_delay`` while it has fewer than
+    ``min_samples`` samples, clamped to ``[min_delay, max_delay]``. Neither set: off.
+    """
+
+    delay: float | None = None
+    percentile: float | None = None
+    default_delay: float = 1.0
+    min_delay: float = 0.0
+    max_delay: float | None = None
+    min_samples: int = 20
+
+    @property
+    def enabled(self) -> bool:
+        """Whether hedging is on."""
+        return self.delay is not None or self.percentile is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSettings:
+    """How endpoints are ordered: outage memory, sticky sessions, hedging."""
+
+    #: an endpoint that failed (its own fault) this recently, without a success since, is
+    #: moved behind the stable ones (OpenRouter: "no significant outages in the last 30 s")
+    outage_window: float = 30.0
+    #: seconds a conversation keeps preferring the endpoint that served it; 0 turns it off
+    sticky_window: float = 600.0
+    hedge: HedgeSettings = HedgeSettings()
+
+
+@dataclass(frozen=True, slots=True)
 class RouterSettings:
     """Engine-wide settings."""
 
     retry: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()
     timeouts: Timeouts = Timeouts()
+    routing: RoutingSettings = RoutingSettings()
+    #: default provider preferences (normalised), overridden per model and per request
+    provider: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +175,7 @@ class ModelSpec:
     name: str
     endpoints: tuple[Endpoint, ...]
     fallbacks: tuple[str, ...] = ()
+    #: this model's provider preferences (normalised by :func:`polyroute._preferences.normalize_preferences`)
     provider_preferences: Mapping[str, Any] = field(default_factory=dict)
 
 

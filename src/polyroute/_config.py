@@ -21,16 +21,19 @@ from polyroute._catalog import (
     BreakerSettings,
     Catalog,
     Endpoint,
+    HedgeSettings,
     ModelSpec,
     Pricing,
     ProviderSpec,
     RetrySettings,
     RouterSettings,
+    RoutingSettings,
     Timeouts,
 )
+from polyroute._preferences import normalize_preferences
 from polyroute._secret import Secret
 from polyroute.adapters import known_apis
-from polyroute.errors import ConfigError
+from polyroute.errors import ConfigError, InvalidRequest
 
 __all__ = ["RouterConfig", "load_catalog", "load_config_data"]
 
@@ -134,10 +137,42 @@ class BreakerConfig(_Strict):
     auth_cooldown: float = Field(default=300.0, ge=0)
 
 
+_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
+
+
+class HedgeConfig(_Strict):
+    """``delay``: seconds, or ``p50``..``p99`` of the endpoint's observed time to first token."""
+
+    delay: float | str
+    default_delay: float = Field(default=1.0, ge=0)
+    min_delay: float = Field(default=0.0, ge=0)
+    max_delay: float | None = Field(default=None, gt=0)
+    min_samples: int = Field(default=20, ge=1)
+
+    @field_validator("delay")
+    @classmethod
+    def _delay(cls, v: float | str) -> float | str:
+        if isinstance(v, str):
+            m = _PERCENTILE.match(v)
+            if m is None or not 0 < float(m.group(1)) < 100:
+                raise ValueError(f"must be seconds or a percentile such as 'p95', got {v!r}")
+        elif v < 0:
+            raise ValueError(f"must be >= 0 seconds, got {v!r}")
+        return v
+
+
+class RoutingConfig(_Strict):
+    outage_window: float = Field(default=30.0, ge=0)
+    sticky_window: float = Field(default=600.0, ge=0)
+    hedge: HedgeConfig | None = None
+
+
 class SettingsConfig(_Strict):
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     timeout: TimeoutConfig = TimeoutConfig()
+    routing: RoutingConfig = RoutingConfig()
+    provider: dict[str, Any] = Field(default_factory=dict)
 
 
 class RouterConfig(_Strict):
@@ -267,6 +302,27 @@ def _timeouts(base: Timeouts, cfg: TimeoutConfig | None) -> Timeouts:
     )
 
 
+def _preferences(raw: Mapping[str, Any], path: str) -> dict[str, Any]:
+    try:
+        return normalize_preferences(raw, path=path)
+    except InvalidRequest as exc:
+        raise ConfigError(str(exc).removeprefix(f"{exc.param}: "), path=exc.param or path) from None
+
+
+def _hedge(cfg: HedgeConfig | None) -> HedgeSettings:
+    if cfg is None:
+        return HedgeSettings()
+    percentile = float(cfg.delay[1:]) if isinstance(cfg.delay, str) else None
+    return HedgeSettings(
+        delay=None if isinstance(cfg.delay, str) else float(cfg.delay),
+        percentile=percentile,
+        default_delay=cfg.default_delay,
+        min_delay=cfg.min_delay,
+        max_delay=cfg.max_delay,
+        min_samples=cfg.min_samples,
+    )
+
+
 def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str]) -> Catalog:
     """The immutable catalog for a validated config."""
     s = config.router
@@ -274,6 +330,12 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str]) -> Cata
         retry=RetrySettings(**s.retry.model_dump()),
         breaker=BreakerSettings(**s.breaker.model_dump()),
         timeouts=_timeouts(Timeouts(), s.timeout),
+        routing=RoutingSettings(
+            outage_window=s.routing.outage_window,
+            sticky_window=s.routing.sticky_window,
+            hedge=_hedge(s.routing.hedge),
+        ),
+        provider=_preferences(s.provider, "router.provider"),
     )
     providers = []
     for name, p in config.providers.items():
@@ -320,7 +382,8 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str]) -> Cata
             )
             for e in m.endpoints
         )
-        models.append(ModelSpec(name, endpoints, tuple(m.fallbacks), dict(m.provider)))
+        prefs = _preferences(m.provider, f"models.{name}.provider")
+        models.append(ModelSpec(name, endpoints, tuple(m.fallbacks), prefs))
     return Catalog(providers, models, settings)
 
 
