@@ -58,7 +58,12 @@ RouterFactory = Callable[..., polyroute.Router]
 
 @pytest.fixture
 def make_router(sim: ProviderSimulator, clock: FakeClock) -> Iterator[RouterFactory]:
-    """Build routers over ``sim`` with the fake clock and a seeded RNG; closes them afterwards."""
+    """Build routers over ``sim`` with the fake clock and a seeded RNG; closes them afterwards.
+
+    Endpoints are tried in configured order (``provider.sort: ordered``) unless the test's
+    ``router`` settings give their own ``provider`` preferences: these tests are about
+    failover, and the default strategy (price-weighted load balancing) is tested on its own.
+    """
     made: list[polyroute.Router] = []
 
     def factory(
@@ -68,7 +73,9 @@ def make_router(sim: ProviderSimulator, clock: FakeClock) -> Iterator[RouterFact
         fallbacks: dict[str, list[str]] | None = None,
         **kwargs: Any,
     ) -> polyroute.Router:
-        cfg = config_for(sim, models, router=router, fallbacks=fallbacks)
+        settings = dict(router or {})
+        settings.setdefault("provider", {"sort": "ordered"})
+        cfg = config_for(sim, models, router=settings, fallbacks=fallbacks)
         r = polyroute.Router.from_config(cfg, clock=clock, rng=random.Random(1234), **kwargs)
         made.append(r)
         return r

@@ -31,7 +31,7 @@ def _config(tmp_path: Path, sim: ProviderSimulator) -> Path:
                 ]
             }
         },
-        "router": {"retry": {"max_retries": 0}},
+        "router": {"retry": {"max_retries": 0}, "provider": {"sort": "price"}},
     }
     path = tmp_path / "polyroute.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -199,7 +199,7 @@ def test_connection_refused_fails_over(sim: ProviderSimulator, clock: FakeClock)
     cfg = {
         "providers": {"dead": {"base_url": "http://127.0.0.1:9/v1"}, "good": {"base_url": good.base_url}},
         "models": {"m": {"endpoints": [endpoint("dead"), endpoint("good")]}},
-        "router": {"retry": {"max_retries": 0}},
+        "router": {"retry": {"max_retries": 0}, "provider": {"sort": "ordered"}},
     }
     with polyroute.Router.from_config(cfg, clock=clock, rng=random.Random(0)) as router:
         resp = router.completion(model="m", messages=USER)

@@ -16,19 +16,24 @@ from polyroute._catalog import (
     BreakerSettings,
     Catalog,
     Endpoint,
+    HedgeSettings,
     ModelSpec,
     Pricing,
     ProviderSpec,
     RetrySettings,
     RouterSettings,
+    RoutingSettings,
     Timeouts,
 )
 from polyroute._clock import Clock, SystemClock
 from polyroute._execution import CallObserver
-from polyroute._planner import Candidate, Plan
+from polyroute._planner import Candidate, Excluded, Plan
+from polyroute._preferences import ProviderPreferences
 from polyroute._request import Caller, ChatRequest
 from polyroute._router import Router
 from polyroute._secret import Secret
+from polyroute._stats import EndpointStats, Percentiles, Signals, WindowStats
+from polyroute._strategies import Option, Strategy
 from polyroute._stream import AsyncStream, Stream
 from polyroute._types import (
     Attempt,
@@ -74,26 +79,36 @@ __all__ = [
     "ConfigError",
     "Delta",
     "Endpoint",
+    "EndpointStats",
+    "Excluded",
     "FunctionCall",
+    "HedgeSettings",
     "InvalidRequest",
     "ModelSpec",
     "NoEndpointAvailable",
+    "Option",
+    "Percentiles",
     "Plan",
     "PolyrouteError",
     "Pricing",
     "ProviderError",
+    "ProviderPreferences",
     "ProviderSpec",
     "RetrySettings",
     "Route",
     "Router",
     "RouterSettings",
+    "RoutingSettings",
     "Secret",
+    "Signals",
+    "Strategy",
     "Stream",
     "StreamInterrupted",
     "SystemClock",
     "Timeouts",
     "ToolCall",
     "Usage",
+    "WindowStats",
     "__version__",
     "errors",
 ]

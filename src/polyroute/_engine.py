@@ -9,10 +9,12 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 
+from polyroute import _hedge
 from polyroute._backend import AsyncBackend, Backend
 from polyroute._catalog import Timeouts
 from polyroute._clock import Clock
 from polyroute._execution import Execution, Send, Wait
+from polyroute._opening import Opening, first_token_limit
 from polyroute._relay import Relay
 from polyroute._types import ChatCompletion, ChatCompletionChunk
 from polyroute.errors import (
@@ -41,6 +43,9 @@ def complete(ex: Execution, backend_for: BackendFor, clock: Clock) -> ChatComple
             except ProviderError as err:
                 ex.failed(action, err, started)
                 continue
+            except BaseException:
+                ex.abandoned(action, started, None, message="the call was interrupted")
+                raise
             resp.route = ex.succeeded(action, started, resp.usage)
             return resp
         if type(action) is Wait:
@@ -56,6 +61,12 @@ async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -
     while True:
         action = ex.next()
         if type(action) is Send:
+            delay = ex.hedge_delay(action)
+            if delay is not None:
+                hedged = await _hedge.race_complete(ex, action, backend_for, clock, delay)
+                if hedged is None:
+                    continue
+                return hedged
             started = clock.monotonic()
             backend = backend_for(action.provider.name)
             try:
@@ -70,6 +81,9 @@ async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -
             except ProviderError as err:
                 ex.failed(action, err, started)
                 continue
+            except BaseException:
+                ex.abandoned(action, started, None, message="the call was cancelled")
+                raise
             resp.route = ex.succeeded(action, started, resp.usage)
             return resp
         if type(action) is Wait:
@@ -77,11 +91,6 @@ async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -
             continue
         assert isinstance(action, PolyrouteError)
         raise action
-
-
-def _first_token_limit(action: Send) -> float | None:
-    limits = [t for t in (action.timeouts.first_token, action.remaining) if t is not None]
-    return min(limits) if limits else None
 
 
 def _first_token_bound(action: Send, timeouts: Timeouts) -> bool:
@@ -107,7 +116,7 @@ def stream(ex: Execution, backend_for: BackendFor, clock: Clock) -> Iterator[Cha
             assert isinstance(action, PolyrouteError)
             raise action
         started = clock.monotonic()
-        limit = _first_token_limit(action)
+        limit = first_token_limit(action)
         timeouts = action.timeouts
         if limit is not None and limit < timeouts.read:
             # httpx applies one read timeout to the whole body: before the first token it is
@@ -147,9 +156,27 @@ def stream(ex: Execution, backend_for: BackendFor, clock: Clock) -> Iterator[Cha
         return
 
 
+async def _open(ex: Execution, action: Send, backend_for: AsyncBackendFor, clock: Clock) -> Opening | None:
+    """Open one streamed attempt up to its first content (hedged if the call is); ``None`` if it failed."""
+    delay = ex.hedge_delay(action)
+    if delay is not None:
+        return await _hedge.race_streams(ex, action, backend_for, clock, delay)
+    opening = Opening(action, backend_for(action.provider.name), clock, ex.request)
+    try:
+        await opening.run()
+    except ProviderError as err:
+        await opening.close()
+        ex.failed(action, err, opening.started)
+        return None
+    except BaseException:
+        await opening.close()
+        ex.abandoned(action, opening.started, opening.relay.usage, message="the call was cancelled")
+        raise
+    return opening
+
+
 async def astream(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -> AsyncIterator[ChatCompletionChunk]:
     """Run a streamed call (async): fail over until the first content, relay after it."""
-    request = ex.request
     loop = asyncio.get_running_loop()
     while True:
         action = ex.next()
@@ -159,33 +186,13 @@ async def astream(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -> 
         if not isinstance(action, Send):
             assert isinstance(action, PolyrouteError)
             raise action
-        started = clock.monotonic()
-        limit = _first_token_limit(action)
-        relay = Relay(request.include_usage)
-        ttft: float | None = None
-        source = backend_for(action.provider.name).astream(action.candidate.endpoint, request, action.timeouts)
-        it = aiter(source)
-        out: list[ChatCompletionChunk] = []
-        ended = False
+        opening = await _open(ex, action, backend_for, clock)
+        if opening is None:
+            continue
+        action, started, relay, it, ttft = opening.send, opening.started, opening.relay, opening.iterator, opening.ttft
         try:
-            # Before the first content nothing is yielded, so a timeout can safely wrap it.
-            try:
-                async with asyncio.timeout(limit):
-                    while not relay.committed:
-                        try:
-                            chunk = await anext(it)
-                        except StopAsyncIteration:
-                            ended = True
-                            break
-                        out = relay.push(chunk)
-            except TimeoutError as exc:
-                first = action.timeouts.first_token
-                if first is not None and (action.remaining is None or first <= action.remaining):
-                    raise FirstTokenTimeout(f"no content within {first:.3f}s") from exc
-                raise ReadTimeout("the call's deadline passed during this attempt") from exc
             if relay.committed:
-                ttft = clock.monotonic() - started
-                for c in out:
+                for c in opening.pending:
                     yield c
                 deadline = (
                     None if action.remaining is None else loop.time() + action.remaining - (clock.monotonic() - started)
@@ -203,20 +210,16 @@ async def astream(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -> 
                         raise ReadTimeout("the call's deadline passed mid-stream") from exc
                     for c in relay.push(chunk):
                         yield c
-            del ended
         except ProviderError as err:
-            if relay.committed:
-                ex.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
-                raise ex.interrupted(
-                    StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
-                ) from err
-            ex.failed(action, err, started, ttft=ttft)
-            continue
+            ex.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
+            raise ex.interrupted(
+                StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
+            ) from err
         except (GeneratorExit, asyncio.CancelledError):
             ex.abandoned(action, started, relay.usage, ttft=ttft)
             raise
         finally:
-            await source.aclose()  # type: ignore[attr-defined]
+            await opening.close()
         route = ex.succeeded(action, started, relay.usage, ttft=ttft)
         for c in relay.finish(route, ex.request_id, int(clock.time())):
             yield c

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -39,7 +39,10 @@ log = logging.getLogger("polyroute")
 class CallObserver(Protocol):
     """Told about every attempt and every finished call (ledger, statistics, tracing).
 
-    Observers must not raise; if one does, the error is logged and the call goes on.
+    Observers must not raise; if one does, the error is logged and the call goes on. An observer
+    may also define ``on_attempt_start(request, request_id, model, endpoint)``, called when an
+    attempt is sent (before its ``on_attempt``); the live statistics use it to count requests in
+    flight.
     """
 
     def on_attempt(self, request: ChatRequest, request_id: str, attempt: Attempt) -> None:
@@ -79,18 +82,23 @@ class Execution:
         "_clock",
         "_current",
         "_deadline",
+        "_excluded",
         "_fatal",
         "_health",
+        "_hedge_delay",
         "_i",
         "_min_context",
         "_observers",
         "_retries",
         "_retry_pending",
         "_rng",
+        "_sends",
         "_settings",
+        "_starters",
         "_wait",
         "attempts",
         "errors",
+        "prompt_tokens",
         "request",
         "request_id",
         "started",
@@ -107,10 +115,16 @@ class Execution:
         rng: random.Random,
         request_id: str,
         observers: Sequence[CallObserver] = (),
+        hedge_delay: Callable[[Endpoint], float | None] | None = None,
     ) -> None:
         self.request = request
         self.request_id = request_id
         self._cands = plan.candidates
+        self._excluded = plan.excluded
+        self.prompt_tokens = plan.prompt_tokens
+        self._hedge_delay = hedge_delay
+        self._sends = 0
+        self._starters = [f for o in observers if (f := getattr(o, "on_attempt_start", None)) is not None]
         self._catalog = catalog
         self._settings: RouterSettings = catalog.settings
         self._health = health
@@ -147,6 +161,14 @@ class Execution:
         if self._retry_pending and self._current is not None:
             self._retry_pending = False
             return self._send(self._current, now)
+        cand = self._advance(now)
+        if cand is None:
+            return self._finish_error(self._exhausted())
+        self._current = cand
+        return self._send(cand, now)
+
+    def _advance(self, now: float) -> Candidate | None:
+        """The next candidate that may be sent now, recording the ones skipped on the way."""
         while self._i < len(self._cands):
             cand = self._cands[self._i]
             self._i += 1
@@ -161,11 +183,51 @@ class Execution:
             if not self._health.breaker(endpoint.key).admit(now):
                 self._skip(cand, "CircuitOpen", "circuit breaker open")
                 continue
-            self._current = cand
-            return self._send(cand, now)
-        return self._finish_error(self._exhausted())
+            return cand
+        return None
+
+    # -- hedging -----------------------------------------------------------------------------
+
+    def hedge_delay(self, send: Send) -> float | None:
+        """Seconds after which to hedge ``send`` with the next candidate, or ``None`` not to.
+
+        Only the call's first attempt is hedged, and only when hedging is on for the call and
+        a later candidate exists."""
+        if self._hedge_delay is None or self._sends != 1 or send.retry or self._i >= len(self._cands):
+            return None
+        return self._hedge_delay(send.candidate.endpoint)
+
+    def hedge(self) -> Send | None:
+        """A second, concurrent attempt at the next candidate that may be sent, or ``None``."""
+        now = self._clock.monotonic()
+        if self._deadline is not None and now >= self._deadline:
+            return None
+        cand = self._advance(now)
+        return self._send(cand, now) if cand is not None else None
+
+    def cancelled(self, send: Send, started: float, message: str) -> None:
+        """Record an attempt stopped by us (a hedge that lost): no verdict on the endpoint.
+
+        Its cost is estimated as the prompt's: a provider may bill a request it already read."""
+        now = self._clock.monotonic()
+        endpoint = send.candidate.endpoint
+        self._health.breaker(endpoint.key).release()
+        attempt = self._attempt(send, outcome="error", started=started, now=now, ttft=None, usage=None, error=None)
+        attempt.error = "Cancelled"
+        attempt.message = message
+        attempt.status = None
+        attempt.cost = None
+        if self.prompt_tokens is not None:
+            attempt.cost = call_cost(Usage(prompt_tokens=self.prompt_tokens, completion_tokens=0), endpoint.pricing)
+        self._record(attempt)
 
     def _send(self, cand: Candidate, now: float) -> Send:
+        self._sends += 1
+        for start in self._starters:
+            try:
+                start(self.request, self.request_id, cand.model, cand.endpoint)
+            except Exception:
+                log.exception("polyroute observer failed")
         provider = self._catalog.provider(cand.endpoint.provider)
         timeouts = provider.timeouts
         remaining = None
@@ -182,6 +244,9 @@ class Execution:
 
     def _exhausted(self) -> PolyrouteError:
         if not self.attempts:
+            if self._excluded:
+                why = "; ".join(f"{e.endpoint.key} ({e.model}): {e.reason}" for e in self._excluded)
+                return NoEndpointAvailable(f"no endpoint to try: every one was excluded: {why}")
             return NoEndpointAvailable("no endpoint to try")
         tried = "; ".join(
             f"{a.provider}/{a.endpoint_model}: {a.error}" + (f" ({a.message})" if a.message else "")
@@ -234,8 +299,10 @@ class Execution:
         ttft: float | None = None,
         usage: Usage | None = None,
         final: bool = False,
+        concurrent: bool = False,
     ) -> None:
-        """The attempt ``send`` failed with ``error``. With ``final`` no further attempt is made."""
+        """The attempt ``send`` failed with ``error``. With ``final`` no further attempt is made;
+        with ``concurrent`` (another attempt of the call is still running) it is not retried."""
         now = self._clock.monotonic()
         endpoint = send.candidate.endpoint
         error.located(endpoint.provider, endpoint.model)
@@ -255,6 +322,8 @@ class Execution:
         if final:
             return
         action = decide(error, send.retry, self._settings.retry)
+        if action is Action.RETRY and concurrent:
+            return
         if action is Action.RETRY:
             delay = backoff(send.retry, self._settings.retry, self._rng, error.retry_after)
             if self._deadline is None or now + delay < self._deadline:
@@ -285,16 +354,26 @@ class Execution:
                 log.exception("polyroute observer failed")
         return route
 
-    def abandoned(self, send: Send, started: float, usage: Usage | None, *, ttft: float | None = None) -> None:
-        """The caller stopped reading a stream: record the attempt (it may well be billed)."""
+    def abandoned(
+        self,
+        send: Send,
+        started: float,
+        usage: Usage | None,
+        *,
+        ttft: float | None = None,
+        message: str = "the caller closed the stream before it ended",
+    ) -> None:
+        """The caller stopped reading a stream (or cancelled the call): record the attempt (it
+        may well be billed)."""
         now = self._clock.monotonic()
+        self._health.breaker(send.candidate.endpoint.key).release()
         attempt = self._attempt(send, outcome="success", started=started, now=now, ttft=ttft, usage=usage, error=None)
         attempt.outcome = "error"
         attempt.error = "Cancelled"
-        attempt.message = "the caller closed the stream before it ended"
+        attempt.message = message
         attempt.status = None
         self._record(attempt)
-        self._finish_error(Cancelled("the caller closed the stream before it ended"))
+        self._finish_error(Cancelled(message))
 
     def interrupted(self, error: PolyrouteError) -> PolyrouteError:
         """A committed stream failed: report the call as failed and return ``error``."""

@@ -40,6 +40,7 @@ class CompletionParams(TypedDict, total=False):
     provider: Mapping[str, Any]
     session_id: str
     timeout: float
+    hedge: bool | float | str
     # -- caller identity, for budgets and the ledger (never sent upstream) --
     caller_key: str
     project: str
@@ -54,6 +55,7 @@ ROUTING_KEYS = frozenset(
         "provider",
         "session_id",
         "timeout",
+        "hedge",
         "caller_key",
         "project",
         "tags",

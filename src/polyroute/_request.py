@@ -50,6 +50,9 @@ class ChatRequest:
     caller: Caller = Caller()
     session_id: str | None = None
     timeout: float | None = None
+    #: hedging for this call: ``None`` (the router's setting), ``True``/``False``, a delay in
+    #: seconds, or a percentile of time to first token (``"p95"``)
+    hedge: bool | float | str | None = None
 
     @property
     def model(self) -> str:

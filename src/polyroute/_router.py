@@ -16,13 +16,17 @@ from polyroute._catalog import Catalog, ProviderSpec
 from polyroute._clock import Clock, SystemClock
 from polyroute._execution import CallObserver, Execution
 from polyroute._health import HealthState
+from polyroute._hedge import delay_policy, parse_hedge
 from polyroute._params import ROUTING_KEYS, CompletionParams
 from polyroute._planner import Plan, make_plan
 from polyroute._request import Caller, ChatRequest, validate_params
+from polyroute._stats import EndpointStats, RoutingView, Stats
+from polyroute._sticky import StickySessions
+from polyroute._strategies import BUILTIN_STRATEGIES, Strategy
 from polyroute._stream import AsyncStream, Stream
 from polyroute._types import ChatCompletion
 from polyroute.adapters import adapter_for
-from polyroute.errors import InvalidRequest
+from polyroute.errors import ConfigError, InvalidRequest
 
 if TYPE_CHECKING:
     from polyroute.transports import AsyncTransport, Transport
@@ -46,8 +50,10 @@ class Router:
     """Routes chat completions across providers: plans, fails over, accounts.
 
     Build one from configuration with :meth:`from_config` and share it: it holds the
-    connection pools and the endpoints' health. ``clock`` and ``rng`` are injectable so that
-    tests are exact; ``observers`` are told about every attempt and call (ledger, statistics).
+    connection pools, the endpoints' health and live statistics, and sticky sessions.
+    ``clock`` and ``rng`` are injectable so that tests are exact; ``observers`` are told about
+    every attempt and call (ledger, tracing); ``strategies`` adds routing strategies that
+    ``provider.sort`` can name (see :class:`polyroute.Strategy`).
     """
 
     def __init__(
@@ -57,14 +63,29 @@ class Router:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         observers: Sequence[CallObserver] = (),
+        strategies: Mapping[str, Strategy] | None = None,
         sync_transport: Any = None,
         async_transport: Any = None,
     ) -> None:
         self._catalog = catalog
         self._clock: Clock = clock or SystemClock()
         self._rng = rng or random.Random()
-        self._observers = tuple(observers)
+        self._strategies: Mapping[str, Strategy] = {**BUILTIN_STRATEGIES, **(strategies or {})}
+        _check_sorts(catalog, self._strategies)
         self._health = HealthState(catalog.settings.breaker)
+        self._stats = Stats(self._clock)
+        self._view = RoutingView(self._health, self._stats)
+        cached = frozenset(
+            ep.key
+            for spec in catalog.models.values()
+            for ep in spec.endpoints
+            if ep.pricing.cache_read is not None and ep.pricing.prompt is not None
+            and ep.pricing.cache_read < ep.pricing.prompt
+        )  # fmt: skip
+        self._sticky = StickySessions(
+            window=catalog.settings.routing.sticky_window, now=self._clock.monotonic, cached=cached
+        )
+        self._observers: tuple[CallObserver, ...] = (self._stats, self._sticky, *observers)
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
         self._backends: dict[str, HttpBackend] = {}
@@ -85,6 +106,7 @@ class Router:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         observers: Sequence[CallObserver] = (),
+        strategies: Mapping[str, Strategy] | None = None,
     ) -> Router:
         """A router from a YAML file path or a dict. ``${VAR}`` references are read from ``env``
         (default ``os.environ``); every problem raises :class:`~polyroute.errors.ConfigError`
@@ -92,7 +114,7 @@ class Router:
         from polyroute._config import load_catalog
 
         catalog = load_catalog(config if isinstance(config, Mapping) else Path(config), env=env)
-        return cls(catalog, clock=clock, rng=rng, observers=observers)
+        return cls(catalog, clock=clock, rng=rng, observers=observers, strategies=strategies)
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -111,12 +133,42 @@ class Router:
         """The clock used for backoff, deadlines and timings."""
         return self._clock
 
+    @property
+    def strategies(self) -> Mapping[str, Strategy]:
+        """The routing strategies ``provider.sort`` may name, built-in and added."""
+        return self._strategies
+
     def plan(
-        self, model: str | None = None, messages: Sequence[Mapping[str, Any]] | None = None, **params: Any
+        self,
+        model: str | None = None,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        stream: bool = False,
+        **params: Any,
     ) -> Plan:
-        """The ordered candidates a call with these arguments would try now (nothing is sent)."""
-        request = self._request(model, messages or [{"role": "user", "content": ""}], False, params, validate=False)
-        return make_plan(request, self._catalog, self._health, self._clock.monotonic(), self._rng)
+        """The ordered candidates a call with these arguments would try now, each with the reason
+        for its place, and the endpoints it would leave out, with theirs. Nothing is sent; a
+        strategy that draws lots draws them, so two plans may differ."""
+        request = self._request(model, messages or [{"role": "user", "content": ""}], stream, params, validate=False)
+        return self._plan(request)
+
+    def _plan(self, request: ChatRequest) -> Plan:
+        return make_plan(
+            request,
+            self._catalog,
+            self._view,
+            self._clock.monotonic(),
+            self._rng,
+            strategies=self._strategies,
+            sticky=self._sticky,
+        )
+
+    def stats(self) -> dict[str, EndpointStats]:
+        """Live statistics of every endpoint, by ``provider/model`` key: per rolling window (last 5
+        and 30 minutes) the success ratio, time to first token, latency and throughput
+        percentiles; requests in flight; the breaker's state."""
+        endpoints = [ep for spec in self._catalog.models.values() for ep in spec.endpoints]
+        return self._stats.report(endpoints, self._health, self._clock.monotonic())
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -163,6 +215,9 @@ class Router:
         provider = params.get("provider")
         if provider is not None and not isinstance(provider, Mapping):
             raise InvalidRequest("must be an object of provider preferences", param="provider")
+        hedge = params.get("hedge")
+        if hedge is not None:
+            parse_hedge(hedge, self._catalog.settings.routing.hedge)
         return ChatRequest(
             models=tuple(names),
             messages=messages,
@@ -173,10 +228,21 @@ class Router:
             caller=caller,
             session_id=params.get("session_id"),
             timeout=params.get("timeout"),
+            hedge=hedge,
         )
 
-    def _execution(self, request: ChatRequest) -> Execution:
-        plan = make_plan(request, self._catalog, self._health, self._clock.monotonic(), self._rng)
+    def _execution(self, request: ChatRequest, *, asynchronous: bool = False) -> Execution:
+        plan = self._plan(request)
+        hedge = None
+        if asynchronous:
+            settings = parse_hedge(request.hedge, self._catalog.settings.routing.hedge)
+            if settings is not None:
+                hedge = delay_policy(settings, self._stats, self._clock)
+        elif request.hedge not in (None, False):
+            raise InvalidRequest(
+                "hedging races two attempts at once, which needs acompletion(); a sync call runs one at a time",
+                param="hedge",
+            )
         request_id = "pr-" + secrets.token_hex(12)
         return Execution(
             request,
@@ -187,6 +253,7 @@ class Router:
             rng=self._rng,
             request_id=request_id,
             observers=self._observers,
+            hedge_delay=hedge,
         )
 
     def _backend(self, name: str) -> HttpBackend:
@@ -260,9 +327,9 @@ class Router:
         stream: bool = False,
         **params: Unpack[CompletionParams],
     ) -> ChatCompletion | AsyncStream:
-        """The async twin of :meth:`completion`."""
+        """The async twin of :meth:`completion`. Only async calls are hedged (``hedge=``)."""
         request = self._request(model, messages, stream, params)
-        ex = self._execution(request)
+        ex = self._execution(request, asynchronous=True)
         if stream:
             return AsyncStream(_engine.astream(ex, self._backend, self._clock))
         return await _engine.acomplete(ex, self._backend, self._clock)
@@ -298,3 +365,13 @@ class Router:
 
     def __repr__(self) -> str:
         return f"Router(models={list(self._catalog.models)}, providers={list(self._catalog.providers)})"
+
+
+def _check_sorts(catalog: Catalog, strategies: Mapping[str, Strategy]) -> None:
+    """Every ``sort`` in the configuration names a known strategy."""
+    layers = [("router.provider.sort", catalog.settings.provider)]
+    layers += [(f"models.{m.name}.provider.sort", m.provider_preferences) for m in catalog.models.values()]
+    for path, prefs in layers:
+        name = prefs.get("sort")
+        if name is not None and name not in strategies:
+            raise ConfigError(f"unknown strategy {name!r}; known: {', '.join(sorted(strategies))}", path=path)
