@@ -18,6 +18,7 @@ from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, Us
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
 from polyroute import ChatCompletion, ChatCompletionChunk, ChatMessage, Delta, Route, Usage
 
 __all__ = ["MODEL_PROVIDER", "ChunkConverter", "chat_result", "route_metadata", "usage_metadata"]

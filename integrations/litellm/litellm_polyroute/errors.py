@@ -14,7 +14,7 @@ with the polyroute error as ``__cause__`` (its ``attempts`` say what was tried):
     ModelNotFound                            NotFoundError                404
     RateLimited                              RateLimitError               429  (Retry-After kept)
     QuotaExceeded                            RateLimitError               429  (as LiteLLM maps insufficient_quota)
-    BudgetExceeded                           BudgetExceededError          (LiteLLM's own budget error)
+    BudgetExceeded                           PaymentRequiredError         402
     Timeout, DeadlineExceeded                Timeout                      408
     ConnectError, ConnectionLost,
     IncompleteStream                         APIConnectionError           500
@@ -27,8 +27,6 @@ with the polyroute error as ``__cause__`` (its ``attempts`` say what was tried):
 """
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 import httpx
 from litellm import exceptions as lx
@@ -47,10 +45,14 @@ def _response(status: int, retry_after: float | None = None) -> httpx.Response:
     return httpx.Response(status, headers=headers, request=request)
 
 
-def _float(value: object) -> float:
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        return float(value)
-    return 0.0
+def _payment_required(message: str, *, model: str, llm_provider: str) -> Exception:
+    """402. LiteLLM's ``BudgetExceededError`` is not an API error: LiteLLM would rewrap it as a
+    generic 400, so a budget refusal is the ``PaymentRequiredError`` OpenRouter's 402 maps to."""
+    payment_required = getattr(lx, "PaymentRequiredError", None)  # not in older LiteLLM releases
+    if payment_required is None:
+        return lx.BadRequestError(message=message, model=model, llm_provider=llm_provider, response=_response(402))
+    error: Exception = payment_required(message=message, model=model, llm_provider=llm_provider)
+    return error
 
 
 def to_litellm_error(error: pe.PolyrouteError, *, model: str, llm_provider: str = "polyroute") -> Exception:
@@ -77,11 +79,7 @@ def to_litellm_error(error: pe.PolyrouteError, *, model: str, llm_provider: str 
     if isinstance(error, pe.InvalidRequest):
         return lx.BadRequestError(message=message, model=model, llm_provider=llm_provider, response=_response(400))
     if isinstance(error, pe.BudgetExceeded):
-        return lx.BudgetExceededError(
-            current_cost=_float(error.spent),
-            max_budget=_float(error.limit),
-            message=f"polyroute budget exceeded: {message}",
-        )
+        return _payment_required(message, model=model, llm_provider=llm_provider)
     return lx.InternalServerError(
         message=message, llm_provider=llm_provider, model=model, response=_response(500)
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 
 import aiohttp
@@ -34,10 +35,9 @@ def _drop(session: aiohttp.ClientSession) -> None:
     connector = session.connector
     session.detach()
     if connector is not None and not connector.closed:
-        try:
+        # the loop is closed, so closing its transports may raise; they are unusable anyway
+        with contextlib.suppress(RuntimeError):
             connector._close()
-        except RuntimeError:  # the loop is closed; the transports are already unusable
-            pass
 
 
 _ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionError, OSError)
