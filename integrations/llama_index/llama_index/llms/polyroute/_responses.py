@@ -178,8 +178,9 @@ class ChatStreamAssembler:
         blocks: list[ContentBlock] = []
         if self._reasoning:
             blocks.append(ThinkingBlock(content="".join(self._reasoning)))
-        blocks.append(TextBlock(text="".join(self._text)))
         calls = [self._calls[i] for i in sorted(self._calls)]
+        if self._text or not calls:
+            blocks.append(TextBlock(text="".join(self._text)))
         blocks.extend(_tool_call_block(c.id, c.name, c.arguments) for c in calls)
         kwargs: dict[str, Any] = {}
         if calls:
