@@ -74,7 +74,9 @@ def test_overall_deadline(sim: ProviderSimulator, make_router: RouterFactory) ->
     sim.add_provider("a").set_default(Hang())
     sim.add_provider("b").set_default(Hang())
     cfg = config_for(
-        sim, {"m": [endpoint("a"), endpoint("b")]}, router={"retry": {"max_retries": 0}, "provider": {"sort": "ordered"}}
+        sim,
+        {"m": [endpoint("a"), endpoint("b")]},
+        router={"retry": {"max_retries": 0}, "provider": {"sort": "ordered"}},
     )
     with polyroute.Router.from_config(cfg, rng=random.Random(0)) as router:  # real clock: the deadline is real
         with pytest.raises(errors.DeadlineExceeded) as info:

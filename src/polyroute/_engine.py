@@ -9,7 +9,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 
-from polyroute import _hedge
 from polyroute._backend import AsyncBackend, Backend
 from polyroute._catalog import Timeouts
 from polyroute._clock import Clock
@@ -63,6 +62,8 @@ async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -
         if type(action) is Send:
             delay = ex.hedge_delay(action)
             if delay is not None:
+                from polyroute import _hedge
+
                 hedged = await _hedge.race_complete(ex, action, backend_for, clock, delay)
                 if hedged is None:
                     continue
@@ -160,6 +161,8 @@ async def _open(ex: Execution, action: Send, backend_for: AsyncBackendFor, clock
     """Open one streamed attempt up to its first content (hedged if the call is); ``None`` if it failed."""
     delay = ex.hedge_delay(action)
     if delay is not None:
+        from polyroute import _hedge
+
         return await _hedge.race_streams(ex, action, backend_for, clock, delay)
     opening = Opening(action, backend_for(action.provider.name), clock, ex.request)
     try:

@@ -8,14 +8,14 @@ request (the model, then its fallbacks):
    ``:nitro`` suffix) and every endpoint is screened (:mod:`polyroute._filters`): kept, demoted
    or excluded, with the reason;
 2. kept endpoints are ordered: those in ``provider.order`` first, in that order; the others by
-   the strategy ``provider.sort`` names (:mod:`polyroute._strategies`; OpenRouter's price-weighted
-   load balancing when neither is set), endpoints with a recent outage behind the stable ones;
+   the strategy ``provider.sort`` names (:mod:`polyroute._strategies`); with neither,
+   OpenRouter's load balancing, endpoints with a recent outage behind the stable ones;
 3. a sticky conversation's endpoint moves to the front (unless ``order`` is set); endpoints
    missing ``preferred_max_latency`` / ``preferred_min_throughput`` move to the demoted tier;
 4. with ``allow_fallbacks: false`` and no ``order``, only the top endpoint is kept.
 
 The plan is every model's kept endpoints, then every demoted one, then those whose circuit is
-open (the executor skips them while it stays open).
+open (the executor skips them while it stays open). Reasons are formatted only when read.
 """
 
 from __future__ import annotations
@@ -27,11 +27,18 @@ from typing import Any, Protocol
 
 from polyroute._catalog import Catalog, Endpoint, ModelSpec
 from polyroute._filters import DEMOTE, EXCLUDE, RequestFacts, matches, screen
-from polyroute._preferences import ProviderPreferences, normalize_preferences, resolve_preferences, split_variant
+from polyroute._preferences import (
+    DEFAULT_PREFERENCES,
+    ProviderPreferences,
+    normalize_preferences,
+    resolve_preferences,
+    split_variant,
+)
 from polyroute._request import ChatRequest
+from polyroute._routing_index import CatalogIndex
 from polyroute._stats import Signals
 from polyroute._sticky import Key, StickySessions, conversation_key
-from polyroute._strategies import BUILTIN_STRATEGIES, Option, Ranked, Strategy
+from polyroute._strategies import BUILTIN_STRATEGIES, Option, Ranked, Reason, Strategy, trusted
 from polyroute.errors import InvalidRequest
 
 __all__ = [
@@ -65,17 +72,42 @@ class HealthView(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
 class Candidate:
     """An endpoint in a plan, with the model it serves and why it is where it is.
 
     ``estimated_cost`` is the estimated USD of this request there (``None``: price unknown).
+    ``reason`` is formatted on first read.
     """
 
-    model: str
-    endpoint: Endpoint
-    reason: str
-    estimated_cost: float | None = None
+    __slots__ = ("_prefix", "_reason", "endpoint", "estimated_cost", "model")
+
+    def __init__(
+        self, model: str, endpoint: Endpoint, reason: Reason, estimated_cost: float | None = None, prefix: str = ""
+    ) -> None:
+        self.model = model
+        self.endpoint = endpoint
+        self._reason = reason
+        self._prefix = prefix
+        self.estimated_cost = estimated_cost
+
+    @property
+    def reason(self) -> str:
+        """Why the candidate is where it is."""
+        r = self._reason
+        if not isinstance(r, str):
+            r = r()
+        if self._prefix:
+            r = self._prefix + r
+            self._prefix = ""
+        self._reason = r
+        return r
+
+    def relabelled(self, prefix: str) -> Candidate:
+        """The same candidate, its reason prefixed."""
+        return Candidate(self.model, self.endpoint, self._reason, self.estimated_cost, prefix + self._prefix)
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.model!r}, {self.endpoint.key!r}, {self.reason!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +133,9 @@ class Plan:
 
     def explain(self) -> str:
         """The plan as text: each candidate with its reason, then each exclusion with its reason."""
-        lines = []
-        for i, c in enumerate(self.candidates, 1):
-            lines.append(f"{i}. {c.model} via {c.endpoint.key}: {c.reason}")
-        for e in self.excluded:
-            lines.append(f"-  {e.model} via {e.endpoint.key}: excluded: {e.reason}")
-        if not lines:
-            lines.append("(no endpoints)")
-        return "\n".join(lines)
+        lines = [f"{i}. {c.model} via {c.endpoint.key}: {c.reason}" for i, c in enumerate(self.candidates, 1)]
+        lines.extend(f"-  {e.model} via {e.endpoint.key}: excluded: {e.reason}" for e in self.excluded)
+        return "\n".join(lines) if lines else "(no endpoints)"
 
     def model_dump(self) -> dict[str, Any]:
         """The plan as JSON-ready data."""
@@ -160,39 +187,42 @@ def resolve_models(catalog: Catalog, request: ChatRequest) -> list[ModelSpec]:
     return [spec for spec, _ in resolve_targets(catalog, request)]
 
 
-def _cost(endpoint: Endpoint, prompt_tokens: int, output_tokens: int) -> float | None:
-    p = endpoint.pricing
-    if p.prompt is None or p.completion is None:
-        return None
-    fee = float(p.request) if p.request is not None else 0.0
-    return float(p.prompt) * prompt_tokens + float(p.completion) * output_tokens + fee
-
-
-def _ranked(strategy: Strategy, options: list[Option], rng: random.Random) -> list[Ranked]:
+def _ranked(strategy: Strategy, options: list[Option], rng: random.Random) -> Sequence[Ranked]:
     """The strategy's ranking, made a permutation of ``options`` whatever the strategy returned."""
     if not options:
-        return []
+        return ()
     ranked = strategy.rank(options, rng)
+    if trusted(strategy):
+        return ranked
     ids = {id(o) for o in options}
     out: list[Ranked] = []
-    for item in ranked:
-        o = item[0]
+    for o, why in ranked:
         if id(o) in ids:
             ids.discard(id(o))
-            out.append((o, str(item[1])))
+            out.append((o, why if callable(why) else str(why)))
     out.extend((o, "left out by the strategy: configured order") for o in options if id(o) in ids)
     return out
 
 
-class _ModelPlan:
-    """One model's share of the plan."""
+def _outage_reason(now: float, o: Option, why: Reason) -> Reason:
+    def text() -> str:
+        age = now - (o.signals.last_failure or now)
+        rest = why if isinstance(why, str) else why()
+        return f"recent outage (failed {age:.0f} s ago): behind stable endpoints; {rest}"
 
-    __slots__ = ("demoted", "kept", "resting")
+    return text
+
+
+class _ModelPlan:
+    """One model's share of the plan: its candidates by tier, and its stable and unstable options."""
+
+    __slots__ = ("demoted", "resting", "stable", "unstable")
 
     def __init__(self) -> None:
-        self.kept: list[Candidate] = []
         self.demoted: list[Candidate] = []
         self.resting: list[Candidate] = []
+        self.stable: list[Option] = []
+        self.unstable: list[Option] = []
 
 
 class _Planner:
@@ -201,6 +231,7 @@ class _Planner:
         "excluded",
         "facts",
         "health",
+        "index",
         "now",
         "outage_window",
         "request",
@@ -221,6 +252,7 @@ class _Planner:
         *,
         strategies: Mapping[str, Strategy],
         sticky: StickySessions | None,
+        index: CatalogIndex,
     ) -> None:
         self.request = request
         self.catalog = catalog
@@ -228,6 +260,7 @@ class _Planner:
         self.now = now
         self.rng = rng
         self.strategies = strategies
+        self.index = index
         self.sticky = sticky if sticky is not None and sticky.enabled else None
         self.sticky_key: Key | bool | None = False  # False: not computed yet
         self.outage_window = catalog.settings.routing.outage_window
@@ -236,14 +269,11 @@ class _Planner:
         self.request_prefs = normalize_preferences(request.provider) if request.provider else None
 
     def preferences(self, spec: ModelSpec, suffix_sort: str | None) -> ProviderPreferences:
-        layers: list[Mapping[str, Any] | None] = [
-            self.catalog.settings.provider,
-            spec.provider_preferences,
-            self.request_prefs,
-        ]
-        if suffix_sort is not None:
-            layers.append({"sort": suffix_sort})
-        return resolve_preferences(*layers)
+        router = self.catalog.settings.provider
+        model = spec.provider_preferences
+        if not (router or model or self.request_prefs or suffix_sort):
+            return DEFAULT_PREFERENCES
+        return resolve_preferences(router, model, self.request_prefs, {"sort": suffix_sort} if suffix_sort else None)
 
     def strategy(self, name: str) -> Strategy:
         found = self.strategies.get(name)
@@ -254,53 +284,56 @@ class _Planner:
 
     # -- one model -----------------------------------------------------------------------------
 
-    def screen_model(
-        self, spec: ModelSpec, prefs: ProviderPreferences
-    ) -> tuple[_ModelPlan, list[Option], list[Option]]:
-        """Screen the model's endpoints: the model plan (demoted, resting), stable and unstable options.
+    def screen_model(self, spec: ModelSpec, prefs: ProviderPreferences) -> _ModelPlan:
+        """Screen the model's endpoints into tiers; wrap the kept ones as options for a strategy.
 
         Only the default load balancing tells endpoints with a recent outage apart (as on
         OpenRouter, ``sort`` and ``order`` follow their own criterion; breakers still apply)."""
         mp = _ModelPlan()
-        balancing = prefs.sort is None and not prefs.order
-        stable: list[Option] = []
-        unstable: list[Option] = []
         facts = self.facts
         health = self.health
         now = self.now
+        name = spec.name
+        balancing = prefs.sort is None and not prefs.order
+        plain = prefs is DEFAULT_PREFERENCES and not facts.needs and facts.max_output is None
         prompt_tokens = -1
         output = facts.max_output or DEFAULT_OUTPUT_TOKENS
-        for position, endpoint in enumerate(spec.endpoints):
-            verdict, reason = screen(endpoint, prefs, facts)
-            if verdict == EXCLUDE:
-                self.excluded.append(Excluded(spec.name, endpoint, reason or "excluded"))
-                continue
+        available = health.available
+        signals_of = health.signals
+        in_flight = health.in_flight
+        window = self.outage_window
+        for ie in self.index.endpoints(spec):
+            endpoint = ie.endpoint
+            if plain and (ie.context is None or facts.prompt.upper <= ie.context):
+                verdict, reason = 0, None
+            else:
+                verdict, reason = screen(endpoint, prefs, facts)
+                if verdict == EXCLUDE:
+                    self.excluded.append(Excluded(name, endpoint, reason or "excluded"))
+                    continue
             if prompt_tokens < 0:
                 prompt_tokens = facts.prompt.upper
-            cost = _cost(endpoint, prompt_tokens, output)
-            key = endpoint.key
-            if not health.available(key, now):
-                mp.resting.append(Candidate(spec.name, endpoint, "circuit open: moved to the end", cost))
+            cost = ie.cost(prompt_tokens, output)
+            key = ie.key
+            if not available(key, now):
+                mp.resting.append(Candidate(name, endpoint, "circuit open: moved to the end", cost))
                 continue
             if verdict == DEMOTE:
-                mp.demoted.append(Candidate(spec.name, endpoint, reason or "demoted", cost))
+                mp.demoted.append(Candidate(name, endpoint, reason or "demoted", cost))
                 continue
-            signals = health.signals(key, now)
-            option = Option(
-                spec.name, endpoint, position=position, cost=cost, signals=signals, in_flight=health.in_flight(key)
-            )
-            if balancing and signals.recent_outage(now, self.outage_window):
-                unstable.append(option)
+            signals = signals_of(key, now)
+            option = Option(name, endpoint, ie.position, cost, signals, in_flight=in_flight)
+            if balancing and signals.failing and signals.recent_outage(now, window):
+                mp.unstable.append(option)
             else:
-                stable.append(option)
-        return mp, stable, unstable
+                mp.stable.append(option)
+        return mp
 
-    def order_model(
-        self, spec: ModelSpec, prefs: ProviderPreferences, stable: list[Option], unstable: list[Option]
-    ) -> list[Candidate]:
+    def order_model(self, spec: ModelSpec, prefs: ProviderPreferences, mp: _ModelPlan) -> list[Candidate]:
         """The kept endpoints of one model, in order, with reasons."""
         name = spec.name
         out: list[Candidate] = []
+        stable, unstable = mp.stable, mp.unstable
         if prefs.order:
             chosen: list[Option] = []
             for item in prefs.order:
@@ -315,26 +348,25 @@ class _Planner:
             label = prefs.sort or "default"
             prefix = f"{label}: "
         strategy = self.strategy(label)
-        for o, why in _ranked(strategy, stable, self.rng):
-            out.append(Candidate(name, o.endpoint, prefix + why, o.cost))
-        for o, why in _ranked(strategy, unstable, self.rng):
-            age = self.now - (o.signals.last_failure or self.now)
-            out.append(
-                Candidate(
-                    name, o.endpoint, f"recent outage (failed {age:.0f} s ago): behind stable endpoints; " + why, o.cost
-                )
+        out.extend(Candidate(name, o.endpoint, why, o.cost, prefix) for o, why in _ranked(strategy, stable, self.rng))
+        if unstable:
+            now = self.now
+            out.extend(
+                Candidate(name, o.endpoint, _outage_reason(now, o, why), o.cost)
+                for o, why in _ranked(strategy, unstable, self.rng)
             )
-        if not prefs.order and out:
+        if not prefs.order and out and self.sticky is not None:
             out = self.apply_sticky(spec, out, stable)
         return out
 
     def apply_sticky(self, spec: ModelSpec, out: list[Candidate], stable: list[Option]) -> list[Candidate]:
         """Move the conversation's endpoint to the front, if it is healthy and stickiness pays there."""
-        if self.sticky is None:
+        request = self.request
+        if not request.session_id and not self.index.caching(spec.name):
             return out
+        assert self.sticky is not None
         if self.sticky_key is False:
-            cached = any(_caches(o.endpoint) for o in stable)
-            self.sticky_key = conversation_key(self.request) if cached or self.request.session_id else None
+            self.sticky_key = conversation_key(request)
         key = self.sticky_key
         if not isinstance(key, tuple):
             return out
@@ -345,10 +377,12 @@ class _Planner:
         for i, c in enumerate(out):
             if c.endpoint.key != endpoint_key:
                 continue
-            healthy = any(o.endpoint is c.endpoint for o in stable) and not self.health.signals(
-                endpoint_key, self.now
-            ).recent_outage(self.now, self.outage_window)
-            if not healthy or not (self.request.session_id or _caches(c.endpoint)):
+            signals = self.health.signals(endpoint_key, self.now)
+            healthy = any(o.endpoint is c.endpoint for o in stable) and not signals.recent_outage(
+                self.now, self.outage_window
+            )
+            caches = any(ie.caches for ie in self.index.endpoints(spec) if ie.endpoint is c.endpoint)
+            if not healthy or not (request.session_id or caches):
                 return out
             why = f"sticky: served this conversation {self.now - when:.0f} s ago (keeps its prompt cache warm)"
             return [Candidate(c.model, c.endpoint, why, c.estimated_cost), *out[:i], *out[i + 1 :]]
@@ -376,20 +410,17 @@ class _Planner:
         return ordered[:1]
 
 
-def _caches(endpoint: Endpoint) -> bool:
-    p = endpoint.pricing
-    return p.cache_read is not None and p.prompt is not None and p.cache_read < p.prompt
-
-
 def _misses(prefs: ProviderPreferences, signals: Signals) -> str | None:
-    if prefs.preferred_max_latency is not None and signals.ttft is not None:
+    ttft = signals.ttft if prefs.preferred_max_latency is not None else None
+    if prefs.preferred_max_latency is not None and ttft is not None:
         for pct, limit in prefs.preferred_max_latency.items():
-            value = signals.ttft.get(pct)
+            value = ttft.get(pct)
             if value is not None and value > limit:
                 return f"TTFT {pct} {value:.2f} s is above provider.preferred_max_latency {limit:g} s"
-    if prefs.preferred_min_throughput is not None and signals.throughput is not None:
+    tps = signals.throughput if prefs.preferred_min_throughput is not None else None
+    if prefs.preferred_min_throughput is not None and tps is not None:
         for pct, limit in prefs.preferred_min_throughput.items():
-            value = signals.throughput.get(pct)
+            value = tps.get(pct)
             if value is not None and value < limit:
                 return f"throughput {pct} {value:.0f} tok/s is below provider.preferred_min_throughput {limit:g}"
     return None
@@ -404,58 +435,67 @@ def make_plan(
     *,
     strategies: Mapping[str, Strategy] = BUILTIN_STRATEGIES,
     sticky: StickySessions | None = None,
+    index: CatalogIndex | None = None,
 ) -> Plan:
     """The ordered candidates for ``request`` and the endpoints left out, each with its reason.
 
-    Raises :class:`~polyroute.errors.InvalidRequest` for an unknown model, invalid provider
-    preferences or an unknown strategy.
+    ``index`` is the catalog's :class:`~polyroute._routing_index.CatalogIndex` (built here if
+    not given; a router keeps one). Raises :class:`~polyroute.errors.InvalidRequest` for an
+    unknown model, invalid provider preferences or an unknown strategy.
     """
-    planner = _Planner(request, catalog, health, now, rng, strategies=strategies, sticky=sticky)
+    planner = _Planner(
+        request,
+        catalog,
+        health,
+        now,
+        rng,
+        strategies=strategies,
+        sticky=sticky,
+        index=index if index is not None else CatalogIndex(catalog),
+    )
     kept: list[Candidate] = []
     demoted: list[Candidate] = []
     resting: list[Candidate] = []
     targets = resolve_targets(catalog, request)
-    pooled: list[tuple[ModelSpec, ProviderPreferences, list[Option], list[Option]]] = []
+    primary = targets[0][0].name
+    pooled: list[tuple[ProviderPreferences, _ModelPlan]] = []
     for spec, suffix_sort in targets:
         prefs = planner.preferences(spec, suffix_sort)
-        mp, stable, unstable = planner.screen_model(spec, prefs)
+        mp = planner.screen_model(spec, prefs)
+        demoted_here = mp.demoted
         if prefs.partition == "none" and not prefs.order and len(targets) > 1:
-            pooled.append((spec, prefs, stable, unstable))
-            demoted.extend(mp.demoted)
+            pooled.append((prefs, mp))
+            demoted.extend(demoted_here)
             resting.extend(mp.resting)
             continue
-        ordered = planner.order_model(spec, prefs, stable, unstable)
-        if spec.name != request.model and spec.name != split_variant(request.model)[0]:
-            ordered = [Candidate(c.model, c.endpoint, f"fallback model {c.model!r}; {c.reason}", c.estimated_cost)
-                       for c in ordered]  # fmt: skip
+        ordered = planner.order_model(spec, prefs, mp)
+        if spec.name != primary:
+            label = f"fallback model {spec.name!r}; "
+            ordered = [c.relabelled(label) for c in ordered]
         good, slow = planner.preferred(prefs, ordered)
         if not prefs.allow_fallbacks and not prefs.order:
-            good = planner.only_top(spec, good + slow + mp.demoted + mp.resting)
-            slow, mp.demoted, mp.resting = [], [], []
+            good = planner.only_top(spec, good + slow + demoted_here + mp.resting)
+            slow, demoted_here, mp.resting = [], [], []
         kept.extend(good)
-        demoted.extend(slow + mp.demoted)
+        demoted.extend(slow)
+        demoted.extend(demoted_here)
         resting.extend(mp.resting)
     if pooled:
         kept.extend(_pooled(planner, pooled))
     prompt = planner.facts.prompt.upper if planner.facts.measured else None
-    return Plan(tuple(kept + demoted + resting), tuple(planner.excluded), prompt)
+    return Plan(tuple(kept + demoted + resting) if demoted or resting else tuple(kept), tuple(planner.excluded), prompt)
 
 
-def _pooled(
-    planner: _Planner, pooled: Sequence[tuple[ModelSpec, ProviderPreferences, list[Option], list[Option]]]
-) -> list[Candidate]:
+def _pooled(planner: _Planner, pooled: Sequence[tuple[ProviderPreferences, _ModelPlan]]) -> list[Candidate]:
     """``partition: none``: one ranking across every model's endpoints."""
-    _, prefs, _, _ = pooled[0]
-    label = prefs.sort or "default"
+    label = pooled[0][0].sort or "default"
     strategy = planner.strategy(label)
-    stable = [o for _, _, s, _ in pooled for o in s]
-    unstable = [o for _, _, _, u in pooled for o in u]
-    out = [
-        Candidate(o.model, o.endpoint, f"{label} across models: {why}", o.cost)
-        for o, why in _ranked(strategy, stable, planner.rng)
-    ]
+    stable = [o for _, mp in pooled for o in mp.stable]
+    unstable = [o for _, mp in pooled for o in mp.unstable]
+    prefix = f"{label} across models: "
+    out = [Candidate(o.model, o.endpoint, why, o.cost, prefix) for o, why in _ranked(strategy, stable, planner.rng)]
     out.extend(
-        Candidate(o.model, o.endpoint, f"recent outage: behind stable endpoints; {why}", o.cost)
+        Candidate(o.model, o.endpoint, _outage_reason(planner.now, o, why), o.cost)
         for o, why in _ranked(strategy, unstable, planner.rng)
     )
     return out

@@ -16,10 +16,10 @@ p50) or ``{p50, p75, p90, p99}``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from polyroute._records import Record
 from polyroute.errors import InvalidRequest
 
 __all__ = [
@@ -40,33 +40,45 @@ _PARTITIONS = ("model", "none")
 VARIANT_SORTS = {"floor": "price", "nitro": "throughput"}
 
 
-@dataclass(frozen=True, slots=True)
-class MaxPrice:
+class MaxPrice(Record):
     """Hard price ceilings, converted to the catalog's units: USD per token for ``prompt`` and
     ``completion``, USD per request and per image for the other two. ``None``: no ceiling."""
 
-    prompt: Decimal | None = None
-    completion: Decimal | None = None
-    request: Decimal | None = None
-    image: Decimal | None = None
+    __slots__ = ("completion", "image", "prompt", "request")
+
+    def __init__(
+        self,
+        *,
+        prompt: Decimal | None = None,
+        completion: Decimal | None = None,
+        request: Decimal | None = None,
+        image: Decimal | None = None,
+    ) -> None:
+        self.prompt = prompt
+        self.completion = completion
+        self.request = request
+        self.image = image
 
 
-@dataclass(frozen=True, slots=True)
-class Cutoffs:
+class Cutoffs(Record):
     """Percentile thresholds (seconds, or tokens per second); every one given must be met."""
 
-    p50: float | None = None
-    p75: float | None = None
-    p90: float | None = None
-    p99: float | None = None
+    __slots__ = ("p50", "p75", "p90", "p99")
+
+    def __init__(
+        self, *, p50: float | None = None, p75: float | None = None, p90: float | None = None, p99: float | None = None
+    ) -> None:
+        self.p50 = p50
+        self.p75 = p75
+        self.p90 = p90
+        self.p99 = p99
 
     def items(self) -> list[tuple[str, float]]:
         """The thresholds that are set, as ``(percentile name, value)``."""
         return [(name, v) for name in _PERCENTILES if (v := getattr(self, name)) is not None]
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderPreferences:
+class ProviderPreferences(Record):
     """How to choose among a model's endpoints; OpenRouter's ``provider`` object.
 
     ``sort`` names a strategy (``"price"``, ``"throughput"``, ``"latency"`` as on OpenRouter,
@@ -74,23 +86,56 @@ class ProviderPreferences:
     order) or ``"none"`` (sort across every model of the request).
     """
 
-    order: tuple[str, ...] = ()
-    allow_fallbacks: bool = True
-    require_parameters: bool = False
-    data_collection: str = "allow"
-    zdr: bool = False
-    only: tuple[str, ...] = ()
-    ignore: tuple[str, ...] = ()
-    quantizations: tuple[str, ...] = ()
-    sort: str | None = None
-    partition: str = "model"
-    max_price: MaxPrice | None = None
-    preferred_max_latency: Cutoffs | None = None
-    preferred_min_throughput: Cutoffs | None = None
+    __slots__ = (
+        "allow_fallbacks",
+        "data_collection",
+        "ignore",
+        "max_price",
+        "only",
+        "order",
+        "partition",
+        "preferred_max_latency",
+        "preferred_min_throughput",
+        "quantizations",
+        "require_parameters",
+        "sort",
+        "zdr",
+    )
+
+    def __init__(
+        self,
+        *,
+        order: tuple[str, ...] = (),
+        allow_fallbacks: bool = True,
+        require_parameters: bool = False,
+        data_collection: str = "allow",
+        zdr: bool = False,
+        only: tuple[str, ...] = (),
+        ignore: tuple[str, ...] = (),
+        quantizations: tuple[str, ...] = (),
+        sort: str | None = None,
+        partition: str = "model",
+        max_price: MaxPrice | None = None,
+        preferred_max_latency: Cutoffs | None = None,
+        preferred_min_throughput: Cutoffs | None = None,
+    ) -> None:
+        self.order = order
+        self.allow_fallbacks = allow_fallbacks
+        self.require_parameters = require_parameters
+        self.data_collection = data_collection
+        self.zdr = zdr
+        self.only = only
+        self.ignore = ignore
+        self.quantizations = quantizations
+        self.sort = sort
+        self.partition = partition
+        self.max_price = max_price
+        self.preferred_max_latency = preferred_max_latency
+        self.preferred_min_throughput = preferred_min_throughput
 
 
 DEFAULT_PREFERENCES = ProviderPreferences()
-_FIELDS = frozenset(ProviderPreferences.__dataclass_fields__)
+_FIELDS = frozenset(ProviderPreferences.__slots__)
 _UNSUPPORTED = {
     "enforce_distillable_text": "the catalog has no distillation terms to filter on",
 }

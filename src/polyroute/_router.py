@@ -16,10 +16,10 @@ from polyroute._catalog import Catalog, ProviderSpec
 from polyroute._clock import Clock, SystemClock
 from polyroute._execution import CallObserver, Execution
 from polyroute._health import HealthState
-from polyroute._hedge import delay_policy, parse_hedge
 from polyroute._params import ROUTING_KEYS, CompletionParams
 from polyroute._planner import Plan, make_plan
 from polyroute._request import Caller, ChatRequest, validate_params
+from polyroute._routing_index import CatalogIndex
 from polyroute._stats import EndpointStats, RoutingView, Stats
 from polyroute._sticky import StickySessions
 from polyroute._strategies import BUILTIN_STRATEGIES, Strategy
@@ -86,6 +86,7 @@ class Router:
             window=catalog.settings.routing.sticky_window, now=self._clock.monotonic, cached=cached
         )
         self._observers: tuple[CallObserver, ...] = (self._stats, self._sticky, *observers)
+        self._index = CatalogIndex(catalog)
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
         self._backends: dict[str, HttpBackend] = {}
@@ -161,6 +162,7 @@ class Router:
             self._rng,
             strategies=self._strategies,
             sticky=self._sticky,
+            index=self._index,
         )
 
     def stats(self) -> dict[str, EndpointStats]:
@@ -217,6 +219,8 @@ class Router:
             raise InvalidRequest("must be an object of provider preferences", param="provider")
         hedge = params.get("hedge")
         if hedge is not None:
+            from polyroute._hedge import parse_hedge
+
             parse_hedge(hedge, self._catalog.settings.routing.hedge)
         return ChatRequest(
             models=tuple(names),
@@ -234,7 +238,9 @@ class Router:
     def _execution(self, request: ChatRequest, *, asynchronous: bool = False) -> Execution:
         plan = self._plan(request)
         hedge = None
-        if asynchronous:
+        if asynchronous and (request.hedge or (request.hedge is None and self._catalog.settings.routing.hedge.enabled)):
+            from polyroute._hedge import delay_policy, parse_hedge
+
             settings = parse_hedge(request.hedge, self._catalog.settings.routing.hedge)
             if settings is not None:
                 hedge = delay_policy(settings, self._stats, self._clock)

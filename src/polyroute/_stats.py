@@ -3,8 +3,8 @@
 Each endpoint keeps two rolling windows (by default the last 5 and 30 minutes), each a ring of
 30 time buckets. A finished attempt updates the current bucket and the window's running totals
 in O(1); a bucket that falls out of the window is subtracted from the totals when time moves
-past it. Latencies and throughputs go into log-scale histograms (bins 10% wide), so percentiles
-are read from the totals without sorting samples, to within about 5%.
+past it. Latencies and throughputs go into log-scale histograms (bins 2% wide), so percentiles
+are read from the totals without keeping samples, to within about 1%.
 
 What is counted, per window: successes; failures that are the endpoint's fault (5xx,
 timeouts, broken streams: what :attr:`~polyroute.errors.ProviderError.counts_against_endpoint`
@@ -15,7 +15,8 @@ its caller got the first token); throughput is output tokens per second after th
 
 :class:`Stats` is a :class:`~polyroute.CallObserver` with an ``on_attempt_start`` hook (the
 in-flight count). Routing reads :meth:`Stats.signals`, cached per endpoint until the next
-update, so a read costs a dict lookup and a comparison. Times come from the injected clock.
+update (percentiles computed only when something asks for them), so a read costs a dict lookup
+and a comparison. Times come from the injected clock.
 """
 
 from __future__ import annotations
@@ -23,61 +24,51 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from polyroute import errors
 from polyroute._catalog import Endpoint
 from polyroute._clock import Clock
 from polyroute._health import HealthState
+from polyroute._records import Record
 from polyroute._request import ChatRequest
 from polyroute._types import Attempt, Route
 
 __all__ = ["EndpointStats", "Percentiles", "RoutingView", "Signals", "Stats", "WindowStats"]
 
-_RATIO = 1.1
+_RATIO = 1.02
 _LOG_RATIO = math.log(_RATIO)
 _FLOOR = 1e-6  # values at or below this (seconds or tokens/s) share the lowest bin
 _PCTS = (50.0, 75.0, 90.0, 95.0, 99.0)
 
 
 def _bin(x: float) -> int:
-    return math.floor(math.log(max(x, _FLOOR)) / _LOG_RATIO)
+    return math.floor(math.log(x if x > _FLOOR else _FLOOR) / _LOG_RATIO)
 
 
 def _bin_value(b: int) -> float:
     return float(_RATIO ** (b + 0.5))
 
 
-def _percentile(hist: dict[int, int], total: int, pct: float) -> float:
-    """The ``pct`` percentile of a histogram holding ``total`` samples."""
-    rank = max(1, math.ceil(total * pct / 100.0))
-    seen = 0
-    for b in sorted(hist):
-        seen += hist[b]
-        if seen >= rank:
-            return _bin_value(b)
-    return _bin_value(max(hist))
+class Percentiles(Record):
+    """p50 to p99 of a measurement (seconds, or tokens per second), from ``samples`` samples.
 
+    Read from log-scale histograms with bins 2% wide: each value is within about 1% of the
+    exact percentile of the samples."""
 
-def _add(hist: dict[int, int], b: int, n: int = 1) -> None:
-    hist[b] = hist.get(b, 0) + n
+    __slots__ = ("p50", "p75", "p90", "p95", "p99", "samples")
 
-
-@dataclass(frozen=True, slots=True)
-class Percentiles:
-    """p50 to p99 of a measurement (seconds, or tokens per second), from ``samples`` samples."""
-
-    p50: float
-    p75: float
-    p90: float
-    p95: float
-    p99: float
-    samples: int
+    def __init__(self, p50: float, p75: float, p90: float, p95: float, p99: float, *, samples: int) -> None:
+        self.p50 = p50
+        self.p75 = p75
+        self.p90 = p90
+        self.p95 = p95
+        self.p99 = p99
+        self.samples = samples
 
     def get(self, name: str) -> float | None:
         """A percentile by name (``"p95"``), ``None`` if not kept."""
-        value = getattr(self, name, None)
+        value = getattr(self, name, None) if name in _NAMES else None
         return value if isinstance(value, float) else None
 
     def model_dump(self) -> dict[str, Any]:
@@ -85,28 +76,70 @@ class Percentiles:
                 "samples": self.samples}  # fmt: skip
 
 
+_NAMES = frozenset({"p50", "p75", "p90", "p95", "p99"})
+
+
 def _percentiles(hist: dict[int, int]) -> Percentiles | None:
+    """All five percentiles in one pass over the sorted bins."""
     total = sum(hist.values())
     if not total:
         return None
-    p50, p75, p90, p95, p99 = (_percentile(hist, total, p) for p in _PCTS)
-    return Percentiles(p50, p75, p90, p95, p99, total)
+    ranks = [max(1, math.ceil(total * p / 100.0)) for p in _PCTS]
+    out: list[float] = []
+    seen = 0
+    i = 0
+    for b in sorted(hist):
+        seen += hist[b]
+        while i < len(ranks) and seen >= ranks[i]:
+            out.append(_bin_value(b))
+            i += 1
+        if i == len(ranks):
+            break
+    return Percentiles(out[0], out[1], out[2], out[3], out[4], samples=total)
 
 
-@dataclass(frozen=True, slots=True)
-class WindowStats:
-    """One endpoint over one rolling window."""
+class WindowStats(Record):
+    """One endpoint over one rolling window of ``window_s`` seconds.
 
-    window_s: float
-    successes: int
-    failures: int
-    not_counted: int
-    cancelled: int
-    #: successes / (successes + failures); ``None`` without either
-    success_ratio: float | None
-    ttft: Percentiles | None
-    latency: Percentiles | None
-    throughput: Percentiles | None
+    ``success_ratio`` is successes / (successes + failures), ``None`` without either;
+    ``not_counted`` are 4xx answers (429 included) that say nothing against the provider;
+    ``cancelled`` are attempts we stopped (a hedge that lost, a caller who left).
+    """
+
+    __slots__ = (
+        "cancelled",
+        "failures",
+        "latency",
+        "not_counted",
+        "success_ratio",
+        "successes",
+        "throughput",
+        "ttft",
+        "window_s",
+    )
+
+    def __init__(
+        self,
+        *,
+        window_s: float,
+        successes: int,
+        failures: int,
+        not_counted: int,
+        cancelled: int,
+        success_ratio: float | None,
+        ttft: Percentiles | None,
+        latency: Percentiles | None,
+        throughput: Percentiles | None,
+    ) -> None:
+        self.window_s = window_s
+        self.successes = successes
+        self.failures = failures
+        self.not_counted = not_counted
+        self.cancelled = cancelled
+        self.success_ratio = success_ratio
+        self.ttft = ttft
+        self.latency = latency
+        self.throughput = throughput
 
     @property
     def attempts(self) -> int:
@@ -128,22 +161,38 @@ class WindowStats:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class EndpointStats:
+class EndpointStats(Record):
     """What :meth:`Router.stats() <polyroute.Router.stats>` reports for one endpoint.
 
     ``windows`` by label (``"5m"``, ``"30m"``); ``breaker`` is ``"closed"``, ``"open"`` or
     ``"half_open"``; the ``last_*`` ages are seconds ago, ``None`` if never.
     """
 
-    key: str
-    provider: str
-    model: str
-    in_flight: int
-    breaker: str
-    windows: dict[str, WindowStats]
-    last_success_s: float | None
-    last_failure_s: float | None
+    __slots__ = ("breaker", "in_flight", "key", "last_failure_s", "last_success_s", "model", "provider", "windows")
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        provider: str,
+        model: str,
+        in_flight: int,
+        breaker: str,
+        windows: dict[str, WindowStats],
+        last_success_s: float | None,
+        last_failure_s: float | None,
+    ) -> None:
+        self.key = key
+        self.provider = provider
+        self.model = model
+        self.in_flight = in_flight
+        self.breaker = breaker
+        self.windows = windows
+        self.last_success_s = last_success_s
+        self.last_failure_s = last_failure_s
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
     def model_dump(self) -> dict[str, Any]:
         return {
@@ -158,49 +207,127 @@ class EndpointStats:
         }
 
 
-@dataclass(frozen=True, slots=True)
 class Signals:
-    """What routing reads about an endpoint (the short window): medians, tail, reliability."""
+    """What routing reads about an endpoint, over the short window (the last 5 minutes).
 
-    ttft_p50: float | None
-    ttft_p95: float | None
-    latency_p50: float | None
-    throughput_p50: float | None
-    ttft: Percentiles | None
-    throughput: Percentiles | None
-    success_ratio: float | None
-    successes: int
-    failures: int
-    #: clock-monotonic times of the last success and the last failure that counted
-    last_success: float | None
-    last_failure: float | None
+    ``ttft_recent`` / ``throughput_recent`` are exponentially weighted averages over recent
+    successes (the newest weighs 30%), ``None`` when the window holds no success: what the
+    latency and throughput strategies read. ``ttft`` / ``throughput`` are the window's
+    percentiles, computed on first use. ``last_success`` / ``last_failure`` are clock-monotonic
+    times; ``failing`` says the last attempt that counted failed.
+    """
+
+    __slots__ = (
+        "_lock",
+        "_tps",
+        "_tps_hist",
+        "_ttft",
+        "_ttft_hist",
+        "failing",
+        "failures",
+        "last_failure",
+        "last_success",
+        "successes",
+        "throughput_recent",
+        "ttft_recent",
+    )
+
+    def __init__(
+        self,
+        *,
+        successes: int = 0,
+        failures: int = 0,
+        last_success: float | None = None,
+        last_failure: float | None = None,
+        failing: bool = False,
+        ttft_recent: float | None = None,
+        throughput_recent: float | None = None,
+        histograms: tuple[dict[int, int], dict[int, int], threading.Lock] | None = None,
+    ) -> None:
+        self.successes = successes
+        self.failures = failures
+        self.last_success = last_success
+        self.last_failure = last_failure
+        self.failing = failing
+        self.ttft_recent = ttft_recent
+        self.throughput_recent = throughput_recent
+        self._ttft_hist, self._tps_hist, self._lock = histograms or ({}, {}, threading.Lock())
+        self._ttft: Percentiles | bool | None = False  # False: not computed yet
+        self._tps: Percentiles | bool | None = False
+
+    @property
+    def success_ratio(self) -> float | None:
+        """Successes over successes and failures in the window."""
+        counted = self.successes + self.failures
+        return self.successes / counted if counted else None
+
+    @property
+    def ttft(self) -> Percentiles | None:
+        """Time-to-first-token percentiles over the window."""
+        if self._ttft is False:
+            with self._lock:
+                self._ttft = _percentiles(self._ttft_hist)
+        return self._ttft  # type: ignore[return-value]
+
+    @property
+    def throughput(self) -> Percentiles | None:
+        """Output-tokens-per-second percentiles over the window."""
+        if self._tps is False:
+            with self._lock:
+                self._tps = _percentiles(self._tps_hist)
+        return self._tps  # type: ignore[return-value]
 
     def recent_outage(self, now: float, window: float) -> bool:
         """Whether the endpoint failed within ``window`` seconds and has not succeeded since."""
         failed = self.last_failure
-        if failed is None or now - failed > window:
-            return False
-        return self.last_success is None or self.last_success < failed
+        return self.failing and failed is not None and now - failed <= window
+
+    def __repr__(self) -> str:
+        return (
+            f"Signals(successes={self.successes}, failures={self.failures}, ttft_recent={self.ttft_recent}, "
+            f"throughput_recent={self.throughput_recent}, failing={self.failing})"
+        )
 
 
-_EMPTY_SIGNALS = Signals(None, None, None, None, None, None, None, 0, 0, None, None)
+_EMPTY_SIGNALS = Signals()
+
+
+_INF = float("inf")
 
 
 class _Bucket:
-    __slots__ = ("cancelled", "epoch", "failed", "latency", "neutral", "ok", "tps", "ttft")
+    __slots__ = ("cancelled", "failed", "hi", "latency", "lo", "neutral", "ok", "tps", "ttft")
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self) -> None:
         self.ok = self.failed = self.neutral = self.cancelled = 0
         self.ttft: dict[int, int] = {}
         self.latency: dict[int, int] = {}
         self.tps: dict[int, int] = {}
+        #: exact smallest and largest latency, ttft and throughput seen (buckets only, for reports)
+        self.lo = [_INF, _INF, _INF]
+        self.hi = [-_INF, -_INF, -_INF]
+
+    def extremes(self, values: tuple[float, float | None, float | None]) -> None:
+        lo, hi = self.lo, self.hi
+        for i, v in enumerate(values):
+            if v is not None:
+                lo[i] = min(lo[i], v)
+                hi[i] = max(hi[i], v)
+
+
+def _subtract(total: dict[int, int], part: dict[int, int]) -> None:
+    for k, v in part.items():
+        left = total[k] - v
+        if left:
+            total[k] = left
+        else:
+            del total[k]
 
 
 class _Window:
     """A rolling window of ``span`` seconds in ``n`` buckets, with running totals."""
 
-    __slots__ = ("buckets", "head", "n", "span", "totals", "version", "width")
+    __slots__ = ("buckets", "head", "n", "span", "totals", "width")
 
     def __init__(self, span: float, n: int) -> None:
         self.span = span
@@ -208,25 +335,25 @@ class _Window:
         self.width = span / n
         self.buckets: list[_Bucket | None] = [None] * n
         self.head: int | None = None
-        self.totals = _Bucket(0)
-        self.version = 0
+        self.totals = _Bucket()
 
-    def roll(self, now: float) -> None:
-        """Move the window to ``now``, dropping buckets that fell out of it."""
+    def roll(self, now: float) -> bool:
+        """Move the window to ``now``, dropping buckets that fell out of it; whether any did."""
         epoch = int(now // self.width)
         head = self.head
         if head is not None and epoch <= head:
-            return
+            return False
         self.head = epoch
         if head is None:
-            return
+            return False
         if epoch - head >= self.n:
             if any(self.buckets):
                 self.buckets = [None] * self.n
-                self.totals = _Bucket(0)
-                self.version += 1
-            return
+                self.totals = _Bucket()
+                return True
+            return False
         t = self.totals
+        dropped = False
         for e in range(head + 1, epoch + 1):
             b = self.buckets[e % self.n]
             if b is None:
@@ -235,24 +362,31 @@ class _Window:
             t.failed -= b.failed
             t.neutral -= b.neutral
             t.cancelled -= b.cancelled
-            for mine, total in ((b.ttft, t.ttft), (b.latency, t.latency), (b.tps, t.tps)):
-                for k, v in mine.items():
-                    left = total[k] - v
-                    if left:
-                        total[k] = left
-                    else:
-                        del total[k]
+            _subtract(t.ttft, b.ttft)
+            _subtract(t.latency, b.latency)
+            _subtract(t.tps, b.tps)
             self.buckets[e % self.n] = None
-            self.version += 1
+            dropped = True
+        return dropped
 
     def bucket(self, now: float) -> _Bucket:
         self.roll(now)
         i = (self.head or 0) % self.n
         b = self.buckets[i]
         if b is None:
-            b = self.buckets[i] = _Bucket(self.head or 0)
-        self.version += 1
+            b = self.buckets[i] = _Bucket()
         return b
+
+    def _clamped(self, i: int, hist: dict[int, int]) -> Percentiles | None:
+        """Percentiles, kept within the exact smallest and largest values of the window."""
+        found = _percentiles(hist)
+        buckets = [b for b in self.buckets if b is not None]
+        if found is None or not buckets:
+            return found
+        lo = min(b.lo[i] for b in buckets)
+        hi = max(b.hi[i] for b in buckets)
+        p = [min(max(v, lo), hi) for v in (found.p50, found.p75, found.p90, found.p95, found.p99)]
+        return Percentiles(p[0], p[1], p[2], p[3], p[4], samples=found.samples)
 
     def report(self) -> WindowStats:
         t = self.totals
@@ -264,16 +398,30 @@ class _Window:
             not_counted=t.neutral,
             cancelled=t.cancelled,
             success_ratio=t.ok / counted if counted else None,
-            ttft=_percentiles(t.ttft),
-            latency=_percentiles(t.latency),
-            throughput=_percentiles(t.tps),
+            ttft=self._clamped(1, t.ttft),
+            latency=self._clamped(0, t.latency),
+            throughput=self._clamped(2, t.tps),
         )
+
+
+#: weight of the newest sample in the recent averages
+EWMA_WEIGHT = 0.3
 
 
 class _Recorder:
     """One endpoint's live statistics."""
 
-    __slots__ = ("_cached", "_cached_version", "in_flight", "last_failure", "last_success", "lock", "windows")
+    __slots__ = (
+        "_signals",
+        "failing",
+        "in_flight",
+        "last_failure",
+        "last_success",
+        "lock",
+        "tps_ewma",
+        "ttft_ewma",
+        "windows",
+    )
 
     def __init__(self, spans: Iterable[float], n: int) -> None:
         self.windows = [_Window(s, n) for s in spans]
@@ -281,75 +429,91 @@ class _Recorder:
         self.in_flight = 0
         self.last_success: float | None = None
         self.last_failure: float | None = None
-        self._cached = _EMPTY_SIGNALS
-        self._cached_version = -1
+        self.failing = False
+        self.ttft_ewma: float | None = None
+        self.tps_ewma: float | None = None
+        self._signals: Signals | None = None  # None: changed since last read
 
-    def record(self, now: float, kind: str, ttft: float | None, latency: float, tps: float | None) -> None:
+    def record(self, now: float, kind: int, ttft: float | None, latency: float, tps: float | None) -> None:
+        """Count one finished attempt (``kind``: one of the ``_OK``... constants)."""
+        if kind == _OK:
+            lb = _bin(latency)
+            tb = lb if ttft == latency else (_bin(ttft) if ttft is not None else None)
+            pb = _bin(tps) if tps is not None else None
         with self.lock:
-            self.in_flight = max(self.in_flight - 1, 0)
-            if kind == "ok":
+            self.in_flight = self.in_flight - 1 if self.in_flight > 0 else 0
+            self._signals = None
+            if kind == _OK:
                 self.last_success = now
-            elif kind == "failed":
+                self.failing = False
+                if ttft is not None:
+                    old = self.ttft_ewma
+                    self.ttft_ewma = ttft if old is None else old + EWMA_WEIGHT * (ttft - old)
+                if tps is not None:
+                    old = self.tps_ewma
+                    self.tps_ewma = tps if old is None else old + EWMA_WEIGHT * (tps - old)
+            elif kind == _FAILED:
                 self.last_failure = now
+                self.failing = True
             for w in self.windows:
-                for b in (w.bucket(now), w.totals):
-                    if kind == "ok":
+                bucket = w.bucket(now)
+                if kind == _OK:
+                    bucket.extremes((latency, ttft, tps))
+                for b in (bucket, w.totals):
+                    if kind == _OK:
                         b.ok += 1
-                        _add(b.latency, _bin(latency))
-                        if ttft is not None:
-                            _add(b.ttft, _bin(ttft))
-                        if tps is not None:
-                            _add(b.tps, _bin(tps))
-                    elif kind == "failed":
+                        h = b.latency
+                        h[lb] = h.get(lb, 0) + 1
+                        if tb is not None:
+                            h = b.ttft
+                            h[tb] = h.get(tb, 0) + 1
+                        if pb is not None:
+                            h = b.tps
+                            h[pb] = h.get(pb, 0) + 1
+                    elif kind == _FAILED:
                         b.failed += 1
-                    elif kind == "neutral":
+                    elif kind == _NEUTRAL:
                         b.neutral += 1
                     else:
                         b.cancelled += 1
 
     def signals(self, now: float) -> Signals:
         w = self.windows[0]
-        if now // w.width != w.head:
-            with self.lock:
-                w.roll(now)
-        version = w.version
-        if version == self._cached_version:
-            return self._cached
+        cached = self._signals
+        if cached is not None and now // w.width == w.head:
+            return cached
         with self.lock:
+            w.roll(now)
             t = w.totals
-            ttft = _percentiles(t.ttft)
-            tps = _percentiles(t.tps)
-            counted = t.ok + t.failed
-            latency = _percentile(t.latency, t.ok, 50.0) if t.latency and t.ok else None
             signals = Signals(
-                ttft_p50=ttft.p50 if ttft else None,
-                ttft_p95=ttft.p95 if ttft else None,
-                latency_p50=latency,
-                throughput_p50=tps.p50 if tps else None,
-                ttft=ttft,
-                throughput=tps,
-                success_ratio=t.ok / counted if counted else None,
                 successes=t.ok,
                 failures=t.failed,
                 last_success=self.last_success,
                 last_failure=self.last_failure,
+                failing=self.failing,
+                ttft_recent=self.ttft_ewma if t.ttft else None,
+                throughput_recent=self.tps_ewma if t.tps else None,
+                histograms=(t.ttft, t.tps, self.lock),
             )
-            self._cached, self._cached_version = signals, version
+            self._signals = signals
         return signals
 
 
-def _classify(attempt: Attempt) -> str:
+_OK, _FAILED, _NEUTRAL, _CANCELLED = 0, 1, 2, 3
+
+
+def _classify(attempt: Attempt) -> int:
     if attempt.outcome == "success":
-        return "ok"
+        return _OK
     name = attempt.error or ""
     if name == "Cancelled":
-        return "cancelled"
+        return _CANCELLED
     if attempt.status in (400, 429):
-        return "neutral"
+        return _NEUTRAL
     cls = getattr(errors, name, None)
     if isinstance(cls, type) and issubclass(cls, errors.ProviderError) and not cls.counts_against_endpoint:
-        return "neutral"
-    return "failed"
+        return _NEUTRAL
+    return _FAILED
 
 
 def _window_label(span: float) -> str:
@@ -398,11 +562,14 @@ class Stats:
             return
         kind = _classify(attempt)
         latency = attempt.latency_s
-        ttft = attempt.ttft_s if attempt.ttft_s is not None else (latency if kind == "ok" else None)
+        ttft = attempt.ttft_s if attempt.ttft_s is not None else (latency if kind == _OK else None)
         tps = None
         usage = attempt.usage
-        if kind == "ok" and usage is not None and usage.completion_tokens > 0:
-            generating = latency - attempt.ttft_s if attempt.ttft_s is not None else latency
+        if kind == _OK and usage is not None and usage.completion_tokens > 0:
+            # after the first token; the whole call when that is all we know (or it all came at once)
+            generating = latency - attempt.ttft_s if attempt.ttft_s is not None else 0.0
+            if generating <= 0:
+                generating = latency
             if generating > 0:
                 tps = usage.completion_tokens / generating
         key = f"{attempt.provider}/{attempt.endpoint_model}"
@@ -453,22 +620,16 @@ class Stats:
 
 
 class RoutingView:
-    """What planning reads about endpoints: breaker availability plus live statistics."""
+    """What planning reads about endpoints: breaker availability plus live statistics.
 
-    __slots__ = ("health", "stats")
+    ``available(key, now)``, ``signals(key, now)`` and ``in_flight(key)`` are the health
+    state's and the statistics' own methods, bound once."""
+
+    __slots__ = ("available", "health", "in_flight", "signals", "stats")
 
     def __init__(self, health: HealthState, stats: Stats) -> None:
         self.health = health
         self.stats = stats
-
-    def available(self, key: str, now: float) -> bool:
-        """Whether the endpoint's circuit lets a request through now."""
-        return self.health.available(key, now)
-
-    def signals(self, key: str, now: float) -> Signals:
-        """The endpoint's live statistics."""
-        return self.stats.signals(key, now)
-
-    def in_flight(self, key: str) -> int:
-        """Attempts at the endpoint now."""
-        return self.stats.in_flight(key)
+        self.available = health.available
+        self.signals = stats.signals
+        self.in_flight = stats.in_flight

@@ -10,7 +10,8 @@ It receives the endpoints that passed every filter (preferences, capabilities, c
 breaker) and are stable (no recent outage): each an :class:`Option` carrying the endpoint, its
 configured position, the estimated cost of this request there and the live statistics. It
 returns them in the order to try, each with a short reason shown by ``router.plan()``. It must
-be pure and fast — it runs on every request — and draw any randomness from ``rng``. Options it
+be pure and fast — it runs on every request — and draw any randomness from ``rng``. A reason is
+a string, or a function returning one (called only if someone reads the plan). Options it
 leaves out are appended in configured order; duplicates are dropped.
 
 Built in (``provider.sort`` picks one by name; a :class:`~polyroute.Router` takes more with
@@ -19,21 +20,22 @@ Built in (``provider.sort`` picks one by name; a :class:`~polyroute.Router` take
 ``default``      OpenRouter's load balancing: one endpoint drawn with probability proportional
                  to the inverse square of its price, then the rest cheapest first.
 ``price``        lowest estimated cost first; ties by time to first token (":floor").
-``throughput``   highest output tokens per second (p50) first (":nitro").
-``latency``      lowest time to first token (p50) first.
+``throughput``   highest recent output tokens per second first (":nitro").
+``latency``      lowest recent time to first token first.
 ``least_busy``   fewest requests in flight first; ties by price.
 ``weighted``     random order weighted by each endpoint's configured ``weight``.
 ``ordered``      the configured order.
 
-Endpoints with no measurements yet come first under ``latency`` and ``throughput``, so they
-get measured; a measurement ages out with the statistics window (5 minutes), which makes every
-endpoint's numbers fresh again.
+"Recent" is an exponentially weighted average over the endpoint's successes (the newest weighs
+30%), so an endpoint that turns slow loses traffic within a request or two. Endpoints with no
+success in the statistics window (5 minutes) count as unmeasured and come first under
+``latency`` and ``throughput``, so they get measured again.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from polyroute._catalog import Endpoint
@@ -48,9 +50,11 @@ __all__ = [
     "OrderedStrategy",
     "PriceStrategy",
     "Ranked",
+    "Reason",
     "Strategy",
     "ThroughputStrategy",
     "WeightedStrategy",
+    "trusted",
     "usd",
 ]
 
@@ -60,36 +64,51 @@ class Option:
 
     ``position`` is its index among the model's configured endpoints; ``cost`` the estimated
     USD of this request there (``None``: price unknown); ``signals`` the live statistics of the
-    last window; ``in_flight`` the attempts running there now.
+    last window; ``in_flight`` the attempts running there now (read when asked).
     """
 
-    __slots__ = ("cost", "endpoint", "in_flight", "model", "position", "signals")
+    __slots__ = ("_busy", "cost", "endpoint", "model", "position", "signals")
 
     def __init__(
-        self, model: str, endpoint: Endpoint, *, position: int, cost: float | None, signals: Signals, in_flight: int
+        self,
+        model: str,
+        endpoint: Endpoint,
+        position: int,
+        cost: float | None,
+        signals: Signals,
+        *,
+        in_flight: Callable[[str], int] | int = 0,
     ) -> None:
         self.model = model
         self.endpoint = endpoint
         self.position = position
         self.cost = cost
         self.signals = signals
-        self.in_flight = in_flight
+        self._busy = in_flight
+
+    @property
+    def in_flight(self) -> int:
+        """Attempts running at the endpoint now."""
+        busy = self._busy
+        return busy if isinstance(busy, int) else busy(self.endpoint.key)
 
     @property
     def ttft(self) -> float | None:
-        """Median seconds to first token, ``None`` without data."""
-        return self.signals.ttft_p50
+        """Recent seconds to first token (weighted average of the last successes), ``None`` without data."""
+        return self.signals.ttft_recent
 
     @property
     def throughput(self) -> float | None:
-        """Median output tokens per second, ``None`` without data."""
-        return self.signals.throughput_p50
+        """Recent output tokens per second (weighted average), ``None`` without data."""
+        return self.signals.throughput_recent
 
     def __repr__(self) -> str:
         return f"Option({self.model!r}, {self.endpoint.key!r}, cost={self.cost}, in_flight={self.in_flight})"
 
 
-Ranked = tuple[Option, str]
+#: a reason: the text, or a function giving it (called only if someone reads the plan)
+Reason = str | Callable[[], str]
+Ranked = tuple[Option, Reason]
 
 
 @runtime_checkable
@@ -115,32 +134,51 @@ def _cost_key(o: Option) -> tuple[bool, float, int]:
     return (o.cost is None, o.cost or 0.0, o.position)
 
 
+def _est(o: Option, text: str) -> Reason:
+    return lambda: f"{text} (est. {usd(o.cost or 0.0)})"
+
+
+def _drawn(o: Option, chance: float) -> Reason:
+    return lambda: f"drawn by inverse-square price weighting ({chance:.0%} chance; est. {usd(o.cost or 0.0)})"
+
+
+_UNPRICED = "price unknown: after the priced endpoints"
+
+
 class DefaultStrategy:
     """OpenRouter's default: draw the first endpoint weighted by the inverse square of its price,
     then the rest cheapest first; endpoints with unknown prices after those with known ones."""
 
     def rank(self, options: Sequence[Option], rng: random.Random) -> list[Ranked]:
         priced = [o for o in options if o.cost is not None]
-        unknown = [(o, "price unknown: after the priced endpoints") for o in options if o.cost is None]
         if not priced:
             return [(o, "no prices known: configured order") for o in options]
+        first: Option
+        why: Reason
         if len(priced) == 1:
             first, why = priced[0], "the only priced endpoint"
-        else:
+        elif min(o.cost or 0.0 for o in priced) == 0:
             free = [o for o in priced if o.cost == 0]
-            if free:
-                first = free[0] if len(free) == 1 else rng.choice(free)
-                why = f"free; drawn among {len(free)} free endpoints"
-            else:
-                weights = [1.0 / (o.cost or 1.0) ** 2 for o in priced]
-                total = sum(weights)
-                first = rng.choices(priced, weights)[0]
-                chance = weights[priced.index(first)] / total
-                why = f"drawn by inverse-square price weighting ({chance:.0%} chance; est. {usd(first.cost or 0)})"
-        rest = sorted((o for o in priced if o is not first), key=_cost_key)
+            first = free[0] if len(free) == 1 else rng.choice(free)
+            why = f"free; drawn among {len(free)} free endpoints"
+        else:
+            weights = [1.0 / (o.cost or 1.0) ** 2 for o in priced]
+            total = sum(weights)
+            point = rng.random() * total
+            i = 0
+            for i, w in enumerate(weights):  # noqa: B007 - the index is the draw
+                point -= w
+                if point < 0:
+                    break
+            first = priced[i]
+            why = _drawn(first, weights[i] / total)
         ranked: list[Ranked] = [(first, why)]
-        ranked.extend((o, f"fallback, cheapest first (est. {usd(o.cost or 0)})") for o in rest)
-        ranked.extend(unknown)
+        rest = [o for o in priced if o is not first]
+        if len(rest) > 1:
+            rest.sort(key=_cost_key)
+        ranked.extend((o, _est(o, "fallback, cheapest first")) for o in rest)
+        if len(priced) < len(options):
+            ranked.extend((o, _UNPRICED) for o in options if o.cost is None)
         return ranked
 
 
@@ -153,37 +191,50 @@ class PriceStrategy:
             return (o.cost is None, o.cost or 0.0, t is None, t or 0.0, o.position)
 
         return [
-            (o, f"est. {usd(o.cost)}" if o.cost is not None else "price unknown: after the priced endpoints")
-            for o in sorted(options, key=key)
+            (o, _est(o, "lowest cost first") if o.cost is not None else _UNPRICED) for o in sorted(options, key=key)
         ]
+
+
+def _measured(o: Option, value: float | None) -> int:
+    """0: nothing in the window (measure it first), 1: measured, 2: only failures (last)."""
+    if value is not None:
+        return 1
+    return 2 if o.signals.failures else 0
+
+
+_UNMEASURED = ("no success measured yet: tried to measure it", "", "no success in the window, only failures")
+
+
+def _ttft_reason(o: Option) -> Reason:
+    t = o.ttft
+    return (lambda: f"recent TTFT {_ms(t)}") if t is not None else _UNMEASURED[_measured(o, None)]
+
+
+def _tps_reason(o: Option) -> Reason:
+    t = o.throughput
+    return (lambda: f"recent {t:.0f} tok/s") if t is not None else _UNMEASURED[_measured(o, None)]
 
 
 class LatencyStrategy:
-    """Lowest median time to first token first; unmeasured endpoints first, to measure them."""
+    """Lowest recent time to first token first; unmeasured endpoints first, to measure them;
+    endpoints with only failures in the window last."""
 
     def rank(self, options: Sequence[Option], rng: random.Random) -> list[Ranked]:
-        def key(o: Option) -> tuple[bool, float, int]:
-            t = o.ttft
-            return (t is not None, t or 0.0, o.position)
+        def key(o: Option) -> tuple[int, float, int]:
+            return (_measured(o, o.ttft), o.ttft or 0.0, o.position)
 
-        return [
-            (o, f"TTFT p50 {_ms(o.ttft)}" if o.ttft is not None else "no latency measured yet: tried to measure it")
-            for o in sorted(options, key=key)
-        ]
+        return [(o, _ttft_reason(o)) for o in sorted(options, key=key)]
 
 
 class ThroughputStrategy:
-    """Highest median output tokens per second first; unmeasured endpoints first."""
+    """Highest recent output tokens per second first; unmeasured endpoints first, endpoints with
+    only failures in the window last."""
 
     def rank(self, options: Sequence[Option], rng: random.Random) -> list[Ranked]:
-        def key(o: Option) -> tuple[bool, float, int]:
-            t = o.throughput
-            return (t is not None, -(t or 0.0), o.position)
+        def key(o: Option) -> tuple[int, float, int]:
+            return (_measured(o, o.throughput), -(o.throughput or 0.0), o.position)
 
-        return [
-            (o, f"{o.throughput:.0f} tok/s p50" if o.throughput is not None else "no throughput measured yet")
-            for o in sorted(options, key=key)
-        ]
+        return [(o, _tps_reason(o)) for o in sorted(options, key=key)]
 
 
 class LeastBusyStrategy:
@@ -207,10 +258,12 @@ class WeightedStrategy:
             w = o.endpoint.weight
             keyed.append((rng.random() ** (1.0 / w) if w > 0 else -1.0, -o.position, o))
         keyed.sort(key=lambda k: (k[0], k[1]), reverse=True)
-        return [
-            (o, f"weight {o.endpoint.weight:g} ({o.endpoint.weight / total:.0%} of traffic)" if total else "weight 0")
-            for _, _, o in keyed
-        ]
+        return [(o, _weight_reason(o, total)) for _, _, o in keyed]
+
+
+def _weight_reason(o: Option, total: float) -> Reason:
+    w = o.endpoint.weight
+    return (lambda: f"weight {w:g} ({w / total:.0%} of first picks)") if total else "weight 0"
 
 
 class OrderedStrategy:
@@ -229,3 +282,9 @@ BUILTIN_STRATEGIES: Mapping[str, Strategy] = {
     "weighted": WeightedStrategy(),
     "ordered": OrderedStrategy(),
 }
+_TRUSTED = frozenset(type(s) for s in BUILTIN_STRATEGIES.values())
+
+
+def trusted(strategy: Strategy) -> bool:
+    """Whether ``strategy`` is built in (its rankings need no checking)."""
+    return type(strategy) in _TRUSTED

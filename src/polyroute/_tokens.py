@@ -17,13 +17,9 @@ SHA-256. Without an encoding the bounds are all there is.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import importlib.util
 import json
 import math
 import os
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -93,6 +89,9 @@ _by_model: dict[str, str | None] = {}  # tokenizer/model name -> encoding name |
 
 
 def _search_dirs() -> list[Path]:
+    import importlib.util
+    import tempfile
+
     dirs = [os.environ.get("TIKTOKEN_CACHE_DIR"), os.environ.get("DATA_GYM_CACHE_DIR")]
     found = [Path(d) for d in dirs if d]
     found.append(Path(tempfile.gettempdir()) / "data-gym-cache")
@@ -107,6 +106,9 @@ def _search_dirs() -> list[Path]:
 
 
 def _bpe_ranks(name: str, sha256: str) -> dict[bytes, int] | None:
+    import base64
+    import hashlib
+
     filename = hashlib.sha1(_URL.format(name).encode()).hexdigest()
     for directory in _search_dirs():
         path = directory / filename
@@ -179,7 +181,7 @@ def _text_bytes(text: str) -> int:
 class PromptSize:
     """One request's prompt, measured once: cheap bounds, exact counts on demand."""
 
-    __slots__ = ("_exact", "_messages", "_tools", "images", "messages", "text_bytes", "tool_bytes")
+    __slots__ = ("_exact", "_messages", "_tools", "images", "lower", "messages", "text_bytes", "tool_bytes", "upper")
 
     def __init__(self, messages: Sequence[Mapping[str, Any]], tools: Any = None) -> None:
         self._messages = messages
@@ -206,22 +208,15 @@ class PromptSize:
                 size += len(json.dumps(calls, separators=(",", ":"), ensure_ascii=False, default=str))
         self.text_bytes = size
         self.tool_bytes = len(json.dumps(tools, separators=(",", ":"), default=str)) if tools else 0
+        total = size + self.tool_bytes
+        #: a conservative estimate (about 3 bytes a token): natural text and code come in under it
+        self.upper = math.ceil(total / UPPER_BYTES_PER_TOKEN) + self.images * IMAGE_UPPER + self._overhead
+        #: a floor (10 bytes a token): a prompt whose floor does not fit surely does not
+        self.lower = total // LOWER_BYTES_PER_TOKEN + self.images * IMAGE_LOWER + self._overhead
 
     @property
     def _overhead(self) -> int:
         return self.messages * PER_MESSAGE + PRIMING
-
-    @property
-    def upper(self) -> int:
-        """A conservative estimate (about 3 bytes a token): natural text and code come in under it."""
-        total = self.text_bytes + self.tool_bytes
-        return math.ceil(total / UPPER_BYTES_PER_TOKEN) + self.images * IMAGE_UPPER + self._overhead
-
-    @property
-    def lower(self) -> int:
-        """A floor (10 bytes a token): a prompt whose floor does not fit surely does not."""
-        total = self.text_bytes + self.tool_bytes
-        return total // LOWER_BYTES_PER_TOKEN + self.images * IMAGE_LOWER + self._overhead
 
     def exact(self, tokenizer: str | None) -> int | None:
         """The prompt counted with ``tokenizer``'s tiktoken encoding (cached), or ``None`` if unavailable."""
