@@ -212,7 +212,7 @@ def test_plan_reports_every_exclusion_reason_and_json() -> None:
     with routed(THREE) as (router, _, _):
         plan = router.plan("m", USER, provider={"ignore": ["a"], "sort": "price"})
     text = plan.explain()
-    assert "1. m via b/b-model: price: lowest cost first (est. $" in text
+    assert "1. m via b/b-model (est. $0.000" in text and "): price: lowest cost first" in text
     assert "m via a/a-model: excluded: provider.ignore lists it" in text
     dumped = plan.model_dump()
     assert dumped["excluded"] == [{"model": "m", "endpoint": "a/a-model", "reason": "provider.ignore lists it"}]

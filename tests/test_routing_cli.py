@@ -45,7 +45,7 @@ def test_route_explain_prints_every_reason(tmp_path: Path, sim: ProviderSimulato
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
-    assert "1. gamma · gamma-1 (m)" in out and "price: lowest cost first (est. $" in out
+    assert "1. gamma · gamma-1 (m) · est. $" in out and "price: lowest cost first" in out
     assert "✗ alpha" in out and "cannot fit its context of 1,000" in out
     assert "✗ beta" in out and "provider.data_collection is 'deny'" in out
     assert "prompt estimated at up to" in out

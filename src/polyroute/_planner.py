@@ -21,7 +21,7 @@ open (the executor skips them while it stays open). Reasons are formatted only w
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,7 +38,7 @@ from polyroute._request import ChatRequest
 from polyroute._routing_index import CatalogIndex
 from polyroute._stats import Signals
 from polyroute._sticky import Key, StickySessions, conversation_key
-from polyroute._strategies import BUILTIN_STRATEGIES, Option, Ranked, Reason, Strategy, trusted
+from polyroute._strategies import BUILTIN_STRATEGIES, Option, Ranked, Reason, Strategy, trusted, usd
 from polyroute.errors import InvalidRequest
 
 __all__ = [
@@ -69,6 +69,11 @@ class HealthView(Protocol):
 
     def in_flight(self, key: str) -> int:
         """Attempts running at the endpoint now."""
+        ...
+
+    @property
+    def failing(self) -> Collection[str]:
+        """Keys of the endpoints whose last counted attempt failed (a superset of recent outages)."""
         ...
 
 
@@ -132,8 +137,12 @@ class Plan:
     prompt_tokens: int | None = None
 
     def explain(self) -> str:
-        """The plan as text: each candidate with its reason, then each exclusion with its reason."""
-        lines = [f"{i}. {c.model} via {c.endpoint.key}: {c.reason}" for i, c in enumerate(self.candidates, 1)]
+        """The plan as text: each candidate (with its estimated cost) and the reason for its place,
+        then each exclusion with its reason."""
+        lines = [
+            f"{i}. {c.model} via {c.endpoint.key}{_est(c.estimated_cost)}: {c.reason}"
+            for i, c in enumerate(self.candidates, 1)
+        ]
         lines.extend(f"-  {e.model} via {e.endpoint.key}: excluded: {e.reason}" for e in self.excluded)
         return "\n".join(lines) if lines else "(no endpoints)"
 
@@ -147,6 +156,10 @@ class Plan:
             "excluded": [{"model": e.model, "endpoint": e.endpoint.key, "reason": e.reason} for e in self.excluded],
             "prompt_tokens": self.prompt_tokens,
         }
+
+
+def _est(cost: float | None) -> str:
+    return f" (est. {usd(cost)})" if cost is not None else ""
 
 
 def _lookup(catalog: Catalog, name: str) -> tuple[ModelSpec | None, str | None]:
@@ -296,24 +309,22 @@ class _Planner:
         name = spec.name
         balancing = prefs.sort is None and not prefs.order
         plain = prefs is DEFAULT_PREFERENCES and not facts.needs and facts.max_output is None
-        prompt_tokens = -1
+        prompt_tokens = facts.prompt.upper
         output = facts.max_output or DEFAULT_OUTPUT_TOKENS
         available = health.available
-        signals_of = health.signals
-        in_flight = health.in_flight
+        failing = health.failing if balancing else ()
         window = self.outage_window
         for ie in self.index.endpoints(spec):
             endpoint = ie.endpoint
-            if plain and (ie.context is None or facts.prompt.upper <= ie.context):
+            context = ie.context
+            if plain and (context is None or prompt_tokens <= context):
                 verdict, reason = 0, None
             else:
                 verdict, reason = screen(endpoint, prefs, facts)
                 if verdict == EXCLUDE:
                     self.excluded.append(Excluded(name, endpoint, reason or "excluded"))
                     continue
-            if prompt_tokens < 0:
-                prompt_tokens = facts.prompt.upper
-            cost = ie.cost(prompt_tokens, output)
+            cost = ie.prompt * prompt_tokens + ie.completion * output + ie.fee if ie.priced else None
             key = ie.key
             if not available(key, now):
                 mp.resting.append(Candidate(name, endpoint, "circuit open: moved to the end", cost))
@@ -321,9 +332,8 @@ class _Planner:
             if verdict == DEMOTE:
                 mp.demoted.append(Candidate(name, endpoint, reason or "demoted", cost))
                 continue
-            signals = signals_of(key, now)
-            option = Option(name, endpoint, ie.position, cost, signals, in_flight=in_flight)
-            if balancing and signals.failing and signals.recent_outage(now, window):
+            option = Option(name, endpoint, ie.position, cost, view=health, now=now)
+            if failing and key in failing and option.signals.recent_outage(now, window):
                 mp.unstable.append(option)
             else:
                 mp.stable.append(option)
@@ -336,12 +346,16 @@ class _Planner:
         stable, unstable = mp.stable, mp.unstable
         if prefs.order:
             chosen: list[Option] = []
+            taken: set[int] = set()
             for item in prefs.order:
-                chosen.extend(o for o in (*stable, *unstable) if o not in chosen and matches(o.endpoint, (item,)))
+                for o in (*stable, *unstable):
+                    if id(o) not in taken and matches(o.endpoint, (item,)):
+                        taken.add(id(o))
+                        chosen.append(o)
             for i, o in enumerate(chosen):
                 out.append(Candidate(name, o.endpoint, f"provider.order position {i + 1}", o.cost))
-            stable = [o for o in stable if o not in chosen]
-            unstable = [o for o in unstable if o not in chosen]
+            stable = [o for o in stable if id(o) not in taken]
+            unstable = [o for o in unstable if id(o) not in taken]
             label = prefs.sort or "price"
             prefix = f"after provider.order, by {label}: "
         else:

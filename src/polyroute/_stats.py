@@ -412,9 +412,11 @@ class _Recorder:
     """One endpoint's live statistics."""
 
     __slots__ = (
+        "_failing_keys",
         "_signals",
         "failing",
         "in_flight",
+        "key",
         "last_failure",
         "last_success",
         "lock",
@@ -423,7 +425,9 @@ class _Recorder:
         "windows",
     )
 
-    def __init__(self, spans: Iterable[float], n: int) -> None:
+    def __init__(self, key: str, spans: Iterable[float], n: int, failing: set[str]) -> None:
+        self.key = key
+        self._failing_keys = failing
         self.windows = [_Window(s, n) for s in spans]
         self.lock = threading.Lock()
         self.in_flight = 0
@@ -445,7 +449,9 @@ class _Recorder:
             self._signals = None
             if kind == _OK:
                 self.last_success = now
-                self.failing = False
+                if self.failing:
+                    self.failing = False
+                    self._failing_keys.discard(self.key)
                 if ttft is not None:
                     old = self.ttft_ewma
                     self.ttft_ewma = ttft if old is None else old + EWMA_WEIGHT * (ttft - old)
@@ -455,6 +461,7 @@ class _Recorder:
             elif kind == _FAILED:
                 self.last_failure = now
                 self.failing = True
+                self._failing_keys.add(self.key)
             for w in self.windows:
                 bucket = w.bucket(now)
                 if kind == _OK:
@@ -535,6 +542,8 @@ class Stats:
         self._buckets = buckets
         self._recorders: dict[str, _Recorder] = {}
         self._lock = threading.Lock()
+        #: endpoints whose last counted attempt failed: routing checks them for a recent outage
+        self.failing: set[str] = set()
 
     @property
     def windows(self) -> tuple[float, ...]:
@@ -545,7 +554,7 @@ class Stats:
         r = self._recorders.get(key)
         if r is None:
             with self._lock:
-                r = self._recorders.setdefault(key, _Recorder(self._spans, self._buckets))
+                r = self._recorders.setdefault(key, _Recorder(key, self._spans, self._buckets, self.failing))
         return r
 
     # -- observer hooks ------------------------------------------------------------------------
@@ -600,7 +609,7 @@ class Stats:
             r = self._recorders.get(ep.key)
             windows: dict[str, WindowStats] = {}
             if r is None:
-                r = _Recorder(self._spans, self._buckets)
+                r = _Recorder(ep.key, self._spans, self._buckets, set())
             with r.lock:
                 for w in r.windows:
                     w.roll(now)
@@ -625,7 +634,7 @@ class RoutingView:
     ``available(key, now)``, ``signals(key, now)`` and ``in_flight(key)`` are the health
     state's and the statistics' own methods, bound once."""
 
-    __slots__ = ("available", "health", "in_flight", "signals", "stats")
+    __slots__ = ("available", "failing", "health", "in_flight", "signals", "stats")
 
     def __init__(self, health: HealthState, stats: Stats) -> None:
         self.health = health
@@ -633,3 +642,4 @@ class RoutingView:
         self.available = health.available
         self.signals = stats.signals
         self.in_flight = stats.in_flight
+        self.failing = stats.failing

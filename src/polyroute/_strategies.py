@@ -64,10 +64,11 @@ class Option:
 
     ``position`` is its index among the model's configured endpoints; ``cost`` the estimated
     USD of this request there (``None``: price unknown); ``signals`` the live statistics of the
-    last window; ``in_flight`` the attempts running there now (read when asked).
+    last window and ``in_flight`` the attempts running there now (both read when first asked,
+    from ``view`` at ``now``, unless given).
     """
 
-    __slots__ = ("_busy", "cost", "endpoint", "model", "position", "signals")
+    __slots__ = ("_now", "_signals", "_view", "cost", "endpoint", "model", "position")
 
     def __init__(
         self,
@@ -75,22 +76,31 @@ class Option:
         endpoint: Endpoint,
         position: int,
         cost: float | None,
-        signals: Signals,
         *,
-        in_flight: Callable[[str], int] | int = 0,
+        view: _Live | None = None,
+        now: float = 0.0,
+        signals: Signals | None = None,
     ) -> None:
         self.model = model
         self.endpoint = endpoint
         self.position = position
         self.cost = cost
-        self.signals = signals
-        self._busy = in_flight
+        self._view = view
+        self._now = now
+        self._signals = signals
+
+    @property
+    def signals(self) -> Signals:
+        """The endpoint's live statistics."""
+        found = self._signals
+        if found is None:
+            found = self._signals = self._view.signals(self.endpoint.key, self._now) if self._view else Signals()
+        return found
 
     @property
     def in_flight(self) -> int:
         """Attempts running at the endpoint now."""
-        busy = self._busy
-        return busy if isinstance(busy, int) else busy(self.endpoint.key)
+        return self._view.in_flight(self.endpoint.key) if self._view is not None else 0
 
     @property
     def ttft(self) -> float | None:
@@ -109,6 +119,12 @@ class Option:
 #: a reason: the text, or a function giving it (called only if someone reads the plan)
 Reason = str | Callable[[], str]
 Ranked = tuple[Option, Reason]
+
+
+class _Live(Protocol):
+    def signals(self, key: str, now: float) -> Signals: ...
+
+    def in_flight(self, key: str) -> int: ...
 
 
 @runtime_checkable
@@ -130,16 +146,12 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
-def _cost_key(o: Option) -> tuple[bool, float, int]:
-    return (o.cost is None, o.cost or 0.0, o.position)
+def _cost_of(o: Option) -> float:
+    return o.cost or 0.0
 
 
-def _est(o: Option, text: str) -> Reason:
-    return lambda: f"{text} (est. {usd(o.cost or 0.0)})"
-
-
-def _drawn(o: Option, chance: float) -> Reason:
-    return lambda: f"drawn by inverse-square price weighting ({chance:.0%} chance; est. {usd(o.cost or 0.0)})"
+def _drawn(chance: float) -> Reason:
+    return lambda: f"drawn by inverse-square price weighting ({chance:.0%} chance)"
 
 
 _UNPRICED = "price unknown: after the priced endpoints"
@@ -171,12 +183,12 @@ class DefaultStrategy:
                 if point < 0:
                     break
             first = priced[i]
-            why = _drawn(first, weights[i] / total)
+            why = _drawn(weights[i] / total)
         ranked: list[Ranked] = [(first, why)]
         rest = [o for o in priced if o is not first]
         if len(rest) > 1:
-            rest.sort(key=_cost_key)
-        ranked.extend((o, _est(o, "fallback, cheapest first")) for o in rest)
+            rest.sort(key=_cost_of)  # stable: equal prices keep the configured order
+        ranked.extend((o, "fallback, cheapest first") for o in rest)
         if len(priced) < len(options):
             ranked.extend((o, _UNPRICED) for o in options if o.cost is None)
         return ranked
@@ -190,9 +202,7 @@ class PriceStrategy:
             t = o.ttft
             return (o.cost is None, o.cost or 0.0, t is None, t or 0.0, o.position)
 
-        return [
-            (o, _est(o, "lowest cost first") if o.cost is not None else _UNPRICED) for o in sorted(options, key=key)
-        ]
+        return [(o, "lowest cost first" if o.cost is not None else _UNPRICED) for o in sorted(options, key=key)]
 
 
 def _measured(o: Option, value: float | None) -> int:
