@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from polyroute._accounting import BudgetRule, CostSettings, LedgerSettings
 from polyroute._secret import Secret
 
 __all__ = [
@@ -28,7 +29,10 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Pricing:
-    """USD per token (per request and per image for those two). ``None`` means unknown."""
+    """USD per token (per request and per image for those two). ``None`` means unknown.
+
+    ``source`` says where the prices came from: ``config``, ``openrouter`` or ``litellm``.
+    """
 
     prompt: Decimal | None = None
     completion: Decimal | None = None
@@ -84,6 +88,10 @@ class RouterSettings:
     retry: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()
     timeouts: Timeouts = Timeouts()
+    costs: CostSettings = field(default_factory=CostSettings)
+    #: ``None``: no ledger
+    ledger: LedgerSettings | None = None
+    budgets: tuple[BudgetRule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

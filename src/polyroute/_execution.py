@@ -12,17 +12,18 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from polyroute._catalog import Catalog, Endpoint, ProviderSpec, RouterSettings, Timeouts
 from polyroute._clock import Clock
-from polyroute._cost import call_cost
+from polyroute._cost import cost_breakdown, count_images
 from polyroute._health import HealthState
 from polyroute._planner import Candidate, Plan
 from polyroute._policy import Action, backoff, decide
 from polyroute._request import ChatRequest
 from polyroute._types import Attempt, Route, Usage
 from polyroute.errors import (
+    BudgetExceeded,
     Cancelled,
     DeadlineExceeded,
     NoEndpointAvailable,
@@ -30,6 +31,9 @@ from polyroute.errors import (
     ProviderError,
     RateLimited,
 )
+
+if TYPE_CHECKING:
+    from polyroute.budgets import CallBudget, Reservation
 
 __all__ = ["CallObserver", "Execution", "Send", "Wait"]
 
@@ -74,6 +78,7 @@ class Execution:
     """The state of one routed call."""
 
     __slots__ = (
+        "_budget",
         "_cands",
         "_catalog",
         "_clock",
@@ -81,9 +86,12 @@ class Execution:
         "_deadline",
         "_fatal",
         "_health",
+        "_hold",
         "_i",
+        "_images",
         "_min_context",
         "_observers",
+        "_refusal",
         "_retries",
         "_retry_pending",
         "_rng",
@@ -107,6 +115,7 @@ class Execution:
         rng: random.Random,
         request_id: str,
         observers: Sequence[CallObserver] = (),
+        budget: CallBudget | None = None,
     ) -> None:
         self.request = request
         self.request_id = request_id
@@ -129,6 +138,10 @@ class Execution:
         self._current: Candidate | None = None
         self._min_context: int | None = None
         self._fatal: PolyrouteError | None = None
+        self._budget = budget
+        self._hold: Reservation | None = None
+        self._refusal: BudgetExceeded | None = None
+        self._images: int | None = None
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -146,7 +159,8 @@ class Execution:
             return Wait(seconds)
         if self._retry_pending and self._current is not None:
             self._retry_pending = False
-            return self._send(self._current, now)
+            if self._reserve(self._current):
+                return self._send(self._current, now)
         while self._i < len(self._cands):
             cand = self._cands[self._i]
             self._i += 1
@@ -158,7 +172,15 @@ class Execution:
                     cand, "ContextLengthExceeded", f"context {endpoint.context_length} is not larger than {limit}"
                 )
                 continue
-            if not self._health.breaker(endpoint.key).admit(now):
+            breaker = self._health.breaker(endpoint.key)
+            if self._budget is not None:  # reserve only for an endpoint that will be tried
+                if not breaker.available(now):
+                    self._skip(cand, "CircuitOpen", "circuit breaker open")
+                    continue
+                if not self._reserve(cand):
+                    continue
+            if not breaker.admit(now):
+                self._settle(Decimal(0))
                 self._skip(cand, "CircuitOpen", "circuit breaker open")
                 continue
             self._current = cand
@@ -180,9 +202,37 @@ class Execution:
                 )
         return Send(cand, provider, self._retries, timeouts, remaining)
 
+    # -- budgets -------------------------------------------------------------------------------
+
+    def _reserve(self, cand: Candidate) -> bool:
+        """Reserve the attempt's worst case; ``False`` (a skip recorded) if a budget would break."""
+        if self._budget is None:
+            return True
+        try:
+            held = self._budget.reserve(cand.endpoint)
+        except Exception as exc:
+            log.exception("polyroute budget store failed")
+            held = BudgetExceeded(f"the budget store could not be reached ({type(exc).__name__}); nothing was sent")
+        if isinstance(held, BudgetExceeded):
+            self._refusal = self._refusal or held
+            self._skip(cand, "BudgetExceeded", str(held)[:300])
+            return False
+        self._hold = held
+        return True
+
+    def _settle(self, actual: Decimal | None) -> None:
+        hold, self._hold = self._hold, None
+        if hold is not None and self._budget is not None:
+            try:
+                self._budget.settle(hold, actual)
+            except Exception:
+                log.exception("polyroute budget store failed to settle a reservation (it will expire)")
+
     def _exhausted(self) -> PolyrouteError:
         if not self.attempts:
             return NoEndpointAvailable("no endpoint to try")
+        if self._refusal is not None and all(a.outcome == "skipped" for a in self.attempts):
+            return self._refusal
         tried = "; ".join(
             f"{a.provider}/{a.endpoint_model}: {a.error}" + (f" ({a.message})" if a.message else "")
             for a in self.attempts
@@ -240,9 +290,9 @@ class Execution:
         endpoint = send.candidate.endpoint
         error.located(endpoint.provider, endpoint.model)
         self.errors.append(error)
-        self._record(
-            self._attempt(send, outcome="error", started=started, now=now, ttft=ttft, usage=usage, error=error)
-        )
+        attempt = self._attempt(send, outcome="error", started=started, now=now, ttft=ttft, usage=usage, error=error)
+        self._record(attempt)
+        self._settle(_charged(attempt))
         breaker = self._health.breaker(endpoint.key)
         if error.counts_against_endpoint:
             breaker.record_failure(now, retry_after=error.retry_after, reason=type(error).__name__)
@@ -277,6 +327,7 @@ class Execution:
         self._health.breaker(endpoint.key).record_success()
         attempt = self._attempt(send, outcome="success", started=started, now=now, ttft=ttft, usage=usage, error=None)
         self._record(attempt)
+        self._settle(_charged(attempt))
         route = self.route(send.candidate, usage, now)
         for obs in self._observers:
             try:
@@ -294,6 +345,7 @@ class Execution:
         attempt.message = "the caller closed the stream before it ended"
         attempt.status = None
         self._record(attempt)
+        self._settle(_charged(attempt))
         self._finish_error(Cancelled("the caller closed the stream before it ended"))
 
     def interrupted(self, error: PolyrouteError) -> PolyrouteError:
@@ -312,7 +364,16 @@ class Execution:
         error: ProviderError | None,
     ) -> Attempt:
         endpoint: Endpoint = send.candidate.endpoint
-        cost = call_cost(usage, endpoint.pricing) if (usage is not None or outcome == "success") else Decimal(0)
+        lines = None
+        cost: Decimal | None = Decimal(0)  # a failure that reported no usage is not billed
+        if usage is not None or outcome == "success":
+            pricing = endpoint.pricing
+            if pricing.image is not None and self._images is None:
+                self._images = count_images(self.request.messages)
+            lines = cost_breakdown(
+                usage, pricing, images=self._images or 0, fee_percent=self._settings.costs.platform_fee_percent
+            )
+            cost = lines.cost if lines is not None else None
         return Attempt(
             model=send.candidate.model,
             provider=endpoint.provider,
@@ -327,17 +388,21 @@ class Execution:
             usage=usage,
             cost=cost,
             started_at=self._clock.time() - (now - started),
+            cost_breakdown=lines,
         )
 
     def route(self, cand: Candidate, usage: Usage | None, now: float) -> Route:
         """The route of a call served by ``cand``."""
         total = Decimal(0)
+        fee = Decimal(0)
         known = True
         for a in self.attempts:
             if a.cost is not None:
                 total += a.cost
             elif a.outcome == "success":
                 known = False
+            if a.cost_breakdown is not None:
+                fee += a.cost_breakdown.fee
         return Route(
             request_id=self.request_id,
             model=cand.model,
@@ -347,4 +412,11 @@ class Execution:
             cost=total if known else None,
             usage=usage,
             latency_s=now - self.started,
+            fee=fee if self._settings.costs.platform_fee_percent is not None else None,
         )
+
+
+def _charged(attempt: Attempt) -> Decimal | None:
+    """What an attempt is charged against budgets: cost plus fee (``None``: unknown)."""
+    lines = attempt.cost_breakdown
+    return lines.total if lines is not None else attempt.cost
