@@ -79,3 +79,32 @@ def make_router(sim: ProviderSimulator, clock: FakeClock) -> Iterator[RouterFact
 
 
 USER = [{"role": "user", "content": "hello there"}]
+
+
+# -- PostgreSQL (ledger and budget tests) ------------------------------------------------------
+
+POSTGRES_URL_ENV = "POLYROUTE_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The test server's URL; skips the test, saying why, when none is configured."""
+    import os
+
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        pytest.skip(
+            f"no PostgreSQL configured: set {POSTGRES_URL_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    return url
+
+
+@pytest.fixture
+def postgres_schema(postgres_url: str) -> Iterator[str]:
+    """A fresh schema for one test (parallel runs never collide), dropped afterwards."""
+    import psycopg
+
+    schema = f"polyroute_test_{random.SystemRandom().getrandbits(48):012x}"
+    yield schema
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -223,8 +223,15 @@ class RouterConfig(_Strict):
     router: SettingsConfig = SettingsConfig()
     costs: CostsConfig = CostsConfig()
     #: ``true`` (or ``{}``) for SQLite in the user's data directory; ``false`` / absent: no ledger
-    ledger: bool | LedgerConfig = False
+    ledger: LedgerConfig | None = None
     budgets: list[BudgetConfig] = Field(default_factory=list)
+
+    @field_validator("ledger", mode="before")
+    @classmethod
+    def _ledger_switch(cls, v: Any) -> Any:
+        if v is True:
+            return {}
+        return None if v is False else v
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -329,7 +336,7 @@ def _check_references(config: RouterConfig, secret_paths: Mapping[str, str], raw
             if fb not in config.models:
                 raise ConfigError(f"unknown fallback model {fb!r}", path=f"models.{name}.fallbacks[{i}]")
     ledger = config.ledger
-    url = ledger.url if isinstance(ledger, LedgerConfig) else None
+    url = ledger.url if ledger is not None else None
     if url and _URL_PASSWORD.search(url) and "ledger.url" not in secret_paths:
         raise ConfigError(
             "a URL with a password must come from the environment: write url: ${LEDGER_URL}", path="ledger.url"
@@ -395,11 +402,9 @@ def _pricing(cfg: PricingConfig, provider: str, model: str, tables: list[PriceTa
     return Pricing()
 
 
-def _ledger_settings(cfg: bool | LedgerConfig, base_dir: Path | None) -> LedgerSettings | None:
-    if cfg is False:
+def _ledger_settings(cfg: LedgerConfig | None, base_dir: Path | None) -> LedgerSettings | None:
+    if cfg is None:
         return None
-    if cfg is True:
-        return LedgerSettings()
     url = cfg.url
     if url is not None and not url.startswith(("postgresql://", "postgres://")) and base_dir is not None:
         file = url.removeprefix("sqlite:///")

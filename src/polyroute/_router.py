@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
 from polyroute import _engine
+from polyroute._accounts import Accounts
 from polyroute._backend import HttpBackend
 from polyroute._catalog import Catalog, ProviderSpec
 from polyroute._clock import Clock, SystemClock
@@ -25,6 +26,8 @@ from polyroute.adapters import adapter_for
 from polyroute.errors import InvalidRequest
 
 if TYPE_CHECKING:
+    from polyroute.budgets import BudgetGuard
+    from polyroute.ledger import Ledger
     from polyroute.transports import AsyncTransport, Transport
 
 __all__ = ["Router"]
@@ -48,6 +51,10 @@ class Router:
     Build one from configuration with :meth:`from_config` and share it: it holds the
     connection pools and the endpoints' health. ``clock`` and ``rng`` are injectable so that
     tests are exact; ``observers`` are told about every attempt and call (ledger, statistics).
+
+    ``ledger`` records every attempt (default: the one the configuration's ``ledger:`` names, if
+    any); ``budgets`` checks spending limits (default: the configuration's ``budgets:``). A
+    ledger or guard given here is the caller's to close; :meth:`close` flushes it.
     """
 
     def __init__(
@@ -59,11 +66,15 @@ class Router:
         observers: Sequence[CallObserver] = (),
         sync_transport: Any = None,
         async_transport: Any = None,
+        ledger: Ledger | None = None,
+        budgets: BudgetGuard | None = None,
     ) -> None:
         self._catalog = catalog
         self._clock: Clock = clock or SystemClock()
         self._rng = rng or random.Random()
-        self._observers = tuple(observers)
+        self._accounts = Accounts(catalog.settings, self._clock, ledger=ledger, budgets=budgets)
+        ledger_observer = self._accounts.observer
+        self._observers = (*observers, ledger_observer) if ledger_observer is not None else tuple(observers)
         self._health = HealthState(catalog.settings.breaker)
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
@@ -85,6 +96,8 @@ class Router:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         observers: Sequence[CallObserver] = (),
+        ledger: Ledger | None = None,
+        budgets: BudgetGuard | None = None,
     ) -> Router:
         """A router from a YAML file path or a dict. ``${VAR}`` references are read from ``env``
         (default ``os.environ``); every problem raises :class:`~polyroute.errors.ConfigError`
@@ -92,7 +105,7 @@ class Router:
         from polyroute._config import load_catalog
 
         catalog = load_catalog(config if isinstance(config, Mapping) else Path(config), env=env)
-        return cls(catalog, clock=clock, rng=rng, observers=observers)
+        return cls(catalog, clock=clock, rng=rng, observers=observers, ledger=ledger, budgets=budgets)
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -105,6 +118,16 @@ class Router:
     def health(self) -> HealthState:
         """Per-endpoint circuit breakers, shared by every call."""
         return self._health
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """The ledger every attempt is recorded in, if any."""
+        return self._accounts.ledger
+
+    @property
+    def budgets(self) -> BudgetGuard | None:
+        """The budget guard checked before every attempt, if budgets are configured."""
+        return self._accounts.guard
 
     @property
     def clock(self) -> Clock:
@@ -187,6 +210,7 @@ class Router:
             rng=self._rng,
             request_id=request_id,
             observers=self._observers,
+            budget=self._accounts.start(request),
         )
 
     def _backend(self, name: str) -> HttpBackend:
@@ -270,15 +294,17 @@ class Router:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the sync connection pools."""
+        """Close the sync connection pools; flush the ledger (closing it if the router opened it)."""
         for backend in self._backends.values():
             backend.close()
+        self._accounts.close()
 
     async def aclose(self) -> None:
-        """Close every connection pool."""
+        """Close every connection pool; flush the ledger (closing it if the router opened it)."""
         for backend in self._backends.values():
             backend.close()
             await backend.aclose()
+        self._accounts.close()
 
     def __enter__(self) -> Router:
         return self
