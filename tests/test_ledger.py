@@ -230,6 +230,7 @@ def _run(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script)],
+        check=False,
         capture_output=True,
         text=True,
         cwd=tmp_path,
