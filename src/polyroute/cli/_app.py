@@ -12,7 +12,7 @@ from rich.console import Console
 from polyroute._router import Router
 from polyroute.errors import ConfigError, PolyrouteError
 
-__all__ = ["ConfigOption", "app", "console", "load_router", "main"]
+__all__ = ["ConfigOption", "app", "config_path", "console", "err_console", "load_router", "main"]
 
 app = typer.Typer(
     name="polyroute",
@@ -68,6 +68,6 @@ def fail(exc: PolyrouteError) -> typer.Exit:
 
 def main() -> None:
     """Entry point of the ``polyroute`` script."""
-    from polyroute.cli import _chat, _demo, _models  # noqa: F401  (registers the commands)
+    from polyroute.cli import _chat, _demo, _models, _usage  # noqa: F401  (registers the commands)
 
     app()
