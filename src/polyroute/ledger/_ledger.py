@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from polyroute._accounting import LedgerSettings
-from polyroute._request import ChatRequest
+from polyroute._request import Caller, ChatRequest
 from polyroute._types import Attempt, Route
 from polyroute.errors import ConfigError, PolyrouteError
 from polyroute.ledger._row import LedgerRow, row_for_attempt
@@ -44,16 +44,21 @@ class Ledger(Protocol):
 class LedgerObserver:
     """A :class:`~polyroute.CallObserver` that records every attempt (skipped ones included) in ``ledger``.
 
-    It only builds the row and hands it over: no I/O on the request path.
+    It only hands the attempt over: no I/O on the request path (a ledger with a
+    ``record_attempt(request_id, attempt, caller)`` method builds the row off the request path).
     """
 
-    __slots__ = ("ledger",)
+    __slots__ = ("_record_attempt", "ledger")
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        self._record_attempt: Callable[[str, Attempt, Caller], None] | None = getattr(ledger, "record_attempt", None)
 
     def on_attempt(self, request: ChatRequest, request_id: str, attempt: Attempt) -> None:
-        self.ledger.record(row_for_attempt(request_id, attempt, request.caller))
+        if self._record_attempt is not None:
+            self._record_attempt(request_id, attempt, request.caller)
+        else:
+            self.ledger.record(row_for_attempt(request_id, attempt, request.caller))
 
     def on_call(self, request: ChatRequest, route: Route | None, error: PolyrouteError | None) -> None:
         return None

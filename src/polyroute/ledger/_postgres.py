@@ -12,8 +12,10 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from polyroute._request import Caller
+from polyroute._types import Attempt
 from polyroute.ledger._codec import row_from_record, row_params
-from polyroute.ledger._row import LedgerRow
+from polyroute.ledger._row import LedgerRow, row_for_attempt
 from polyroute.ledger._schema import COLUMN_NAMES, MIGRATIONS, MIGRATIONS_TABLE, USAGE_TABLE, insert_sql
 from polyroute.ledger._url import redact_url
 from polyroute.ledger._writer import BackgroundWriter
@@ -81,7 +83,7 @@ class PostgresLedger:
         finally:
             setup.close()
         self._conn: psycopg.Connection[Any] | None = None
-        self._writer: BackgroundWriter[LedgerRow] = BackgroundWriter(
+        self._writer: BackgroundWriter[LedgerRow | tuple[str, Attempt, Caller]] = BackgroundWriter(
             self._write, queue_size=queue_size, name="polyroute-ledger-postgres", on_exit=self._close_connection
         )
 
@@ -92,7 +94,8 @@ class PostgresLedger:
 
     # -- writing (the writer thread) -----------------------------------------------------------
 
-    def _write(self, rows: list[LedgerRow]) -> None:
+    def _write(self, items: list[LedgerRow | tuple[str, Attempt, Caller]]) -> None:
+        rows = [i if isinstance(i, LedgerRow) else row_for_attempt(*i) for i in items]
         if self._conn is None or self._conn.closed:
             self._conn = connect_postgres(self._url, self.schema)
         conn = self._conn
@@ -113,6 +116,10 @@ class PostgresLedger:
     def record(self, row: LedgerRow) -> None:
         """Queue ``row`` for writing; returns at once unless the queue is full."""
         self._writer.put(row)
+
+    def record_attempt(self, request_id: str, attempt: Attempt, caller: Caller) -> None:
+        """Queue the row of ``attempt``; it is built on the writer thread, off the request path."""
+        self._writer.put((request_id, attempt, caller))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every row recorded so far is committed; ``False`` on timeout."""

@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+from polyroute._request import Caller
+from polyroute._types import Attempt
 from polyroute.ledger._codec import row_from_record, row_params
-from polyroute.ledger._row import LedgerRow
+from polyroute.ledger._row import LedgerRow, row_for_attempt
 from polyroute.ledger._schema import COLUMN_NAMES, MIGRATIONS, MIGRATIONS_TABLE, USAGE_TABLE, insert_sql
 from polyroute.ledger._writer import BackgroundWriter
 
@@ -82,13 +84,14 @@ class SQLiteLedger:
         finally:
             setup.close()
         self._conn: sqlite3.Connection | None = None
-        self._writer: BackgroundWriter[LedgerRow] = BackgroundWriter(
+        self._writer: BackgroundWriter[LedgerRow | tuple[str, Attempt, Caller]] = BackgroundWriter(
             self._write, queue_size=queue_size, name="polyroute-ledger-sqlite", on_exit=self._close_connection
         )
 
     # -- writing (the writer thread) -----------------------------------------------------------
 
-    def _write(self, rows: list[LedgerRow]) -> None:
+    def _write(self, items: list[LedgerRow | tuple[str, Attempt, Caller]]) -> None:
+        rows = [i if isinstance(i, LedgerRow) else row_for_attempt(*i) for i in items]
         if self._conn is None:
             self._conn = connect(self.path, durability=self.durability)
         conn = self._conn
@@ -110,6 +113,10 @@ class SQLiteLedger:
     def record(self, row: LedgerRow) -> None:
         """Queue ``row`` for writing; returns at once unless the queue is full."""
         self._writer.put(row)
+
+    def record_attempt(self, request_id: str, attempt: Attempt, caller: Caller) -> None:
+        """Queue the row of ``attempt``; it is built on the writer thread, off the request path."""
+        self._writer.put((request_id, attempt, caller))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every row recorded so far is committed; ``False`` on timeout."""
