@@ -33,10 +33,12 @@ test: $(VENV)/.dev  ## the whole test suite: core, integrations, conformance
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests integrations benchmarks
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff format --check src tests integrations
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
+	$(BIN)/mypy --strict integrations/langchain/langchain_polyroute
+	$(BIN)/mypy --strict -p llama_index.llms.polyroute
 
 docs: $(VENV)/.dev
 	$(BIN)/mkdocs build --strict --site-dir site

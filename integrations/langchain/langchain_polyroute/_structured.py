@@ -20,7 +20,7 @@ from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.utils.function_calling import convert_to_openai_function, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
-__all__ = ["Method", "json_schema_format", "structured_runnable"]
+__all__ = ["Method", "Schema", "json_schema_format", "structured_runnable"]
 
 Method = Literal["function_calling", "json_schema", "json_mode"]
 """How ``with_structured_output`` asks the model for structure."""

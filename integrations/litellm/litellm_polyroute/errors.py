@@ -14,7 +14,7 @@ with the polyroute error as ``__cause__`` (its ``attempts`` say what was tried):
     ModelNotFound                            NotFoundError                404
     RateLimited                              RateLimitError               429  (Retry-After kept)
     QuotaExceeded                            RateLimitError               429  (as LiteLLM maps insufficient_quota)
-    BudgetExceeded                           BudgetExceededError          (LiteLLM's own budget error)
+    BudgetExceeded                           PaymentRequiredError         402
     Timeout, DeadlineExceeded                Timeout                      408
     ConnectError, ConnectionLost,
     IncompleteStream                         APIConnectionError           500
@@ -27,8 +27,6 @@ with the polyroute error as ``__cause__`` (its ``attempts`` say what was tried):
 """
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 import httpx
 from litellm import exceptions as lx
@@ -47,41 +45,42 @@ def _response(status: int, retry_after: float | None = None) -> httpx.Response:
     return httpx.Response(status, headers=headers, request=request)
 
 
-def _float(value: object) -> float:
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        return float(value)
-    return 0.0
+def _payment_required(message: str, *, model: str, llm_provider: str) -> Exception:
+    """402. LiteLLM's ``BudgetExceededError`` is not an API error: LiteLLM would rewrap it as a
+    generic 400, so a budget refusal is the ``PaymentRequiredError`` OpenRouter's 402 maps to."""
+    payment_required = getattr(lx, "PaymentRequiredError", None)  # not in older LiteLLM releases
+    if payment_required is None:
+        return lx.BadRequestError(message=message, model=model, llm_provider=llm_provider, response=_response(402))
+    error: Exception = payment_required(message=message, model=model, llm_provider=llm_provider)
+    return error
 
 
 def to_litellm_error(error: pe.PolyrouteError, *, model: str, llm_provider: str = "polyroute") -> Exception:
     """The LiteLLM exception for a polyroute error (see the module docstring for the table).
 
     The caller raises it ``from error``. A :class:`~polyroute.errors.NoEndpointAvailable` is
-    mapped by its last underlying error (keeping the message that lists every attempt), so a
-    call whose every endpoint was rate limited is a ``RateLimitError`` to LiteLLM's router.
+    mapped by its last underlying error, a :class:`~polyroute.errors.StreamInterrupted` by the
+    error that ended the stream; both keep their own message (every attempt, or what had been
+    delivered). So a call whose every endpoint was rate limited is a ``RateLimitError`` to
+    LiteLLM's router.
     """
-    if isinstance(error, pe.StreamInterrupted):
-        return to_litellm_error(error.error, model=model, llm_provider=llm_provider)
     message = str(error)
-    if isinstance(error, pe.NoEndpointAvailable):
-        last = error.errors[-1] if error.errors else None
+    cause = error.error if isinstance(error, pe.StreamInterrupted) else error
+    if isinstance(cause, pe.NoEndpointAvailable):
+        last = cause.errors[-1] if cause.errors else None
         if isinstance(last, pe.ProviderError):
             return _provider_error(last, message, model=model, llm_provider=llm_provider)
         return lx.ServiceUnavailableError(
             message=message, llm_provider=llm_provider, model=model, response=_response(503)
         )
-    if isinstance(error, pe.DeadlineExceeded):
+    if isinstance(cause, pe.DeadlineExceeded):
         return lx.Timeout(message=message, model=model, llm_provider=llm_provider)
-    if isinstance(error, pe.ProviderError):
-        return _provider_error(error, message, model=model, llm_provider=llm_provider)
-    if isinstance(error, pe.InvalidRequest):
+    if isinstance(cause, pe.ProviderError):
+        return _provider_error(cause, message, model=model, llm_provider=llm_provider)
+    if isinstance(cause, pe.InvalidRequest):
         return lx.BadRequestError(message=message, model=model, llm_provider=llm_provider, response=_response(400))
-    if isinstance(error, pe.BudgetExceeded):
-        return lx.BudgetExceededError(
-            current_cost=_float(error.spent),
-            max_budget=_float(error.limit),
-            message=f"polyroute budget exceeded: {message}",
-        )
+    if isinstance(cause, pe.BudgetExceeded):
+        return _payment_required(message, model=model, llm_provider=llm_provider)
     return lx.InternalServerError(
         message=message, llm_provider=llm_provider, model=model, response=_response(500)
     )
