@@ -225,6 +225,20 @@ def test_a_cheaper_endpoint_within_budget_serves(
     assert sim.provider("dear").requests == []
 
 
+def test_key_budgets_never_show_the_key(
+    sim: ProviderSimulator, budget_router: Callable[..., polyroute.Router], tmp_path: Path
+) -> None:
+    secret = "sk-live-0123456789abcdef"
+    router = budget_router([{"scope": "key", "match": "*", "limit_usd": "0.005", "period": "day"}])
+    with pytest.raises(errors.BudgetExceeded) as info:
+        router.completion(model="m", messages=USER, caller_key=secret, max_tokens=10)
+    assert secret not in str(info.value) and secret not in info.value.scope
+    assert polyroute.key_fingerprint(secret) in info.value.scope
+    for file in tmp_path.rglob("*"):
+        if file.is_file():
+            assert secret.encode() not in file.read_bytes()
+
+
 def test_every_applicable_budget_is_charged(
     sim: ProviderSimulator, budget_router: Callable[..., polyroute.Router]
 ) -> None:

@@ -125,7 +125,8 @@ def test_every_attempt_is_a_row_with_the_callers_identity(
         50,
     )
     assert served.cost == D("0.0002") == resp.route.cost
-    assert (served.user, served.caller_key, served.project, served.tags) == ("alice", "team-key", "search", ("batch",))
+    assert (served.user, served.project, served.tags) == ("alice", "search", ("batch",))
+    assert served.caller_key == polyroute.key_fingerprint("team-key")  # a key is never stored
     assert served.metadata == {"job": "nightly"}
 
 
@@ -190,6 +191,21 @@ def test_skipped_attempts_are_rows_too(sim: ProviderSimulator, make_router: Rout
         None,
         None,
     )
+
+
+def test_caller_keys_never_reach_the_database(
+    tmp_path: Path, sim: ProviderSimulator, make_router: RouterFactory
+) -> None:
+    ledger = SQLiteLedger(tmp_path / "usage.db")
+    secret = "sk-live-0123456789abcdef"
+    router = make_router({"m": [endpoint("a")]}, ledger=ledger)
+    router.completion(model="m", messages=USER, caller_key=secret)
+    ledger.close()
+    (stored,) = SQLiteLedger(tmp_path / "usage.db").rows()
+    assert stored.caller_key is not None and stored.caller_key.startswith("key:")
+    assert secret not in repr(stored)
+    for file in tmp_path.iterdir():
+        assert secret.encode() not in file.read_bytes()
 
 
 def test_close_writes_everything_recorded(tmp_path: Path) -> None:

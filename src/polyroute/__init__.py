@@ -15,7 +15,7 @@ The usage ledger is :mod:`polyroute.ledger`, budgets :mod:`polyroute.budgets`, u
 from __future__ import annotations
 
 from polyroute import errors
-from polyroute._accounting import BudgetRule, CostSettings, LedgerSettings
+from polyroute._accounting import BudgetRule, CostSettings, LedgerSettings, key_fingerprint
 from polyroute._catalog import (
     BreakerSettings,
     Catalog,
@@ -105,4 +105,5 @@ __all__ = [
     "Usage",
     "__version__",
     "errors",
+    "key_fingerprint",
 ]

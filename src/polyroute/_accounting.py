@@ -6,15 +6,22 @@ Plain immutable data, part of :class:`~polyroute._catalog.RouterSettings`; built
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-__all__ = ["BudgetPeriod", "BudgetRule", "BudgetScope", "CostSettings", "LedgerSettings"]
+__all__ = ["BudgetPeriod", "BudgetRule", "BudgetScope", "CostSettings", "LedgerSettings", "key_fingerprint"]
 
 BudgetScope = Literal["user", "key", "tag", "project"]
 BudgetPeriod = Literal["day", "week", "month", "total"]
+
+
+def key_fingerprint(key: str) -> str:
+    """How a caller's key (``caller_key``, which may be an API key) appears in the ledger, in budget
+    counters and in errors: ``key:`` and the first 16 hex digits of its SHA-256, never the key."""
+    return "key:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +70,9 @@ class BudgetRule:
 
     @property
     def id(self) -> str:
-        """A stable name for this rule: ``scope:match:period``."""
-        return f"{self.scope}:{self.match}:{self.period}"
+        """A stable name for this rule: ``scope:match:period`` (a key as its fingerprint)."""
+        match = key_fingerprint(self.match) if self.scope == "key" and self.match != "*" else self.match
+        return f"{self.scope}:{match}:{self.period}"
 
     def subjects(self, user: str | None, key: str | None, project: str | None, tags: tuple[str, ...]) -> list[str]:
         """The caller's values this rule limits (none if it does not apply to the caller)."""

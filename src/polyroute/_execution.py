@@ -65,6 +65,8 @@ class Send:
     timeouts: Timeouts
     #: seconds left before the call's deadline, if it has one
     remaining: float | None
+    #: the budget reservation this attempt holds, settled when it ends
+    hold: Reservation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,7 @@ class Execution:
         self._min_context: int | None = None
         self._fatal: PolyrouteError | None = None
         self._budget = budget
-        self._hold: Reservation | None = None
+        self._hold: Reservation | None = None  # reserved for the next Send
         self._refusal: BudgetExceeded | None = None
         self._images: int | None = None
 
@@ -180,7 +182,7 @@ class Execution:
                 if not self._reserve(cand):
                     continue
             if not breaker.admit(now):
-                self._settle(Decimal(0))
+                self._release_unsent()
                 self._skip(cand, "CircuitOpen", "circuit breaker open")
                 continue
             self._current = cand
@@ -200,7 +202,8 @@ class Execution:
                     first_token=timeouts.first_token,
                     deadline=timeouts.deadline,
                 )
-        return Send(cand, provider, self._retries, timeouts, remaining)
+        hold, self._hold = self._hold, None
+        return Send(cand, provider, self._retries, timeouts, remaining, hold)
 
     # -- budgets -------------------------------------------------------------------------------
 
@@ -220,13 +223,17 @@ class Execution:
         self._hold = held
         return True
 
-    def _settle(self, actual: Decimal | None) -> None:
-        hold, self._hold = self._hold, None
+    def _settle(self, hold: Reservation | None, actual: Decimal | None) -> None:
+        """Charge a finished attempt's actual cost (``None``: unknown, charge the reservation)."""
         if hold is not None and self._budget is not None:
             try:
                 self._budget.settle(hold, actual)
             except Exception:
                 log.exception("polyroute budget store failed to settle a reservation (it will expire)")
+
+    def _release_unsent(self) -> None:
+        hold, self._hold = self._hold, None
+        self._settle(hold, Decimal(0))
 
     def _exhausted(self) -> PolyrouteError:
         if not self.attempts:
@@ -292,7 +299,7 @@ class Execution:
         self.errors.append(error)
         attempt = self._attempt(send, outcome="error", started=started, now=now, ttft=ttft, usage=usage, error=error)
         self._record(attempt)
-        self._settle(_charged(attempt))
+        self._settle(send.hold, _charged(attempt))
         breaker = self._health.breaker(endpoint.key)
         if error.counts_against_endpoint:
             breaker.record_failure(now, retry_after=error.retry_after, reason=type(error).__name__)
@@ -327,7 +334,7 @@ class Execution:
         self._health.breaker(endpoint.key).record_success()
         attempt = self._attempt(send, outcome="success", started=started, now=now, ttft=ttft, usage=usage, error=None)
         self._record(attempt)
-        self._settle(_charged(attempt))
+        self._settle(send.hold, _charged(attempt))
         route = self.route(send.candidate, usage, now)
         for obs in self._observers:
             try:
@@ -345,7 +352,7 @@ class Execution:
         attempt.message = "the caller closed the stream before it ended"
         attempt.status = None
         self._record(attempt)
-        self._settle(_charged(attempt))
+        self._settle(send.hold, _charged(attempt))
         self._finish_error(Cancelled("the caller closed the stream before it ended"))
 
     def interrupted(self, error: PolyrouteError) -> PolyrouteError:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from polyroute._accounting import BudgetPeriod, BudgetRule, CostSettings
+from polyroute._accounting import BudgetPeriod, BudgetRule, CostSettings, key_fingerprint
 from polyroute._catalog import Endpoint
 from polyroute._clock import Clock
 from polyroute._cost import count_images
@@ -141,6 +141,8 @@ class BudgetGuard:
                 now = self.clock.time()
             period = window(rule.period, now)
             for subject in subjects:
+                if rule.scope == "key":
+                    subject = key_fingerprint(subject)  # noqa: PLW2901 - keys never reach a database or an error
                 counter = f"{rule.id}|{subject}|{period}"
                 if counter not in labels:
                     charges.append(Charge(counter, rule.limit_usd))
@@ -152,6 +154,8 @@ class BudgetGuard:
     def spent(self, rule: BudgetRule, subject: str) -> tuple[Decimal, Decimal]:
         """``(spent, reserved)`` for ``subject`` under ``rule`` in the current period."""
         now = self.clock.time()
+        if rule.scope == "key":
+            subject = key_fingerprint(subject)
         return self.store.balance(f"{rule.id}|{subject}|{window(rule.period, now)}", now=now)
 
     def close(self) -> None:

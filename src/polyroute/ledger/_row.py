@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from polyroute._accounting import key_fingerprint
 from polyroute._request import Caller
 from polyroute._types import Attempt
 
@@ -21,9 +22,9 @@ class LedgerRow:
     (``prompt_tokens`` includes cached and cache-write tokens, ``completion_tokens`` includes
     reasoning tokens). ``cost`` is what the provider charges (``None``: unknown), ``fee`` the
     platform fee line, ``provider_cost`` the provider's own figure and ``cost_disagreement``
-    whether the two differ. ``user``, ``caller_key``, ``project``, ``tags`` and ``metadata`` are
-    the caller's, as passed to ``completion()`` (``caller_key`` is a label such as a key's name
-    or id: never pass a secret).
+    whether the two differ. ``user``, ``project``, ``tags`` and ``metadata`` are the caller's, as
+    passed to ``completion()``; ``caller_key`` is the fingerprint of the caller's key
+    (:func:`~polyroute.key_fingerprint`), never the key itself.
     """
 
     request_id: str
@@ -84,7 +85,7 @@ def row_for_attempt(request_id: str, attempt: Attempt, caller: Caller) -> Ledger
         latency_s=attempt.latency_s if attempt.outcome != "skipped" else None,
         ttft_s=attempt.ttft_s,
         user=caller.user,
-        caller_key=caller.key,
+        caller_key=key_fingerprint(caller.key) if caller.key is not None else None,
         project=caller.project,
         tags=caller.tags,
         metadata=caller.metadata,
