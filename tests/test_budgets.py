@@ -398,6 +398,22 @@ def test_budget_config_errors(budget: dict[str, Any], path: str) -> None:
     assert info.value.path == path
 
 
+class BrokenStore(MemoryBudgetStore):
+    def reserve(self, *args: Any, **kwargs: Any) -> Any:
+        raise OSError("disk gone")
+
+
+def test_an_unreachable_store_fails_closed(sim: ProviderSimulator, make_router: Any) -> None:
+    from polyroute.budgets import BudgetGuard
+
+    guard = BudgetGuard([BudgetRule(scope="user", limit_usd=D(100))], BrokenStore(), clock=FakeClock())
+    router = make_router({"m": [endpoint("a")]}, budgets=guard)
+    with pytest.raises(errors.BudgetExceeded, match="could not be reached"):
+        router.completion(model="m", messages=USER, user="alice", max_tokens=10)
+    assert sim.provider("a").requests == []
+    router.completion(model="m", messages=USER, max_tokens=10)  # no budget applies: no store needed
+
+
 def test_no_budgets_no_guard(sim: ProviderSimulator) -> None:
     cfg = config_for(sim, {"m": [endpoint("a")]})
     with polyroute.Router.from_config(cfg) as router:
