@@ -81,9 +81,7 @@ def to_litellm_error(error: pe.PolyrouteError, *, model: str, llm_provider: str 
         return lx.BadRequestError(message=message, model=model, llm_provider=llm_provider, response=_response(400))
     if isinstance(cause, pe.BudgetExceeded):
         return _payment_required(message, model=model, llm_provider=llm_provider)
-    return lx.InternalServerError(
-        message=message, llm_provider=llm_provider, model=model, response=_response(500)
-    )
+    return lx.InternalServerError(message=message, llm_provider=llm_provider, model=model, response=_response(500))
 
 
 def _provider_error(error: pe.ProviderError, message: str, *, model: str, llm_provider: str) -> Exception:
@@ -103,9 +101,7 @@ def _provider_error(error: pe.ProviderError, message: str, *, model: str, llm_pr
             return lx.PermissionDeniedError(
                 message=message, llm_provider=llm_provider, model=model, response=_response(403)
             )
-        return lx.AuthenticationError(
-            message=message, llm_provider=llm_provider, model=model, response=_response(401)
-        )
+        return lx.AuthenticationError(message=message, llm_provider=llm_provider, model=model, response=_response(401))
     if isinstance(error, pe.ModelNotFound):
         return lx.NotFoundError(message=message, model=model, llm_provider=llm_provider, response=_response(404))
     if isinstance(error, (pe.RateLimited, pe.QuotaExceeded)):
@@ -120,6 +116,4 @@ def _provider_error(error: pe.ProviderError, message: str, *, model: str, llm_pr
         return lx.ServiceUnavailableError(
             message=message, llm_provider=llm_provider, model=model, response=_response(503)
         )
-    return lx.InternalServerError(
-        message=message, llm_provider=llm_provider, model=model, response=_response(500)
-    )
+    return lx.InternalServerError(message=message, llm_provider=llm_provider, model=model, response=_response(500))
