@@ -132,7 +132,9 @@ def openai_message(body: bytes, stream: bool) -> Message:
         msg = choice["message"]
         out.text, thinking = _openai_text(msg.get("content"))
         out.reasoning = msg.get("reasoning_content") or msg.get("reasoning") or thinking
-        out.tool_calls = [(c["function"]["name"], _args(c["function"]["arguments"])) for c in msg.get("tool_calls") or ()]
+        out.tool_calls = [
+            (c["function"]["name"], _args(c["function"]["arguments"])) for c in msg.get("tool_calls") or ()
+        ]
         out.finish_reason = choice["finish_reason"]
         if data.get("usage"):
             _openai_usage(out, data["usage"])

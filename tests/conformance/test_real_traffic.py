@@ -17,7 +17,14 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import vcr
 from tests.conformance import _oracles
-from tests.conformance._recordings import PYDANTIC_AI, Exchange, PydanticAISerializer, Recording, recordings, skip_reason
+from tests.conformance._recordings import (
+    PYDANTIC_AI,
+    Exchange,
+    PydanticAISerializer,
+    Recording,
+    recordings,
+    skip_reason,
+)
 
 from polyroute import ChatCompletionChunk, ProviderSpec, RetrySettings, Secret
 from polyroute._backend import HttpBackend
@@ -144,7 +151,9 @@ def _endpoint_model(recording: Recording, exchange: Exchange) -> str:
 
 
 def _request(exchange: Exchange) -> ChatRequest:
-    return ChatRequest(models=("replayed",), messages=[{"role": "user", "content": "replay"}], params={}, stream=exchange.stream)
+    return ChatRequest(
+        models=("replayed",), messages=[{"role": "user", "content": "replay"}], params={}, stream=exchange.stream
+    )
 
 
 def _vcr(recording: Recording, *, decode: bool) -> Any:
