@@ -54,13 +54,13 @@ def demo_config(base_urls: dict[str, str]) -> dict[str, Any]:
         "router": {
             "retry": {"max_retries": 1, "base_delay": 0.02, "max_delay": 0.1},
             "breaker": {"failure_threshold": 3, "cooldown": 0.5},
-            "timeout": {"read": 5, "first_token": 2},
+            "timeout": {"read": 0.6, "first_token": 0.6},
         },
     }
 
 
 def _behaviours(rng: random.Random) -> dict[str, Any]:
-    from polyroute.testing import Disconnect, ErrorReply, FunctionBehavior, RecordedRequest, Reply
+    from polyroute.testing import Disconnect, ErrorReply, FunctionBehavior, Hang, RecordedRequest, Reply
 
     def reply(name: str, req: RecordedRequest) -> Reply:
         body = req.json or {}
@@ -78,9 +78,14 @@ def _behaviours(rng: random.Random) -> dict[str, Any]:
             return Disconnect(after_chunks=0)
         return reply("flaky-cloud", req)
 
+    def slow(req: RecordedRequest) -> Any:
+        if rng.random() < 0.08:
+            return Hang()  # a brownout: the read timeout sends these to the next provider
+        return reply("budget-gpu", req)
+
     return {
         "flaky-cloud": FunctionBehavior(flaky),
-        "budget-gpu": FunctionBehavior(lambda req: reply("budget-gpu", req)),
+        "budget-gpu": FunctionBehavior(slow),
         "premium-ai": FunctionBehavior(lambda req: reply("premium-ai", req)),
     }
 
@@ -129,24 +134,14 @@ def _report(results: list[Route | PolyrouteError]) -> None:
             else:
                 latency[a.provider].append(a.latency_s)
             cost[a.provider] += a.cost or 0
-    table = Table(title="providers")
-    for col in (
-        "provider",
-        "prompt /M",
-        "completion /M",
-        "served",
-        "failed attempts",
-        "skipped (circuit open)",
-        "p50",
-        "cost",
-    ):
-        table.add_column(col, justify="right" if col != "provider" else "left")
+    table = Table(title="providers", caption="prices in USD per million tokens, input / output")
+    for col in ("provider", "price", "served", "failed", "skipped", "p50", "cost"):
+        table.add_column(col, justify="left" if col == "provider" else "right")
     for name, p in PROVIDERS.items():
         lat = latency.get(name)
         table.add_row(
-            f"{name} [dim]({p['blurb']})[/]",
-            per_million(Decimal(p["prompt"])),
-            per_million(Decimal(p["completion"])),
+            f"{name}\n[dim]{p['blurb']}[/]",
+            f"{per_million(Decimal(p['prompt']))} / {per_million(Decimal(p['completion']))}",
             str(served[name]),
             str(failed[name]),
             str(skipped[name]),
@@ -157,7 +152,7 @@ def _report(results: list[Route | PolyrouteError]) -> None:
 
     examples = [r for r in routes if r.fallbacks][:5]
     if examples:
-        fb = Table(title="some fallbacks", title_justify="left")
+        fb = Table(title="some fallbacks")
         fb.add_column("request")
         fb.add_column("attempts")
         fb.add_column("cost", justify="right")
@@ -168,7 +163,7 @@ def _report(results: list[Route | PolyrouteError]) -> None:
                 else f"[{'yellow' if a.outcome == 'skipped' else 'red'}]{a.provider} ✗ {a.status or a.error}[/]"
                 for a in r.attempts
             )
-            fb.add_row(r.request_id, chain, money(r.cost))
+            fb.add_row(r.request_id[-8:], chain, money(r.cost))
         console.print(fb)
 
     total = sum((r.cost or Decimal(0) for r in routes), Decimal(0))

@@ -185,7 +185,8 @@ class Disconnect:
     Stream: status, headers and the role chunk, then ``after_chunks`` content chunks, then the
     transport is aborted. Non-stream: the connection is aborted before any response byte. The
     streamed content and its timing come from ``reply`` (default: a deterministic filler text of
-    exactly ``after_chunks`` chunks).
+    exactly ``after_chunks`` chunks, ``"Hello fr"``, ``"om groq."``, ...). Chunks counted by
+    ``after_chunks`` are the content-bearing ones: reasoning, text and tool-call deltas.
     """
 
     after_chunks: int = 0

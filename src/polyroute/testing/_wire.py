@@ -4,7 +4,7 @@ The request handler is wire-agnostic: it records requests, picks behaviours, wai
 to stop or abort a stream. A :class:`WireFormat` (one per ``api``, e.g. ``_openai_wire``) only
 turns resolved outcomes into bytes: JSON bodies (:class:`HttpReply`), SSE frames
 (:class:`StreamPlan`) and error bodies. Adding Anthropic or Gemini means writing one more
-:class:`WireFormat` and registering it in ``_wires``.
+:class:`WireFormat` and registering it in ``_server._WIRES``.
 """
 
 from __future__ import annotations

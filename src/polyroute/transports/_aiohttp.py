@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 
 import aiohttp
@@ -23,6 +24,20 @@ def map_aiohttp_error(exc: BaseException) -> TransportError:
     if isinstance(exc, aiohttp.ClientConnectorError):
         return ConnectError(f"could not connect: {exc}")
     return ConnectionLost(f"connection lost: {type(exc).__name__}: {exc}")
+
+
+def _drop(session: aiohttp.ClientSession) -> None:
+    """Forget a session whose event loop has closed: its sockets died with the loop.
+
+    aiohttp offers no public way to close a connector without its loop, so the synchronous
+    ``_close()`` is used; without it every dropped connector warns ``Unclosed connector``.
+    """
+    connector = session.connector
+    session.detach()
+    if connector is not None and not connector.closed:
+        # the loop is closed, so closing its transports may raise; they are unusable anyway
+        with contextlib.suppress(RuntimeError):
+            connector._close()
 
 
 _ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionError, OSError)
@@ -71,7 +86,7 @@ class AiohttpTransport:
         if session is not None and self._loop is loop and not session.closed:
             return session
         if session is not None and self._loop is not None and self._loop.is_closed():
-            session.detach()  # its loop is gone; its sockets went with it
+            _drop(session)
         connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
             connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
@@ -119,13 +134,13 @@ class AiohttpTransport:
             if loop is None or loop is asyncio.get_running_loop():
                 await session.close()
             elif loop.is_closed():
-                session.detach()
+                _drop(session)
 
     def close_detached(self) -> None:
         """Drop the session without awaiting (used when its event loop has already closed)."""
         session, self._session = self._session, None
         if session is not None and not session.closed:
-            session.detach()
+            _drop(session)
 
     def __repr__(self) -> str:
         return f"AiohttpTransport(max_connections={self._max_connections})"

@@ -58,12 +58,14 @@ def to_wire_message(message: ChatMessage) -> dict[str, Any]:
     if role == MessageRole.TOOL.value:
         out["tool_call_id"] = message.additional_kwargs.get("tool_call_id")
     name = message.additional_kwargs.get("name")
-    if isinstance(name, str):
+    if isinstance(name, str) and role != MessageRole.TOOL.value:  # OpenAI's tool messages take no name
         out["name"] = name
     return out
 
 
 def _content(parts: list[dict[str, Any]], *, has_tool_calls: bool) -> str | list[dict[str, Any]] | None:
+    if has_tool_calls:  # a streamed tool-call turn holds an empty text block: send no content, not ""
+        parts = [p for p in parts if p["type"] != "text" or p["text"]]
     if not parts:
         return None if has_tool_calls else ""
     if all(p["type"] == "text" for p in parts):
