@@ -45,7 +45,7 @@ def config_for(
             p = sim.provider(name)
         except KeyError:
             p = sim.add_provider(name)
-        providers[name] = {"base_url": p.base_url}
+        providers[name] = {"api": p.api, "base_url": p.base_url}
     return {
         "providers": providers,
         "models": {m: {"endpoints": eps, "fallbacks": (fallbacks or {}).get(m, [])} for m, eps in models.items()},

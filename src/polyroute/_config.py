@@ -30,6 +30,7 @@ from polyroute._catalog import (
     RouterSettings,
     Timeouts,
 )
+from polyroute._litellm_backend import LITELLM_API
 from polyroute._secret import Secret
 from polyroute.adapters import known_apis
 from polyroute.errors import ConfigError
@@ -63,7 +64,8 @@ class TimeoutConfig(_Strict):
 
 class ProviderConfig(_Strict):
     api: str = "openai"
-    base_url: str
+    #: required, except for ``api: litellm`` (LiteLLM knows where Bedrock or Vertex live)
+    base_url: str = ""
     api_key: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: TimeoutConfig | None = None
@@ -74,7 +76,7 @@ class ProviderConfig(_Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
+        if v and not v.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https://, got {v!r}")
         return v.rstrip("/")
 
@@ -315,11 +317,13 @@ def parse_config(
 
 
 def _check_references(config: RouterConfig, secret_paths: Mapping[str, str], raw: Mapping[str, Any]) -> None:
-    apis = known_apis()
+    apis = sorted([*known_apis(), LITELLM_API])
     for name, provider in config.providers.items():
         path = f"providers.{name}"
         if provider.api not in apis:
             raise ConfigError(f"unknown api {provider.api!r}; expected one of {apis}", path=f"{path}.api")
+        if not provider.base_url and provider.api != LITELLM_API:
+            raise ConfigError("Field required", path=f"{path}.base_url")
         if provider.api_key is not None and f"{path}.api_key" not in secret_paths:
             raise ConfigError(
                 "secrets must come from the environment: write api_key: ${SOME_ENV_VAR}", path=f"{path}.api_key"

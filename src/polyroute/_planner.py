@@ -60,6 +60,10 @@ def resolve_models(catalog: Catalog, request: ChatRequest) -> list[ModelSpec]:
         if spec is None:
             param = "model" if i == 0 else f"models[{i - 1}]"
             known = ", ".join(sorted(catalog.models)) or "none configured"
+            if catalog.resolves:
+                known += "; or an id like provider/model-id, provider one of: " + (
+                    ", ".join(catalog.providers) or "none"
+                )
             raise InvalidRequest(f"unknown model {name!r} (known models: {known})", param=param)
         if name not in seen:
             seen.add(name)

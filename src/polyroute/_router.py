@@ -17,6 +17,7 @@ from polyroute._catalog import Catalog, ProviderSpec
 from polyroute._clock import Clock, SystemClock
 from polyroute._execution import CallObserver, Execution
 from polyroute._health import HealthState
+from polyroute._litellm_backend import LITELLM_API, LiteLLMBackend
 from polyroute._params import ROUTING_KEYS, CompletionParams
 from polyroute._planner import Plan, make_plan
 from polyroute._request import Caller, ChatRequest, validate_params
@@ -26,6 +27,7 @@ from polyroute.adapters import adapter_for
 from polyroute.errors import InvalidRequest
 
 if TYPE_CHECKING:
+    from polyroute._model_ids import PriceLookup
     from polyroute.budgets import BudgetGuard
     from polyroute.ledger import Ledger
     from polyroute.transports import AsyncTransport, Transport
@@ -78,8 +80,11 @@ class Router:
         self._health = HealthState(catalog.settings.breaker)
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
-        self._backends: dict[str, HttpBackend] = {}
+        self._backends: dict[str, HttpBackend | LiteLLMBackend] = {}
         for provider in catalog.providers.values():
+            if provider.api == LITELLM_API:
+                self._backends[provider.name] = LiteLLMBackend(provider)
+                continue
             self._backends[provider.name] = HttpBackend(
                 provider,
                 adapter_for(provider.api),
@@ -106,6 +111,31 @@ class Router:
 
         catalog = load_catalog(config if isinstance(config, Mapping) else Path(config), env=env)
         return cls(catalog, clock=clock, rng=rng, observers=observers, ledger=ledger, budgets=budgets)
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        observers: Sequence[CallObserver] = (),
+        prices: PriceLookup | None = None,
+    ) -> Router:
+        """A router for the providers the environment has keys for (``OPENAI_API_KEY``,
+        ``ANTHROPIC_API_KEY``, ``GEMINI_API_KEY``, ``GROQ_API_KEY``... ``OLLAMA_HOST``,
+        ``VLLM_BASE_URL``), with ``config`` (a YAML path or a dict) merged over them.
+
+        Models need no configuration: ``anthropic/claude-sonnet-4`` or ``openai/gpt-4o-mini``
+        route to the providers that serve them (see ``docs/providers.md``). ``env`` defaults to
+        ``os.environ``; ``prices`` looks up per-token prices for such models (cost is unknown
+        without one).
+        """
+        from polyroute._env_config import env_catalog
+
+        catalog = env_catalog(os.environ if env is None else env, config, prices=prices)
+        return cls(catalog, clock=clock, rng=rng, observers=observers)
 
     # -- introspection -----------------------------------------------------------------------
 
@@ -213,7 +243,7 @@ class Router:
             budget=self._accounts.start(request),
         )
 
-    def _backend(self, name: str) -> HttpBackend:
+    def _backend(self, name: str) -> HttpBackend | LiteLLMBackend:
         return self._backends[name]
 
     @overload

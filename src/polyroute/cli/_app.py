@@ -29,7 +29,10 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
-        help="Config file (YAML). Default: $POLYROUTE_CONFIG, then ./polyroute.yaml.",
+        help=(
+            "Config file (YAML). Default: $POLYROUTE_CONFIG, then ./polyroute.yaml, else the providers "
+            "whose keys are in the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY...)."
+        ),
         show_default=False,
     ),
 ]
@@ -47,12 +50,19 @@ def config_path(config: Path | None) -> Path | None:
 
 
 def load_router(config: Path | None) -> Router:
-    """The router for ``config``; exits with a clear message on a configuration error."""
+    """The router for ``config`` (else zero-config from the environment); exits with a clear
+    message on a configuration error."""
     path = config_path(config)
     try:
-        if path is None:
-            raise ConfigError("no configuration: pass --config FILE or set POLYROUTE_CONFIG")
-        return Router.from_config(path)
+        if path is not None:
+            return Router.from_config(path)
+        router = Router.from_env()
+        if not router.catalog.providers:
+            raise ConfigError(
+                "no configuration: pass --config FILE, set POLYROUTE_CONFIG, or set a provider key "
+                "such as OPENAI_API_KEY or ANTHROPIC_API_KEY"
+            )
+        return router
     except ConfigError as exc:
         err_console.print(f"[bold red]configuration error:[/] {exc}")
         raise typer.Exit(2) from exc

@@ -62,3 +62,6 @@ def models(
         if spec.fallbacks:
             table.add_row("", "[dim]fallbacks[/]", ", ".join(spec.fallbacks), "", "", "")
     console.print(table)
+    if router.catalog.resolves:
+        names = ", ".join(router.catalog.providers) or "none"
+        console.print(f"providers: {names}; any model they serve is routed as provider/model-id")
