@@ -248,3 +248,32 @@ def test_cli_without_config_or_keys_explains(clean_env: None) -> None:
     result = CliRunner().invoke(app, ["chat", "hi", "-m", "openai/gpt-4o-mini"])
     assert result.exit_code == 2
     assert "OPENAI_API_KEY" in result.output
+
+
+def test_resolved_models_are_priced_from_litellm_map_by_default() -> None:
+    import pytest
+
+    from polyroute._price_sources import litellm_price_file
+
+    if litellm_price_file() is None:
+        pytest.skip("litellm is not installed, so its bundled price map is not available")
+    router = polyroute.Router.from_env(env={"OPENAI_API_KEY": "sk-test"})
+    pricing = router.plan("openai/gpt-4o-mini").candidates[0].endpoint.pricing
+    assert pricing.source == "litellm"
+    assert pricing.known
+
+
+def test_resolved_models_are_priced_from_configured_sources(tmp_path: Path) -> None:
+    import json
+
+    doc = {"data": [{"id": "openai/gpt-4o-mini", "pricing": {"prompt": "0.00000015", "completion": "0.0000006"}}]}
+    (tmp_path / "models.json").write_text(json.dumps(doc))
+    router = polyroute.Router.from_env(
+        env={"OPENAI_API_KEY": "sk-test"},
+        config={"costs": {"sources": [{"openrouter": str(tmp_path / "models.json")}]}},
+    )
+    pricing = router.plan("openai/gpt-4o-mini").candidates[0].endpoint.pricing
+    assert pricing.source == "openrouter"
+    from decimal import Decimal
+
+    assert pricing.prompt == Decimal("0.00000015")

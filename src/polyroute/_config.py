@@ -363,7 +363,8 @@ def _timeouts(base: Timeouts, cfg: TimeoutConfig | None) -> Timeouts:
     )
 
 
-def _price_tables(costs: CostsConfig, base_dir: Path | None) -> list[PriceTable]:
+def price_tables(costs: CostsConfig, base_dir: Path | None) -> list[PriceTable]:
+    """The price tables ``costs.sources`` names, in precedence order."""
     from polyroute._price_sources import load_litellm_prices, load_openrouter_prices
 
     tables: list[PriceTable] = []
@@ -436,7 +437,7 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
             for b in config.budgets
         ),
     )
-    tables = _price_tables(costs, base_dir)
+    tables = price_tables(costs, base_dir)
     providers = []
     for name, p in config.providers.items():
         key = None

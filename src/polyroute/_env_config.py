@@ -21,12 +21,52 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from polyroute._catalog import Catalog, ModelSpec
+from polyroute._catalog import Catalog, ModelSpec, Pricing
 from polyroute._config import build_catalog, load_config_data, parse_config
 from polyroute._known_providers import KNOWN_PROVIDERS, known_provider
 from polyroute._model_ids import ModelResolver, PriceLookup
+from polyroute._price_sources import PriceTable
 
-__all__ = ["env_catalog", "env_config", "merge_config"]
+__all__ = ["SourcePrices", "env_catalog", "env_config", "merge_config"]
+
+
+class SourcePrices:
+    """Prices for models resolved from their ids: the config's ``costs.sources`` if it names
+    any, else LiteLLM's bundled price map when litellm is installed (read as data, never
+    imported). Loaded on the first lookup, so building a router stays fast."""
+
+    __slots__ = ("_base_dir", "_costs", "_tables")
+
+    def __init__(self, costs: Any, *, base_dir: Path | None = None) -> None:
+        self._costs = costs
+        self._base_dir = base_dir
+        self._tables: list[PriceTable] | None = None
+
+    def _load(self) -> list[PriceTable]:
+        from polyroute._config import CostsConfig, price_tables
+        from polyroute._price_sources import load_litellm_prices
+
+        costs = CostsConfig.model_validate(self._costs or {})
+        if costs.sources:
+            return price_tables(costs, self._base_dir)
+        table = load_litellm_prices()
+        return [table] if table is not None else []
+
+    def __call__(self, provider: str, model: str) -> Pricing | None:
+        tables = self._tables
+        if tables is None:
+            tables = self._tables = self._load()
+        for table in tables:
+            found = table.lookup(provider, model)
+            if found is not None:
+                return found
+        return None
+
+
+def _base_dir(config: Any) -> Path | None:
+    if config is None or isinstance(config, Mapping):
+        return None
+    return Path(config).resolve().parent
 
 
 def env_config(env: Mapping[str, str]) -> dict[str, Any]:
@@ -104,6 +144,8 @@ def env_catalog(
     if config is not None:
         override = load_config_data(config if isinstance(config, Mapping) else Path(config))
     data = merge_config(env_config(env), override)
+    if prices is None:
+        prices = SourcePrices(data.get("costs"), base_dir=_base_dir(config))
     resolver = ModelResolver(_apis(data["providers"]), prices)
     _resolve_fallbacks(data, resolver)
     parsed, secret_paths = parse_config(data, env=env)
