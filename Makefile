@@ -17,8 +17,8 @@ $(VENV)/.core: $(BIN)/python pyproject.toml
 	$(PIP) -e .
 	@touch $@
 
-$(VENV)/.dev: $(VENV)/.core pyproject.toml $(INTEGRATIONS) requirements-dev.txt
-	$(PIP) -e ".[dev,docs]" -r requirements-dev.txt
+$(VENV)/.dev: $(VENV)/.core pyproject.toml $(INTEGRATIONS) requirements-dev.txt requirements-proxy.txt
+	$(PIP) -e ".[dev,docs]" -r requirements-dev.txt -r requirements-proxy.txt
 	@for p in $(dir $(INTEGRATIONS)); do $(PIP) --no-deps -e $$p || exit 1; done
 	@touch $@
 
@@ -33,10 +33,13 @@ test: $(VENV)/.dev  ## the whole test suite: core, integrations, conformance
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests integrations benchmarks
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff format --check src tests integrations
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
+	$(BIN)/mypy --strict integrations/langchain/langchain_polyroute
+	$(BIN)/mypy --strict -p llama_index.llms.polyroute
+	$(BIN)/mypy --strict integrations/litellm/litellm_polyroute
 
 docs: $(VENV)/.dev
 	$(BIN)/mkdocs build --strict --site-dir site

@@ -163,10 +163,10 @@ class Polyroute:
 def quiet_litellm() -> Any:
     """Import LiteLLM with its price map local and every callback, telemetry and log off."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import importlib
     import logging
 
-    import litellm
-
+    litellm: Any = importlib.import_module("litellm")
     litellm.telemetry = False
     litellm.success_callback = []
     litellm.failure_callback = []
@@ -247,7 +247,7 @@ class OpenAIClient:
         started = time.perf_counter()
         ttft = 0.0
         count = 0
-        stream = await self.client.chat.completions.create(
+        stream: Any = await self.client.chat.completions.create(
             model=f"{TARGET}-model",
             messages=MESSAGES,  # type: ignore[arg-type]
             max_tokens=MAX_TOKENS,

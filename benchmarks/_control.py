@@ -73,9 +73,9 @@ def start_server(
 ) -> tuple[subprocess.Popen[bytes], ServerHandle]:
     """Start the server process pinned to ``cpu``; return it once it listens."""
     stderr = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    command = [sys.executable, "-m", "benchmarks._server", "--providers", ",".join(providers)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._server", "--providers", ",".join(providers), "--cpu", str(cpu)]
-        + ["--ttl", str(ttl)],
+        [*command, "--cpu", str(cpu), "--ttl", str(ttl)],
         stdout=subprocess.PIPE,
         stderr=stderr,
         cwd=Path(__file__).resolve().parent.parent,

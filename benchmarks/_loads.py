@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from benchmarks._clients import MESSAGES, MAX_TOKENS, Client
+from benchmarks._clients import MAX_TOKENS, MESSAGES, Client
 from benchmarks._control import ServerHandle
 from benchmarks._stats import percentile
 
@@ -41,6 +41,7 @@ async def latency(client: Client, *, n: int, warmup: int, max_s: float) -> dict[
     samples: list[float] = []
     deadline = time.perf_counter() + max_s
     perf = time.perf_counter
+    cpu0 = time.process_time()
     for _ in range(n):
         t0 = perf()
         await client.complete()
@@ -48,9 +49,11 @@ async def latency(client: Client, *, n: int, warmup: int, max_s: float) -> dict[
         samples.append(t1 - t0)
         if t1 > deadline:
             break
+    cpu = time.process_time() - cpu0
     samples.sort()
     return {
         "n": len(samples),
+        "cpu_us": _us(cpu / len(samples)),
         "p50_us": _us(percentile(samples, 50)),
         "p90_us": _us(percentile(samples, 90)),
         "p99_us": _us(percentile(samples, 99)),
@@ -83,8 +86,17 @@ async def _closed_loop(
 async def throughput(client: Client, *, n: int, concurrency: int, warmup: int, max_s: float) -> dict[str, Any]:
     """Requests per second with ``concurrency`` calls in flight."""
     await _closed_loop(client.complete, n=warmup, concurrency=concurrency, max_s=max_s)
+    cpu0 = time.process_time()
     done, errors, seconds = await _closed_loop(client.complete, n=n, concurrency=concurrency, max_s=max_s)
-    return {"n": done, "errors": errors, "seconds": seconds, "rps": (done - errors) / seconds}
+    cpu = time.process_time() - cpu0
+    return {
+        "n": done,
+        "errors": errors,
+        "seconds": seconds,
+        "rps": (done - errors) / seconds,
+        "cpu_us": _us(cpu / done),
+        "cpu_share": cpu / seconds,
+    }
 
 
 async def stream_rate(client: Client, *, streams: int, max_s: float) -> dict[str, Any]:
@@ -94,6 +106,7 @@ async def stream_rate(client: Client, *, streams: int, max_s: float) -> dict[str
     done = 0
     deadline = time.perf_counter() + max_s
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     for _ in range(streams):
         count, _ = await client.stream()
         chunks += count
@@ -101,7 +114,9 @@ async def stream_rate(client: Client, *, streams: int, max_s: float) -> dict[str
         if time.perf_counter() > deadline:
             break
     seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     return {
+        "cpu_us_per_chunk": _us(cpu / chunks),
         "streams": done,
         "chunks": chunks,
         "seconds": seconds,
@@ -170,7 +185,9 @@ async def _memory(
     }
 
 
-async def memory_polyroute(server: ServerHandle, *, n: int, warmup: int, concurrency: int, max_s: float) -> dict[str, Any]:
+async def memory_polyroute(
+    server: ServerHandle, *, n: int, warmup: int, concurrency: int, max_s: float
+) -> dict[str, Any]:
     """RSS before and after ``n`` polyroute calls of which the flaky provider fails about a third."""
     import polyroute
 

@@ -69,12 +69,15 @@ def _sse_frames(name: str, chunks: int) -> tuple[bytes, bytes]:
             obj["usage"] = usage
         return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
+    def token(i: int) -> bytes:
+        # distinct texts: LiteLLM aborts a stream that repeats one chunk too often
+        return frame([{"index": 0, "delta": {"content": f" w{i % 1000:03d}"}, "finish_reason": None}])
+
     role = frame([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
-    token = frame([{"index": 0, "delta": {"content": " tok"}, "finish_reason": None}])
     finish = frame([{"index": 0, "delta": {}, "finish_reason": "stop"}])
     usage = frame([], {"prompt_tokens": _PROMPT_TOKENS, "completion_tokens": chunks, "total_tokens": 20 + chunks})
-    head = role + token
-    tail = token * max(chunks - 1, 0) + finish + usage + b"data: [DONE]\n\n"
+    head = role + token(0)
+    tail = b"".join(token(i) for i in range(1, chunks)) + finish + usage + b"data: [DONE]\n\n"
     return head, tail
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ class Spread:
 
 def spread(values: Sequence[float]) -> Spread:
     """Median, min and max of one figure over rounds."""
-    clean = [v for v in values if v == v]  # drop NaN
+    clean = [v for v in values if not math.isnan(v)]
     if not clean:
         return Spread(float("nan"), float("nan"), float("nan"), 0)
     return Spread(statistics.median(clean), min(clean), max(clean), len(clean))

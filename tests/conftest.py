@@ -45,7 +45,7 @@ def config_for(
             p = sim.provider(name)
         except KeyError:
             p = sim.add_provider(name)
-        providers[name] = {"base_url": p.base_url}
+        providers[name] = {"api": p.api, "base_url": p.base_url}
     return {
         "providers": providers,
         "models": {m: {"endpoints": eps, "fallbacks": (fallbacks or {}).get(m, [])} for m, eps in models.items()},
@@ -86,3 +86,32 @@ def make_router(sim: ProviderSimulator, clock: FakeClock) -> Iterator[RouterFact
 
 
 USER = [{"role": "user", "content": "hello there"}]
+
+
+# -- PostgreSQL (ledger and budget tests) ------------------------------------------------------
+
+POSTGRES_URL_ENV = "POLYROUTE_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The test server's URL; skips the test, saying why, when none is configured."""
+    import os
+
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        pytest.skip(
+            f"no PostgreSQL configured: set {POSTGRES_URL_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    return url
+
+
+@pytest.fixture
+def postgres_schema(postgres_url: str) -> Iterator[str]:
+    """A fresh schema for one test (parallel runs never collide), dropped afterwards."""
+    import psycopg
+
+    schema = f"polyroute_test_{random.SystemRandom().getrandbits(48):012x}"
+    yield schema
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

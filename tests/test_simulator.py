@@ -771,7 +771,7 @@ def test_provider_registry_errors(sim: ProviderSimulator, groq: SimulatedProvide
     with pytest.raises(ValueError, match="already"):
         sim.add_provider("groq")
     with pytest.raises(ValueError, match="unknown api"):
-        sim.add_provider("claude", api="anthropic")
+        sim.add_provider("claude", api="smoke-signals")
     with pytest.raises(ValueError, match="URL path segment"):
         sim.add_provider("a/b")
     assert sim.providers == [groq]

@@ -7,11 +7,15 @@ provider breaks, and records exactly what each call cost::
     router = polyroute.Router.from_config("polyroute.yaml")
     resp = router.completion(model="llama-3.3-70b", messages=[{"role": "user", "content": "hi"}])
     resp.choices[0].message.content, resp.route.provider, resp.route.cost
+
+The usage ledger is :mod:`polyroute.ledger`, budgets :mod:`polyroute.budgets`, usage reports
+:mod:`polyroute.reports`.
 """
 
 from __future__ import annotations
 
 from polyroute import errors
+from polyroute._accounting import BudgetRule, CostSettings, LedgerSettings, key_fingerprint
 from polyroute._catalog import (
     BreakerSettings,
     Catalog,
@@ -42,6 +46,7 @@ from polyroute._types import (
     ChatMessage,
     Choice,
     ChunkChoice,
+    CostBreakdown,
     Delta,
     FunctionCall,
     Route,
@@ -65,6 +70,7 @@ __all__ = [
     "Attempt",
     "BreakerSettings",
     "BudgetExceeded",
+    "BudgetRule",
     "CallObserver",
     "Caller",
     "Candidate",
@@ -77,6 +83,8 @@ __all__ = [
     "ChunkChoice",
     "Clock",
     "ConfigError",
+    "CostBreakdown",
+    "CostSettings",
     "Delta",
     "Endpoint",
     "EndpointStats",
@@ -84,6 +92,7 @@ __all__ = [
     "FunctionCall",
     "HedgeSettings",
     "InvalidRequest",
+    "LedgerSettings",
     "ModelSpec",
     "NoEndpointAvailable",
     "Option",
@@ -111,4 +120,5 @@ __all__ = [
     "WindowStats",
     "__version__",
     "errors",
+    "key_fingerprint",
 ]

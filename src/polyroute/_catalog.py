@@ -6,11 +6,12 @@ Immutable once built (a reload builds a new one). Built from configuration by
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from polyroute._accounting import BudgetRule, CostSettings, LedgerSettings
 from polyroute._secret import Secret
 
 __all__ = [
@@ -30,7 +31,10 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Pricing:
-    """USD per token (per request and per image for those two). ``None`` means unknown."""
+    """USD per token (per request and per image for those two). ``None`` means unknown.
+
+    ``source`` says where the prices came from: ``config``, ``openrouter`` or ``litellm``.
+    """
 
     prompt: Decimal | None = None
     completion: Decimal | None = None
@@ -124,6 +128,10 @@ class RouterSettings:
     routing: RoutingSettings = RoutingSettings()
     #: default provider preferences (normalised), overridden per model and per request
     provider: Mapping[str, Any] = field(default_factory=dict)
+    costs: CostSettings = field(default_factory=CostSettings)
+    #: ``None``: no ledger
+    ledger: LedgerSettings | None = None
+    budgets: tuple[BudgetRule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,20 +187,32 @@ class ModelSpec:
     provider_preferences: Mapping[str, Any] = field(default_factory=dict)
 
 
-class Catalog:
-    """Models, endpoints and providers. Immutable; build a new one to change it."""
+_MAX_RESOLVED = 1024
 
-    __slots__ = ("_models", "_providers", "settings")
+
+class Catalog:
+    """Models, endpoints and providers. Immutable; build a new one to change it.
+
+    ``resolve`` (optional) answers for model names that are not configured, e.g.
+    ``anthropic/claude-sonnet-4`` (see :class:`polyroute._model_ids.ModelResolver`); its answers
+    are cached.
+    """
+
+    __slots__ = ("_models", "_providers", "_resolve", "_resolved", "settings")
 
     def __init__(
         self,
         providers: Iterable[ProviderSpec],
         models: Iterable[ModelSpec],
         settings: RouterSettings | None = None,
+        *,
+        resolve: Callable[[str], ModelSpec | None] | None = None,
     ) -> None:
         self._providers = {p.name: p for p in providers}
         self._models = {m.name: m for m in models}
         self.settings = settings or RouterSettings()
+        self._resolve = resolve
+        self._resolved: dict[str, ModelSpec] = {}
 
     @property
     def providers(self) -> Mapping[str, ProviderSpec]:
@@ -204,9 +224,24 @@ class Catalog:
         """Models by name, in configured order."""
         return self._models
 
+    @property
+    def resolves(self) -> bool:
+        """Whether names that are not configured may still resolve (``provider/model`` ids)."""
+        return self._resolve is not None
+
     def model(self, name: str) -> ModelSpec | None:
-        """The model called ``name``, or ``None``."""
-        return self._models.get(name)
+        """The model called ``name`` (configured, else resolved), or ``None``."""
+        spec = self._models.get(name)
+        if spec is not None or self._resolve is None:
+            return spec
+        spec = self._resolved.get(name)
+        if spec is None:
+            spec = self._resolve(name)
+            if spec is not None:
+                if len(self._resolved) >= _MAX_RESOLVED:
+                    self._resolved.clear()
+                self._resolved[name] = spec
+        return spec
 
     def provider(self, name: str) -> ProviderSpec:
         """The provider called ``name`` (``KeyError`` if absent: the config validator prevents it)."""

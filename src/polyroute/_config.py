@@ -8,15 +8,17 @@ immutable :class:`~polyroute._catalog.Catalog`. Every problem is a
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from polyroute._accounting import BudgetRule, CostSettings, LedgerSettings
 from polyroute._catalog import (
     BreakerSettings,
     Catalog,
@@ -30,12 +32,18 @@ from polyroute._catalog import (
     RoutingSettings,
     Timeouts,
 )
+from polyroute._litellm_backend import LITELLM_API
 from polyroute._preferences import normalize_preferences
 from polyroute._secret import Secret
 from polyroute.adapters import known_apis
 from polyroute.errors import ConfigError, InvalidRequest
 
-__all__ = ["RouterConfig", "load_catalog", "load_config_data"]
+if TYPE_CHECKING:
+    from polyroute._price_sources import PriceTable
+
+__all__ = ["RouterConfig", "load_catalog", "load_config_data", "load_ledger_settings"]
+
+log = logging.getLogger("polyroute")
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _FULL_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
@@ -43,6 +51,7 @@ _FULL_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
 # references are shielded with brackets YAML does not treat specially, and restored after parsing.
 _YAML_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?)\}")
 _SHIELDED = re.compile("\\$\u2045([^\u2046]*)\u2046")
+_URL_PASSWORD = re.compile(r"^[a-z]+://[^/@:]*:[^/@]+@")
 
 
 class _Strict(BaseModel):
@@ -58,7 +67,8 @@ class TimeoutConfig(_Strict):
 
 class ProviderConfig(_Strict):
     api: str = "openai"
-    base_url: str
+    #: required, except for ``api: litellm`` (LiteLLM knows where Bedrock or Vertex live)
+    base_url: str = ""
     api_key: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: TimeoutConfig | None = None
@@ -69,7 +79,7 @@ class ProviderConfig(_Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
+        if v and not v.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https://, got {v!r}")
         return v.rstrip("/")
 
@@ -175,12 +185,90 @@ class SettingsConfig(_Strict):
     provider: dict[str, Any] = Field(default_factory=dict)
 
 
+class PriceSourceConfig(_Strict):
+    """One price catalog: ``{openrouter: FILE-OR-URL}`` or ``{litellm: true}`` (or a map file)."""
+
+    openrouter: str | None = None
+    litellm: bool | str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> PriceSourceConfig:
+        given = [k for k in ("openrouter", "litellm") if getattr(self, k) not in (None, False)]
+        if len(given) != 1:
+            raise ValueError("give exactly one source: {openrouter: FILE-OR-URL} or {litellm: true}")
+        return self
+
+
+class CostsConfig(_Strict):
+    sources: list[PriceSourceConfig] = Field(default_factory=list)
+    platform_fee_percent: float | int | str | None = None
+    fetch_timeout: float = Field(default=10.0, gt=0)
+    reserve_max_tokens: int = Field(default=4096, ge=1)
+    hold_seconds: float = Field(default=3600.0, gt=0)
+
+    @field_validator("platform_fee_percent")
+    @classmethod
+    def _percent(cls, v: _Price) -> _Price:
+        if v is None:
+            return v
+        try:
+            d = Decimal(str(v))
+        except InvalidOperation:
+            raise ValueError(f"must be a number, got {v!r}") from None
+        if not d.is_finite() or d < 0 or d > 100:
+            raise ValueError(f"must be a percentage between 0 and 100, got {v!r}")
+        return v
+
+
+class LedgerConfig(_Strict):
+    url: str | None = None
+    db_schema: str = Field(default="public", alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    queue_size: int = Field(default=10_000, ge=1)
+    durability: Literal["normal", "full"] = "normal"
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str | None) -> str | None:
+        if v is not None and "://" in v and not v.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise ValueError(f"must be sqlite:///PATH, postgresql://... or a file path, got {v.split('://')[0]}://...")
+        return v
+
+
+class BudgetConfig(_Strict):
+    scope: Literal["user", "key", "tag", "project"]
+    match: str = "*"
+    limit_usd: float | int | str
+    period: Literal["day", "week", "month", "total"] = "month"
+
+    @field_validator("limit_usd")
+    @classmethod
+    def _limit(cls, v: float | int | str) -> float | int | str:
+        try:
+            d = Decimal(str(v))
+        except InvalidOperation:
+            raise ValueError(f"must be a number, got {v!r}") from None
+        if not d.is_finite() or d < 0:
+            raise ValueError(f"must be a non-negative number, got {v!r}")
+        return v
+
+
 class RouterConfig(_Strict):
     """The whole configuration file."""
 
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     router: SettingsConfig = SettingsConfig()
+    costs: CostsConfig = CostsConfig()
+    #: ``true`` (or ``{}``) for SQLite in the user's data directory; ``false`` / absent: no ledger
+    ledger: LedgerConfig | None = None
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+
+    @field_validator("ledger", mode="before")
+    @classmethod
+    def _ledger_switch(cls, v: Any) -> Any:
+        if v is True:
+            return {}
+        return None if v is False else v
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -264,11 +352,13 @@ def parse_config(
 
 
 def _check_references(config: RouterConfig, secret_paths: Mapping[str, str], raw: Mapping[str, Any]) -> None:
-    apis = known_apis()
+    apis = sorted([*known_apis(), LITELLM_API])
     for name, provider in config.providers.items():
         path = f"providers.{name}"
         if provider.api not in apis:
             raise ConfigError(f"unknown api {provider.api!r}; expected one of {apis}", path=f"{path}.api")
+        if not provider.base_url and provider.api != LITELLM_API:
+            raise ConfigError("Field required", path=f"{path}.base_url")
         if provider.api_key is not None and f"{path}.api_key" not in secret_paths:
             raise ConfigError(
                 "secrets must come from the environment: write api_key: ${SOME_ENV_VAR}", path=f"{path}.api_key"
@@ -284,6 +374,12 @@ def _check_references(config: RouterConfig, secret_paths: Mapping[str, str], raw
         for i, fb in enumerate(model.fallbacks):
             if fb not in config.models:
                 raise ConfigError(f"unknown fallback model {fb!r}", path=f"models.{name}.fallbacks[{i}]")
+    ledger = config.ledger
+    url = ledger.url if ledger is not None else None
+    if url and _URL_PASSWORD.search(url) and "ledger.url" not in secret_paths:
+        raise ConfigError(
+            "a URL with a password must come from the environment: write url: ${LEDGER_URL}", path="ledger.url"
+        )
     del raw
 
 
@@ -323,9 +419,65 @@ def _hedge(cfg: HedgeConfig | None) -> HedgeSettings:
     )
 
 
-def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str]) -> Catalog:
-    """The immutable catalog for a validated config."""
+def price_tables(costs: CostsConfig, base_dir: Path | None) -> list[PriceTable]:
+    """The price tables ``costs.sources`` names, in precedence order."""
+    from polyroute._price_sources import load_litellm_prices, load_openrouter_prices
+
+    tables: list[PriceTable] = []
+    for i, src in enumerate(costs.sources):
+        path = f"costs.sources[{i}]"
+        if src.openrouter is not None:
+            tables.append(
+                load_openrouter_prices(src.openrouter, base_dir=base_dir, timeout=costs.fetch_timeout, path=path)
+            )
+            continue
+        file = None
+        if isinstance(src.litellm, str):
+            file = Path(src.litellm).expanduser()
+            if not file.is_absolute() and base_dir is not None:
+                file = base_dir / file
+        table = load_litellm_prices(file, path=path)
+        if table is None:
+            log.info("polyroute: litellm is not installed; %s (litellm prices) skipped", path)
+        else:
+            tables.append(table)
+    return tables
+
+
+def _pricing(cfg: PricingConfig, provider: str, model: str, tables: list[PriceTable]) -> Pricing:
+    """The configured prices if any are given, else the first price source that knows the endpoint."""
+    if any(v is not None for v in cfg.model_dump().values()) or not tables:
+        return Pricing(
+            prompt=_dec(cfg.prompt),
+            completion=_dec(cfg.completion),
+            cache_read=_dec(cfg.cache_read),
+            cache_write=_dec(cfg.cache_write),
+            reasoning=_dec(cfg.reasoning),
+            request=_dec(cfg.request),
+            image=_dec(cfg.image),
+        )
+    for table in tables:
+        found = table.lookup(provider, model)
+        if found is not None:
+            return found
+    return Pricing()
+
+
+def _ledger_settings(cfg: LedgerConfig | None, base_dir: Path | None) -> LedgerSettings | None:
+    if cfg is None:
+        return None
+    url = cfg.url
+    if url is not None and not url.startswith(("postgresql://", "postgres://")) and base_dir is not None:
+        file = url.removeprefix("sqlite:///")
+        if not Path(file).expanduser().is_absolute():
+            url = str(base_dir / file)
+    return LedgerSettings(url=url, schema=cfg.db_schema, queue_size=cfg.queue_size, durability=cfg.durability)
+
+
+def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base_dir: Path | None = None) -> Catalog:
+    """The immutable catalog for a validated config; relative files are read from ``base_dir``."""
     s = config.router
+    costs = config.costs
     settings = RouterSettings(
         retry=RetrySettings(**s.retry.model_dump()),
         breaker=BreakerSettings(**s.breaker.model_dump()),
@@ -336,7 +488,18 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str]) -> Cata
             hedge=_hedge(s.routing.hedge),
         ),
         provider=_preferences(s.provider, "router.provider"),
+        costs=CostSettings(
+            platform_fee_percent=_dec(costs.platform_fee_percent),
+            reserve_max_tokens=costs.reserve_max_tokens,
+            hold_seconds=costs.hold_seconds,
+        ),
+        ledger=_ledger_settings(config.ledger, base_dir),
+        budgets=tuple(
+            BudgetRule(scope=b.scope, match=b.match, limit_usd=Decimal(str(b.limit_usd)), period=b.period)
+            for b in config.budgets
+        ),
     )
+    tables = price_tables(costs, base_dir)
     providers = []
     for name, p in config.providers.items():
         key = None
@@ -361,15 +524,7 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str]) -> Cata
             Endpoint(
                 provider=e.provider,
                 model=e.model,
-                pricing=Pricing(
-                    prompt=_dec(e.pricing.prompt),
-                    completion=_dec(e.pricing.completion),
-                    cache_read=_dec(e.pricing.cache_read),
-                    cache_write=_dec(e.pricing.cache_write),
-                    reasoning=_dec(e.pricing.reasoning),
-                    request=_dec(e.pricing.request),
-                    image=_dec(e.pricing.image),
-                ),
+                pricing=_pricing(e.pricing, e.provider, e.model, tables),
                 context_length=e.context_length,
                 max_output_tokens=e.max_output_tokens,
                 capabilities=frozenset(e.capabilities) if e.capabilities is not None else None,
@@ -388,6 +543,19 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str]) -> Cata
 
 
 def load_catalog(source: Path | Mapping[str, Any], *, env: Mapping[str, str] | None = None) -> Catalog:
-    """Read, interpolate, validate and build: the catalog for a config file path or dict."""
+    """Read, interpolate, validate and build: the catalog for a config file path or dict.
+
+    Relative paths in a config file (price files, the ledger) are relative to its directory.
+    """
     config, secret_paths = parse_config(load_config_data(source), env=env)
-    return build_catalog(config, secret_paths)
+    base_dir = None if isinstance(source, Mapping) else source.resolve().parent
+    return build_catalog(config, secret_paths, base_dir=base_dir)
+
+
+def load_ledger_settings(
+    source: Path | Mapping[str, Any], *, env: Mapping[str, str] | None = None
+) -> LedgerSettings | None:
+    """Just the ledger a configuration names (``None``: no ledger), without building the catalog."""
+    config, _ = parse_config(load_config_data(source), env=env)
+    base_dir = None if isinstance(source, Mapping) else source.resolve().parent
+    return _ledger_settings(config.ledger, base_dir)

@@ -12,17 +12,18 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from polyroute._catalog import Catalog, Endpoint, ProviderSpec, RouterSettings, Timeouts
 from polyroute._clock import Clock
-from polyroute._cost import call_cost
+from polyroute._cost import call_cost, cost_breakdown, count_images
 from polyroute._health import HealthState
 from polyroute._planner import Candidate, Plan
 from polyroute._policy import Action, backoff, decide
 from polyroute._request import ChatRequest
 from polyroute._types import Attempt, Route, Usage
 from polyroute.errors import (
+    BudgetExceeded,
     Cancelled,
     DeadlineExceeded,
     NoEndpointAvailable,
@@ -30,6 +31,9 @@ from polyroute.errors import (
     ProviderError,
     RateLimited,
 )
+
+if TYPE_CHECKING:
+    from polyroute.budgets import CallBudget, Reservation
 
 __all__ = ["CallObserver", "Execution", "Send", "Wait"]
 
@@ -64,6 +68,8 @@ class Send:
     timeouts: Timeouts
     #: seconds left before the call's deadline, if it has one
     remaining: float | None
+    #: the budget reservation this attempt holds, settled when it ends
+    hold: Reservation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,7 @@ class Execution:
     """The state of one routed call."""
 
     __slots__ = (
+        "_budget",
         "_cands",
         "_catalog",
         "_clock",
@@ -86,9 +93,12 @@ class Execution:
         "_fatal",
         "_health",
         "_hedge_delay",
+        "_hold",
         "_i",
+        "_images",
         "_min_context",
         "_observers",
+        "_refusal",
         "_retries",
         "_retry_pending",
         "_rng",
@@ -115,6 +125,7 @@ class Execution:
         rng: random.Random,
         request_id: str,
         observers: Sequence[CallObserver] = (),
+        budget: CallBudget | None = None,
         hedge_delay: Callable[[Endpoint], float | None] | None = None,
     ) -> None:
         self.request = request
@@ -143,6 +154,10 @@ class Execution:
         self._current: Candidate | None = None
         self._min_context: int | None = None
         self._fatal: PolyrouteError | None = None
+        self._budget = budget
+        self._hold: Reservation | None = None  # reserved for the next Send
+        self._refusal: BudgetExceeded | None = None
+        self._images: int | None = None
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -160,7 +175,8 @@ class Execution:
             return Wait(seconds)
         if self._retry_pending and self._current is not None:
             self._retry_pending = False
-            return self._send(self._current, now)
+            if self._reserve(self._current):
+                return self._send(self._current, now)
         cand = self._advance(now)
         if cand is None:
             return self._finish_error(self._exhausted())
@@ -168,7 +184,8 @@ class Execution:
         return self._send(cand, now)
 
     def _advance(self, now: float) -> Candidate | None:
-        """The next candidate that may be sent now, recording the ones skipped on the way."""
+        """The next candidate that may be sent now (its budget reserved), recording the ones
+        skipped on the way."""
         while self._i < len(self._cands):
             cand = self._cands[self._i]
             self._i += 1
@@ -180,7 +197,15 @@ class Execution:
                     cand, "ContextLengthExceeded", f"context {endpoint.context_length} is not larger than {limit}"
                 )
                 continue
-            if not self._health.breaker(endpoint.key).admit(now):
+            breaker = self._health.breaker(endpoint.key)
+            if self._budget is not None:  # reserve only for an endpoint that will be tried
+                if not breaker.available(now):
+                    self._skip(cand, "CircuitOpen", "circuit breaker open")
+                    continue
+                if not self._reserve(cand):
+                    continue
+            if not breaker.admit(now):
+                self._release_unsent()
                 self._skip(cand, "CircuitOpen", "circuit breaker open")
                 continue
             return cand
@@ -217,9 +242,11 @@ class Execution:
         attempt.message = message
         attempt.status = None
         attempt.cost = None
+        attempt.cost_breakdown = None
         if self.prompt_tokens is not None:
             attempt.cost = call_cost(Usage(prompt_tokens=self.prompt_tokens, completion_tokens=0), endpoint.pricing)
         self._record(attempt)
+        self._settle(send.hold, attempt.cost)
 
     def _send(self, cand: Candidate, now: float) -> Send:
         self._sends += 1
@@ -240,7 +267,38 @@ class Execution:
                     first_token=timeouts.first_token,
                     deadline=timeouts.deadline,
                 )
-        return Send(cand, provider, self._retries, timeouts, remaining)
+        hold, self._hold = self._hold, None
+        return Send(cand, provider, self._retries, timeouts, remaining, hold)
+
+    # -- budgets -------------------------------------------------------------------------------
+
+    def _reserve(self, cand: Candidate) -> bool:
+        """Reserve the attempt's worst case; ``False`` (a skip recorded) if a budget would break."""
+        if self._budget is None:
+            return True
+        try:
+            held = self._budget.reserve(cand.endpoint)
+        except Exception as exc:
+            log.exception("polyroute budget store failed")
+            held = BudgetExceeded(f"the budget store could not be reached ({type(exc).__name__}); nothing was sent")
+        if isinstance(held, BudgetExceeded):
+            self._refusal = self._refusal or held
+            self._skip(cand, "BudgetExceeded", str(held)[:300])
+            return False
+        self._hold = held
+        return True
+
+    def _settle(self, hold: Reservation | None, actual: Decimal | None) -> None:
+        """Charge a finished attempt's actual cost (``None``: unknown, charge the reservation)."""
+        if hold is not None and self._budget is not None:
+            try:
+                self._budget.settle(hold, actual)
+            except Exception:
+                log.exception("polyroute budget store failed to settle a reservation (it will expire)")
+
+    def _release_unsent(self) -> None:
+        hold, self._hold = self._hold, None
+        self._settle(hold, Decimal(0))
 
     def _exhausted(self) -> PolyrouteError:
         if not self.attempts:
@@ -248,6 +306,8 @@ class Execution:
                 why = "; ".join(f"{e.endpoint.key} ({e.model}): {e.reason}" for e in self._excluded)
                 return NoEndpointAvailable(f"no endpoint to try: every one was excluded: {why}")
             return NoEndpointAvailable("no endpoint to try")
+        if self._refusal is not None and all(a.outcome == "skipped" for a in self.attempts):
+            return self._refusal
         tried = "; ".join(
             f"{a.provider}/{a.endpoint_model}: {a.error}" + (f" ({a.message})" if a.message else "")
             for a in self.attempts
@@ -307,9 +367,9 @@ class Execution:
         endpoint = send.candidate.endpoint
         error.located(endpoint.provider, endpoint.model)
         self.errors.append(error)
-        self._record(
-            self._attempt(send, outcome="error", started=started, now=now, ttft=ttft, usage=usage, error=error)
-        )
+        attempt = self._attempt(send, outcome="error", started=started, now=now, ttft=ttft, usage=usage, error=error)
+        self._record(attempt)
+        self._settle(send.hold, _charged(attempt))
         breaker = self._health.breaker(endpoint.key)
         if error.counts_against_endpoint:
             breaker.record_failure(now, retry_after=error.retry_after, reason=type(error).__name__)
@@ -346,6 +406,7 @@ class Execution:
         self._health.breaker(endpoint.key).record_success()
         attempt = self._attempt(send, outcome="success", started=started, now=now, ttft=ttft, usage=usage, error=None)
         self._record(attempt)
+        self._settle(send.hold, _charged(attempt))
         route = self.route(send.candidate, usage, now)
         for obs in self._observers:
             try:
@@ -373,6 +434,7 @@ class Execution:
         attempt.message = message
         attempt.status = None
         self._record(attempt)
+        self._settle(send.hold, _charged(attempt))
         self._finish_error(Cancelled(message))
 
     def interrupted(self, error: PolyrouteError) -> PolyrouteError:
@@ -391,7 +453,16 @@ class Execution:
         error: ProviderError | None,
     ) -> Attempt:
         endpoint: Endpoint = send.candidate.endpoint
-        cost = call_cost(usage, endpoint.pricing) if (usage is not None or outcome == "success") else Decimal(0)
+        lines = None
+        cost: Decimal | None = Decimal(0)  # a failure that reported no usage is not billed
+        if usage is not None or outcome == "success":
+            pricing = endpoint.pricing
+            if pricing.image is not None and self._images is None:
+                self._images = count_images(self.request.messages)
+            lines = cost_breakdown(
+                usage, pricing, images=self._images or 0, fee_percent=self._settings.costs.platform_fee_percent
+            )
+            cost = lines.cost if lines is not None else None
         return Attempt(
             model=send.candidate.model,
             provider=endpoint.provider,
@@ -406,17 +477,21 @@ class Execution:
             usage=usage,
             cost=cost,
             started_at=self._clock.time() - (now - started),
+            cost_breakdown=lines,
         )
 
     def route(self, cand: Candidate, usage: Usage | None, now: float) -> Route:
         """The route of a call served by ``cand``."""
         total = Decimal(0)
+        fee = Decimal(0)
         known = True
         for a in self.attempts:
             if a.cost is not None:
                 total += a.cost
             elif a.outcome == "success":
                 known = False
+            if a.cost_breakdown is not None:
+                fee += a.cost_breakdown.fee
         return Route(
             request_id=self.request_id,
             model=cand.model,
@@ -426,4 +501,11 @@ class Execution:
             cost=total if known else None,
             usage=usage,
             latency_s=now - self.started,
+            fee=fee if self._settings.costs.platform_fee_percent is not None else None,
         )
+
+
+def _charged(attempt: Attempt) -> Decimal | None:
+    """What an attempt is charged against budgets: cost plus fee (``None``: unknown)."""
+    lines = attempt.cost_breakdown
+    return lines.total if lines is not None else attempt.cost

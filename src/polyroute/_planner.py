@@ -182,6 +182,10 @@ def resolve_targets(catalog: Catalog, request: ChatRequest) -> list[tuple[ModelS
         if spec is None:
             param = "model" if i == 0 else f"models[{i - 1}]"
             known = ", ".join(sorted(catalog.models)) or "none configured"
+            if catalog.resolves:
+                known += "; or an id like provider/model-id, provider one of: " + (
+                    ", ".join(catalog.providers) or "none"
+                )
             raise InvalidRequest(f"unknown model {name!r} (known models: {known})", param=param)
         if spec.name not in seen:
             seen.add(spec.name)

@@ -26,7 +26,8 @@ class Caller:
     """Who is calling, for budgets and the ledger. Never sent upstream (except ``user``)."""
 
     user: str | None = None
-    key: str | None = None
+    #: the caller's API key or key label: kept out of reprs
+    key: str | None = field(default=None, repr=False)
     project: str | None = None
     tags: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)

@@ -11,11 +11,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
 from polyroute import _engine
+from polyroute._accounts import Accounts
 from polyroute._backend import HttpBackend
 from polyroute._catalog import Catalog, ProviderSpec
 from polyroute._clock import Clock, SystemClock
 from polyroute._execution import CallObserver, Execution
 from polyroute._health import HealthState
+from polyroute._litellm_backend import LITELLM_API, LiteLLMBackend
 from polyroute._params import ROUTING_KEYS, CompletionParams
 from polyroute._planner import Plan, make_plan
 from polyroute._request import Caller, ChatRequest, validate_params
@@ -29,6 +31,9 @@ from polyroute.adapters import adapter_for
 from polyroute.errors import ConfigError, InvalidRequest
 
 if TYPE_CHECKING:
+    from polyroute._model_ids import PriceLookup
+    from polyroute.budgets import BudgetGuard
+    from polyroute.ledger import Ledger
     from polyroute.transports import AsyncTransport, Transport
 
 __all__ = ["Router"]
@@ -52,8 +57,12 @@ class Router:
     Build one from configuration with :meth:`from_config` and share it: it holds the
     connection pools, the endpoints' health and live statistics, and sticky sessions.
     ``clock`` and ``rng`` are injectable so that tests are exact; ``observers`` are told about
-    every attempt and call (ledger, tracing); ``strategies`` adds routing strategies that
-    ``provider.sort`` can name (see :class:`polyroute.Strategy`).
+    every attempt and call (tracing, your own accounting); ``strategies`` adds routing strategies
+    that ``provider.sort`` can name (see :class:`polyroute.Strategy`).
+
+    ``ledger`` records every attempt (default: the one the configuration's ``ledger:`` names, if
+    any); ``budgets`` checks spending limits (default: the configuration's ``budgets:``). A
+    ledger or guard given here is the caller's to close; :meth:`close` flushes it.
     """
 
     def __init__(
@@ -66,12 +75,15 @@ class Router:
         strategies: Mapping[str, Strategy] | None = None,
         sync_transport: Any = None,
         async_transport: Any = None,
+        ledger: Ledger | None = None,
+        budgets: BudgetGuard | None = None,
     ) -> None:
         self._catalog = catalog
         self._clock: Clock = clock or SystemClock()
         self._rng = rng or random.Random()
         self._strategies: Mapping[str, Strategy] = {**BUILTIN_STRATEGIES, **(strategies or {})}
         _check_sorts(catalog, self._strategies)
+        self._accounts = Accounts(catalog.settings, self._clock, ledger=ledger, budgets=budgets)
         self._health = HealthState(catalog.settings.breaker)
         self._stats = Stats(self._clock)
         self._view = RoutingView(self._health, self._stats)
@@ -85,12 +97,17 @@ class Router:
         self._sticky = StickySessions(
             window=catalog.settings.routing.sticky_window, now=self._clock.monotonic, cached=cached
         )
-        self._observers: tuple[CallObserver, ...] = (self._stats, self._sticky, *observers)
+        ledger_observer = self._accounts.observer
+        extra = (ledger_observer,) if ledger_observer is not None else ()
+        self._observers: tuple[CallObserver, ...] = (self._stats, self._sticky, *observers, *extra)
         self._index = CatalogIndex(catalog)
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
-        self._backends: dict[str, HttpBackend] = {}
+        self._backends: dict[str, HttpBackend | LiteLLMBackend] = {}
         for provider in catalog.providers.values():
+            if provider.api == LITELLM_API:
+                self._backends[provider.name] = LiteLLMBackend(provider)
+                continue
             self._backends[provider.name] = HttpBackend(
                 provider,
                 adapter_for(provider.api),
@@ -108,6 +125,8 @@ class Router:
         rng: random.Random | None = None,
         observers: Sequence[CallObserver] = (),
         strategies: Mapping[str, Strategy] | None = None,
+        ledger: Ledger | None = None,
+        budgets: BudgetGuard | None = None,
     ) -> Router:
         """A router from a YAML file path or a dict. ``${VAR}`` references are read from ``env``
         (default ``os.environ``); every problem raises :class:`~polyroute.errors.ConfigError`
@@ -115,6 +134,34 @@ class Router:
         from polyroute._config import load_catalog
 
         catalog = load_catalog(config if isinstance(config, Mapping) else Path(config), env=env)
+        return cls(
+            catalog, clock=clock, rng=rng, observers=observers, strategies=strategies, ledger=ledger, budgets=budgets
+        )
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        observers: Sequence[CallObserver] = (),
+        prices: PriceLookup | None = None,
+        strategies: Mapping[str, Strategy] | None = None,
+    ) -> Router:
+        """A router for the providers the environment has keys for (``OPENAI_API_KEY``,
+        ``ANTHROPIC_API_KEY``, ``GEMINI_API_KEY``, ``GROQ_API_KEY``... ``OLLAMA_HOST``,
+        ``VLLM_BASE_URL``), with ``config`` (a YAML path or a dict) merged over them.
+
+        Models need no configuration: ``anthropic/claude-sonnet-4`` or ``openai/gpt-4o-mini``
+        route to the providers that serve them (see ``docs/providers.md``). ``env`` defaults to
+        ``os.environ``; ``prices`` looks up per-token prices for such models (cost is unknown
+        without one).
+        """
+        from polyroute._env_config import env_catalog
+
+        catalog = env_catalog(os.environ if env is None else env, config, prices=prices)
         return cls(catalog, clock=clock, rng=rng, observers=observers, strategies=strategies)
 
     # -- introspection -----------------------------------------------------------------------
@@ -128,6 +175,16 @@ class Router:
     def health(self) -> HealthState:
         """Per-endpoint circuit breakers, shared by every call."""
         return self._health
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """The ledger every attempt is recorded in, if any."""
+        return self._accounts.ledger
+
+    @property
+    def budgets(self) -> BudgetGuard | None:
+        """The budget guard checked before every attempt, if budgets are configured."""
+        return self._accounts.guard
 
     @property
     def clock(self) -> Clock:
@@ -259,10 +316,11 @@ class Router:
             rng=self._rng,
             request_id=request_id,
             observers=self._observers,
+            budget=self._accounts.start(request),
             hedge_delay=hedge,
         )
 
-    def _backend(self, name: str) -> HttpBackend:
+    def _backend(self, name: str) -> HttpBackend | LiteLLMBackend:
         return self._backends[name]
 
     @overload
@@ -343,15 +401,17 @@ class Router:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the sync connection pools."""
+        """Close the sync connection pools; flush the ledger (closing it if the router opened it)."""
         for backend in self._backends.values():
             backend.close()
+        self._accounts.close()
 
     async def aclose(self) -> None:
-        """Close every connection pool."""
+        """Close every connection pool; flush the ledger (closing it if the router opened it)."""
         for backend in self._backends.values():
             backend.close()
             await backend.aclose()
+        self._accounts.close()
 
     def __enter__(self) -> Router:
         return self

@@ -19,6 +19,7 @@ __all__ = [
     "ChatMessage",
     "Choice",
     "ChunkChoice",
+    "CostBreakdown",
     "Delta",
     "FunctionCall",
     "Outcome",
@@ -253,12 +254,69 @@ def _decimal_out(value: Decimal | None, mode: str) -> Any:
     return str(value)
 
 
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class CostBreakdown:
+    """What one attempt cost, line by line, in USD (exact decimals).
+
+    The token lines: ``prompt`` (uncached prompt tokens), ``cached`` (prompt tokens read from the
+    provider's cache, at the cache-read price and not again at the prompt price), ``cache_write``,
+    ``completion`` (output tokens, reasoning included unless reasoning has its own price) and
+    ``reasoning`` (reasoning tokens when they have their own price); then ``request`` (per-request
+    fee) and ``image`` (per input image). :attr:`cost` is their sum: what the provider charges.
+
+    ``fee`` is the optional platform fee (a percentage of :attr:`cost`, for teams that re-bill),
+    a separate line: :attr:`total` is ``cost + fee``. ``provider_reported`` is the cost the
+    provider itself reported (OpenRouter's ``usage.cost``), and ``disagreement`` says whether it
+    differs from ours by more than rounding.
+    """
+
+    prompt: Decimal = _ZERO
+    cached: Decimal = _ZERO
+    cache_write: Decimal = _ZERO
+    completion: Decimal = _ZERO
+    reasoning: Decimal = _ZERO
+    request: Decimal = _ZERO
+    image: Decimal = _ZERO
+    fee: Decimal = _ZERO
+    provider_reported: Decimal | None = None
+    disagreement: bool = False
+
+    @property
+    def cost(self) -> Decimal:
+        """The provider's charge: every line but the platform fee."""
+        tokens = self.prompt + self.cached + self.cache_write + self.completion + self.reasoning
+        return tokens + self.request + self.image
+
+    @property
+    def total(self) -> Decimal:
+        """``cost`` plus the platform fee."""
+        return self.cost + self.fee
+
+    def model_dump(self, *, mode: str = "python") -> JSON:
+        """The lines, ``cost`` and ``total``; ``mode="json"`` renders Decimals as strings."""
+        out: JSON = {
+            name: _decimal_out(getattr(self, name), mode)
+            for name in ("prompt", "cached", "cache_write", "completion", "reasoning", "request", "image")
+        }
+        out["cost"] = _decimal_out(self.cost, mode)
+        out["fee"] = _decimal_out(self.fee, mode)
+        out["total"] = _decimal_out(self.total, mode)
+        out["provider_reported"] = _decimal_out(self.provider_reported, mode)
+        out["disagreement"] = self.disagreement
+        return out
+
+
 @dataclass(slots=True)
 class Attempt:
     """One try at one endpoint: what was tried, how it ended, how long it took, what it cost.
 
     ``outcome`` is ``"success"``, ``"error"`` or ``"skipped"`` (not sent: circuit open, or a
     budget or context filter). ``error`` is the error class name, ``status`` the HTTP status.
+    ``cost`` is what the provider charges for it (``None`` when unknown); ``cost_breakdown`` has
+    the lines, the platform fee and the provider's own figure.
     """
 
     model: str
@@ -274,6 +332,7 @@ class Attempt:
     usage: Usage | None = None
     cost: Decimal | None = None
     started_at: float = 0.0
+    cost_breakdown: CostBreakdown | None = None
 
     def model_dump(self, *, mode: str = "python") -> JSON:
         return {
@@ -289,6 +348,7 @@ class Attempt:
             "retry": self.retry,
             "usage": self.usage.model_dump() if self.usage is not None else None,
             "cost": _decimal_out(self.cost, mode),
+            "cost_breakdown": self.cost_breakdown.model_dump(mode=mode) if self.cost_breakdown is not None else None,
             "started_at": self.started_at,
         }
 
@@ -298,7 +358,8 @@ class Route:
     """How a call was routed: who served it, every attempt, and the cost.
 
     ``cost`` is the total over all attempts in USD (``Decimal``), ``None`` when the serving
-    endpoint has no known price.
+    endpoint has no known price. ``fee`` is the platform fee over all attempts when one is
+    configured (``None`` otherwise): bill ``cost + fee``.
     """
 
     request_id: str
@@ -309,6 +370,7 @@ class Route:
     cost: Decimal | None = None
     usage: Usage | None = None
     latency_s: float = 0.0
+    fee: Decimal | None = None
 
     @property
     def fallbacks(self) -> int:
@@ -322,6 +384,7 @@ class Route:
             "provider": self.provider,
             "endpoint_model": self.endpoint_model,
             "cost": _decimal_out(self.cost, mode),
+            "fee": _decimal_out(self.fee, mode),
             "usage": self.usage.model_dump() if self.usage is not None else None,
             "latency_s": self.latency_s,
             "attempts": [a.model_dump(mode=mode) for a in self.attempts],

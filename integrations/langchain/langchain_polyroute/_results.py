@@ -5,11 +5,14 @@ after any fallback), ``model_provider`` (``"polyroute"``), ``provider`` (the pro
 it), ``endpoint_model``, ``request_id``, ``attempts``, ``fallbacks``, ``cost`` and
 ``finish_reason``. ``cost`` is the exact total in USD over every attempt, as a decimal string
 (``Decimal(meta["cost"])``), or ``None`` when the serving endpoint has no price. In a stream all of
-it, with ``usage_metadata``, arrives once, on the final chunk.
+it, with ``usage_metadata``, arrives once, on the final chunk. Whole responses also carry the
+provider's completion ``id`` (and ``system_fingerprint`` when sent).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from langchain_core.exceptions import OutputParserException
@@ -21,7 +24,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 
 from polyroute import ChatCompletion, ChatCompletionChunk, ChatMessage, Delta, Route, Usage
 
-__all__ = ["MODEL_PROVIDER", "ChunkConverter", "chat_result", "route_metadata", "usage_metadata"]
+__all__ = ["MODEL_PROVIDER", "ChunkConverter", "chat_result", "combine_llm_outputs", "route_metadata", "usage_metadata"]
 
 JSON = dict[str, Any]
 
@@ -111,6 +114,9 @@ def chat_result(resp: ChatCompletion) -> ChatResult:
     route = resp.route
     usage = route.usage if route is not None and route.usage is not None else resp.usage
     meta = route_metadata(route, resp.model)
+    # the provider's completion id goes in the metadata, not in ``message.id``: ids from some
+    # OpenAI-compatible servers are empty or repeat, and LangGraph merges messages by id
+    meta["id"] = resp.id
     if resp.system_fingerprint is not None:
         meta["system_fingerprint"] = resp.system_fingerprint
     generations: list[ChatGeneration] = []
@@ -126,7 +132,6 @@ def chat_result(resp: ChatCompletion) -> ChatResult:
             invalid_tool_calls=invalid,
             usage_metadata=usage_metadata(usage) if usage is not None else None,
             response_metadata={**meta, **info},
-            id=resp.id or None,
         )
         generations.append(ChatGeneration(message=message, generation_info=info))
     llm_output: JSON = {"model_name": meta["model_name"], "model_provider": MODEL_PROVIDER}
@@ -135,6 +140,43 @@ def chat_result(resp: ChatCompletion) -> ChatResult:
     if route is not None:
         llm_output["cost"] = meta["cost"]
     return ChatResult(generations=generations, llm_output=llm_output)
+
+
+def _add_usage(total: JSON, usage: JSON) -> JSON:
+    out = dict(total)
+    for key, value in usage.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            current = out.get(key, 0)
+            out[key] = (current if isinstance(current, int) else 0) + value
+        elif isinstance(value, dict):
+            current = out.get(key)
+            out[key] = _add_usage(current if isinstance(current, dict) else {}, value)
+    return out
+
+
+def combine_llm_outputs(outputs: Sequence[JSON | None]) -> JSON:
+    """One ``llm_output`` for a batch of calls: token counts and cost summed.
+
+    ``cost`` is ``None`` if any call's cost is unknown; ``model_name`` is ``None`` when the calls
+    were served by different models.
+    """
+    present = [o for o in outputs if o]
+    usage: JSON = {}
+    cost: Decimal | None = Decimal(0)
+    names = set()
+    for output in present:
+        usage = _add_usage(usage, output.get("token_usage") or {})
+        names.add(output.get("model_name"))
+        call_cost = output.get("cost")
+        cost = None if cost is None or call_cost is None else cost + Decimal(call_cost)
+    return {
+        "token_usage": usage,
+        "model_name": names.pop() if len(names) == 1 else None,
+        "model_provider": MODEL_PROVIDER,
+        "cost": None if cost is None or not present else str(cost),
+    }
 
 
 def _tool_call_chunks(delta: Delta) -> list[ToolCallChunk]:

@@ -9,8 +9,8 @@ import httpx
 
 __all__ = ["router_params"]
 
-#: keys LiteLLM may leave in ``optional_params`` that describe the call, not the request body
-_NOT_FORWARDED = frozenset({"stream", "stream_options"})
+#: keys LiteLLM leaves in ``optional_params`` that steer LiteLLM's own call, not the request body
+_NOT_FORWARDED = frozenset({"stream", "stream_options", "max_retries"})
 
 
 def _seconds(timeout: float | httpx.Timeout | None) -> float | None:
@@ -32,9 +32,10 @@ def router_params(
     ``optional_params`` holds the OpenAI parameters LiteLLM accepted (``temperature``, ``tools``...)
     and any extra keyword the caller gave, so polyroute's routing options (``models``,
     ``provider``, ``session_id``, ``tags``...) reach the router unchanged. ``stream`` and
-    ``stream_options`` are not forwarded: the handler always streams with usage (it reads it
-    from the route). LiteLLM's request ``timeout`` becomes polyroute's overall deadline,
-    unless the router's configured deadline is shorter.
+    ``stream_options`` are not forwarded (the handler reads the usage from the route, always),
+    nor LiteLLM's ``max_retries`` (polyroute retries by its own config). LiteLLM's request
+    ``timeout`` becomes polyroute's overall deadline, unless the router's configured deadline is
+    shorter.
     """
     params = {key: value for key, value in optional_params.items() if key not in _NOT_FORWARDED}
     if "timeout" not in params:

@@ -59,30 +59,29 @@ def to_litellm_error(error: pe.PolyrouteError, *, model: str, llm_provider: str 
     """The LiteLLM exception for a polyroute error (see the module docstring for the table).
 
     The caller raises it ``from error``. A :class:`~polyroute.errors.NoEndpointAvailable` is
-    mapped by its last underlying error (keeping the message that lists every attempt), so a
-    call whose every endpoint was rate limited is a ``RateLimitError`` to LiteLLM's router.
+    mapped by its last underlying error, a :class:`~polyroute.errors.StreamInterrupted` by the
+    error that ended the stream; both keep their own message (every attempt, or what had been
+    delivered). So a call whose every endpoint was rate limited is a ``RateLimitError`` to
+    LiteLLM's router.
     """
-    if isinstance(error, pe.StreamInterrupted):
-        return to_litellm_error(error.error, model=model, llm_provider=llm_provider)
     message = str(error)
-    if isinstance(error, pe.NoEndpointAvailable):
-        last = error.errors[-1] if error.errors else None
+    cause = error.error if isinstance(error, pe.StreamInterrupted) else error
+    if isinstance(cause, pe.NoEndpointAvailable):
+        last = cause.errors[-1] if cause.errors else None
         if isinstance(last, pe.ProviderError):
             return _provider_error(last, message, model=model, llm_provider=llm_provider)
         return lx.ServiceUnavailableError(
             message=message, llm_provider=llm_provider, model=model, response=_response(503)
         )
-    if isinstance(error, pe.DeadlineExceeded):
+    if isinstance(cause, pe.DeadlineExceeded):
         return lx.Timeout(message=message, model=model, llm_provider=llm_provider)
-    if isinstance(error, pe.ProviderError):
-        return _provider_error(error, message, model=model, llm_provider=llm_provider)
-    if isinstance(error, pe.InvalidRequest):
+    if isinstance(cause, pe.ProviderError):
+        return _provider_error(cause, message, model=model, llm_provider=llm_provider)
+    if isinstance(cause, pe.InvalidRequest):
         return lx.BadRequestError(message=message, model=model, llm_provider=llm_provider, response=_response(400))
-    if isinstance(error, pe.BudgetExceeded):
+    if isinstance(cause, pe.BudgetExceeded):
         return _payment_required(message, model=model, llm_provider=llm_provider)
-    return lx.InternalServerError(
-        message=message, llm_provider=llm_provider, model=model, response=_response(500)
-    )
+    return lx.InternalServerError(message=message, llm_provider=llm_provider, model=model, response=_response(500))
 
 
 def _provider_error(error: pe.ProviderError, message: str, *, model: str, llm_provider: str) -> Exception:
@@ -102,9 +101,7 @@ def _provider_error(error: pe.ProviderError, message: str, *, model: str, llm_pr
             return lx.PermissionDeniedError(
                 message=message, llm_provider=llm_provider, model=model, response=_response(403)
             )
-        return lx.AuthenticationError(
-            message=message, llm_provider=llm_provider, model=model, response=_response(401)
-        )
+        return lx.AuthenticationError(message=message, llm_provider=llm_provider, model=model, response=_response(401))
     if isinstance(error, pe.ModelNotFound):
         return lx.NotFoundError(message=message, model=model, llm_provider=llm_provider, response=_response(404))
     if isinstance(error, (pe.RateLimited, pe.QuotaExceeded)):
@@ -119,6 +116,4 @@ def _provider_error(error: pe.ProviderError, message: str, *, model: str, llm_pr
         return lx.ServiceUnavailableError(
             message=message, llm_provider=llm_provider, model=model, response=_response(503)
         )
-    return lx.InternalServerError(
-        message=message, llm_provider=llm_provider, model=model, response=_response(500)
-    )
+    return lx.InternalServerError(message=message, llm_provider=llm_provider, model=model, response=_response(500))

@@ -30,9 +30,7 @@ from polyroute.testing import FakeClock, ProviderSimulator, SimulatedProvider
 from llama_index.llms.polyroute import Polyroute
 
 # LlamaIndex's tokenizer files ship inside llama-index-core; never download them.
-os.environ.setdefault(
-    "TIKTOKEN_CACHE_DIR", str(Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache")
-)
+os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache"))
 
 PRICING = {"prompt": 1e-6, "completion": 2e-6}
 
@@ -64,7 +62,7 @@ def build_config(sim_providers: dict[str, SimulatedProvider]) -> dict[str, Any]:
                 ]
             },
         },
-        "router": {"retry": {"max_retries": 0, "base_delay": 0}},
+        "router": {"retry": {"max_retries": 0, "base_delay": 0}, "provider": {"sort": "ordered"}},  # configured order
     }
 
 

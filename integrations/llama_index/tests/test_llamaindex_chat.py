@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from llama_index.core.base.llms.types import ChatResponse, CompletionResponse, ThinkingBlock
 from llama_index.core.llms import ChatMessage
-from polyroute.errors import NoEndpointAvailable
 from polyroute import Router
+from polyroute.errors import NoEndpointAvailable
 from polyroute.testing import ErrorReply, Reply, SimulatedProvider
 
 from llama_index.llms.polyroute import Polyroute
@@ -71,7 +71,9 @@ def test_chat(llm: Polyroute, alpha: SimulatedProvider) -> None:
     ]
 
 
-def test_complete_fails_over_and_shows_the_attempts(llm: Polyroute, alpha: SimulatedProvider, beta: SimulatedProvider) -> None:
+def test_complete_fails_over_and_shows_the_attempts(
+    llm: Polyroute, alpha: SimulatedProvider, beta: SimulatedProvider
+) -> None:
     alpha.enqueue(ErrorReply(503))
     _script(beta)
 
@@ -213,7 +215,9 @@ def test_unset_parameters_are_not_sent(llm: Polyroute, alpha: SimulatedProvider)
     assert set(_sent(alpha)) == {"model", "messages"}
 
 
-def test_every_provider_failing_raises_the_routers_error(llm: Polyroute, providers: dict[str, SimulatedProvider]) -> None:
+def test_every_provider_failing_raises_the_routers_error(
+    llm: Polyroute, providers: dict[str, SimulatedProvider]
+) -> None:
     for provider in providers.values():
         provider.set_default(ErrorReply(503))
 

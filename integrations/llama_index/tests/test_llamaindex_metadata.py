@@ -65,11 +65,3 @@ def test_function_calling_needs_every_candidate_to_support_tools(config: dict[st
 def test_num_output_is_max_tokens_when_set(router: Router) -> None:
     assert Polyroute(model="chat-model", router=router).metadata.num_output == DEFAULT_NUM_OUTPUTS
     assert Polyroute(model="chat-model", router=router, max_tokens=700).metadata.num_output == 700
-
-
-def test_payload_for_observability_is_the_metadata(llm: Polyroute) -> None:
-    payload = llm.to_payload()
-
-    assert payload["class_name"] == "Polyroute_LLM"
-    assert payload["context_window"] == 8000
-    assert payload["model_name"] == "chat-model"

@@ -63,7 +63,7 @@ def test_built_from_a_config_path(config: dict[str, Any], beta: SimulatedProvide
 async def _aclose_owned(config: dict[str, Any]) -> str:
     llm = Polyroute(model="chat-model", config=config)
     try:
-        return (await llm.acomplete("hi")).text
+        return str((await llm.acomplete("hi")).text)
     finally:
         await llm.aclose()
 
@@ -92,5 +92,11 @@ def test_caller_key_stays_out_of_repr_and_serialisation(router: Router) -> None:
 
     assert "ck-secret-123" not in repr(llm)
     assert "ck-secret-123" not in str(llm.to_dict())
-    assert "ck-secret-123" not in str(llm.to_payload())
     assert llm.to_dict()["project"] == "search"
+
+
+@pytest.mark.parametrize("option", ["models", "tags"])
+def test_a_string_where_a_list_belongs_is_refused(router: Router, option: str) -> None:
+    kwargs: dict[str, Any] = {option: "backup-model"}
+    with pytest.raises(TypeError, match=f"{option} must be a list of strings"):
+        Polyroute(model="chat-model", router=router, **kwargs)

@@ -1,19 +1,35 @@
 """Wire-API adapters, looked up by a provider's ``api``.
 
-Built-in: ``openai`` (OpenAI-compatible Chat Completions). Others register with
-:func:`register_adapter` or are added here as they are written.
+Built-in: ``openai`` (OpenAI-compatible Chat Completions), ``anthropic`` (Anthropic Messages) and
+``gemini`` (Google Gemini ``generateContent``). Others register with :func:`register_adapter`.
+(``api: litellm`` providers are not HTTP adapters: the router gives them a LiteLLM backend.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from polyroute.adapters._anthropic import AnthropicAdapter
 from polyroute.adapters._base import StreamDecoder, WireAdapter
+from polyroute.adapters._gemini import GeminiAdapter
 from polyroute.adapters._openai import OpenAIAdapter
 
-__all__ = ["OpenAIAdapter", "StreamDecoder", "WireAdapter", "adapter_for", "known_apis", "register_adapter"]
+__all__ = [
+    "AnthropicAdapter",
+    "GeminiAdapter",
+    "OpenAIAdapter",
+    "StreamDecoder",
+    "WireAdapter",
+    "adapter_for",
+    "known_apis",
+    "register_adapter",
+]
 
-_FACTORIES: dict[str, Callable[[], WireAdapter]] = {"openai": OpenAIAdapter}
+_FACTORIES: dict[str, Callable[[], WireAdapter]] = {
+    "openai": OpenAIAdapter,
+    "anthropic": AnthropicAdapter,
+    "gemini": GeminiAdapter,
+}
 _INSTANCES: dict[str, WireAdapter] = {}
 
 

@@ -16,6 +16,7 @@ from polyroute.errors import (
     BadRequest,
     ContentFiltered,
     ContextLengthExceeded,
+    MalformedResponse,
     ModelNotFound,
     ProviderError,
     QuotaExceeded,
@@ -27,7 +28,10 @@ __all__ = ["classify", "retry_after"]
 
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "context_window_exceeded"})
 _FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "moderation_blocked"})
-_QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "insufficient_credits"})
+_QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "insufficient_credits", "billing_error"})
+# The request was fine but the model's output was not (Groq's 400 ``tool_use_failed`` when the
+# model generated an invalid tool call): sampling again, or another model, may well succeed.
+_GENERATION_FAILED_CODES = frozenset({"tool_use_failed"})
 # Last resort, used only when neither status nor code says it: phrases real providers use for
 # an over-long prompt (OpenAI, Anthropic, Groq, Mistral, vLLM...). Covered by tests.
 _CONTEXT_PHRASES = (
@@ -40,6 +44,7 @@ _CONTEXT_PHRASES = (
     "reduce the length",
     "exceeds the context window",
     "context window",
+    "exceeds the maximum number of tokens",
 )
 
 
@@ -98,6 +103,8 @@ def classify(
         return make(ModelNotFound)
     if status == 408 or status >= 500 or etype in ("overloaded_error", "api_error", "server_error"):
         return make(ServerError)
+    if key in _GENERATION_FAILED_CODES:
+        return make(MalformedResponse)
     if key in _FILTER_CODES:
         return make(ContentFiltered)
     if status in (400, 413, 422) and _is_context_error(key, message):

@@ -43,6 +43,8 @@ def error_from_object(status: int, obj: Any, headers: Mapping[str, str], raw: by
     elif isinstance(obj, Mapping):
         detail = obj.get("detail") or obj.get("message")
         message = detail if isinstance(detail, str) else (orjson.dumps(detail).decode() if detail else None)
+    if isinstance(err, Mapping) and status == 200 and isinstance(err.get("status_code"), int):
+        status = err["status_code"]  # Groq: an ``event: error`` frame names the status it stands for
     if isinstance(code, int) and not isinstance(code, bool) and status == 200:
         status = code  # OpenRouter: an error inside a 200 stream carries the real status as its code
     if isinstance(code, str) and code.isdigit() and status == 200:
@@ -51,6 +53,34 @@ def error_from_object(status: int, obj: Any, headers: Mapping[str, str], raw: by
     return classify(
         status, message, code=code, error_type=etype, retry_after_s=retry_after(headers), body=_body_text(raw)
     )
+
+
+def _flatten_content(message: dict[str, Any]) -> None:
+    """Content given as a list of parts (Mistral's magistral models) -> text, thinking -> reasoning."""
+    text: list[str] = []
+    thinking: list[str] = []
+    for part in message["content"]:
+        if not isinstance(part, Mapping):
+            continue
+        if part.get("type") == "thinking":
+            inner = part.get("thinking")
+            if isinstance(inner, str):
+                thinking.append(inner)
+            elif isinstance(inner, list):
+                thinking += [p["text"] for p in inner if isinstance(p, Mapping) and isinstance(p.get("text"), str)]
+        elif isinstance(part.get("text"), str):
+            text.append(part["text"])
+    message["content"] = "".join(text)
+    if thinking:
+        message["reasoning_content"] = (message.get("reasoning_content") or "") + "".join(thinking)
+
+
+def _normalise(data: dict[str, Any], field: str) -> None:
+    """Bring list-valued ``content`` in ``choices[i].<field>`` back to OpenAI's string shape."""
+    for choice in data.get("choices") or ():
+        message = choice.get(field) if isinstance(choice, dict) else None
+        if isinstance(message, dict) and type(message.get("content")) is list:
+            _flatten_content(message)
 
 
 class OpenAIAdapter:
@@ -91,6 +121,7 @@ class OpenAIAdapter:
             raise error_from_object(200, data, {}, body)
         if not isinstance(data.get("choices"), list) or not data["choices"]:
             raise MalformedResponse("response has no choices", status=200, body=_body_text(body))
+        _normalise(data, "message")
         return ChatCompletion.from_dict(data)
 
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
@@ -136,6 +167,7 @@ class OpenAIStreamDecoder:
                 raise MalformedResponse("stream frame is not a JSON object", status=200, body=_body_text(data))
             if event == "error" or "error" in obj:
                 raise error_from_object(200, obj if "error" in obj else {"error": obj}, {}, data)
+            _normalise(obj, "delta")
             chunk = ChatCompletionChunk.from_dict(obj)
             for choice in chunk.choices:
                 if choice.finish_reason is not None:

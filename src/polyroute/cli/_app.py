@@ -12,7 +12,7 @@ from rich.console import Console
 from polyroute._router import Router
 from polyroute.errors import ConfigError, PolyrouteError
 
-__all__ = ["ConfigOption", "app", "console", "load_router", "main"]
+__all__ = ["ConfigOption", "app", "config_path", "console", "err_console", "load_router", "main"]
 
 app = typer.Typer(
     name="polyroute",
@@ -29,7 +29,10 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
-        help="Config file (YAML). Default: $POLYROUTE_CONFIG, then ./polyroute.yaml.",
+        help=(
+            "Config file (YAML). Default: $POLYROUTE_CONFIG, then ./polyroute.yaml, else the providers "
+            "whose keys are in the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY...)."
+        ),
         show_default=False,
     ),
 ]
@@ -47,12 +50,19 @@ def config_path(config: Path | None) -> Path | None:
 
 
 def load_router(config: Path | None) -> Router:
-    """The router for ``config``; exits with a clear message on a configuration error."""
+    """The router for ``config`` (else zero-config from the environment); exits with a clear
+    message on a configuration error."""
     path = config_path(config)
     try:
-        if path is None:
-            raise ConfigError("no configuration: pass --config FILE or set POLYROUTE_CONFIG")
-        return Router.from_config(path)
+        if path is not None:
+            return Router.from_config(path)
+        router = Router.from_env()
+        if not router.catalog.providers:
+            raise ConfigError(
+                "no configuration: pass --config FILE, set POLYROUTE_CONFIG, or set a provider key "
+                "such as OPENAI_API_KEY or ANTHROPIC_API_KEY"
+            )
+        return router
     except ConfigError as exc:
         err_console.print(f"[bold red]configuration error:[/] {exc}")
         raise typer.Exit(2) from exc
@@ -68,6 +78,6 @@ def fail(exc: PolyrouteError) -> typer.Exit:
 
 def main() -> None:
     """Entry point of the ``polyroute`` script."""
-    from polyroute.cli import _chat, _demo, _models, _route, _stats  # noqa: F401  (registers the commands)
+    from polyroute.cli import _chat, _demo, _models, _route, _stats, _usage  # noqa: F401  (registers the commands)
 
     app()

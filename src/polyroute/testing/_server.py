@@ -17,6 +17,8 @@ from types import TracebackType
 from aiohttp import web
 
 from polyroute._clock import Clock
+from polyroute.testing._anthropic_wire import AnthropicWire
+from polyroute.testing._gemini_wire import GeminiWire
 from polyroute.testing._handler import RequestHandler
 from polyroute.testing._openai_wire import OpenAIWire
 from polyroute.testing._pacing import Pacer
@@ -25,7 +27,7 @@ from polyroute.testing._wire import WireFormat
 
 __all__ = ["ProviderSimulator"]
 
-_WIRES: dict[str, WireFormat] = {wire.api: wire for wire in (OpenAIWire(),)}
+_WIRES: dict[str, WireFormat] = {wire.api: wire for wire in (OpenAIWire(), AnthropicWire(), GeminiWire())}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*")
 _HOST = "127.0.0.1"
 _START_TIMEOUT = 10.0
@@ -171,8 +173,10 @@ class ProviderSimulator:
     ) -> SimulatedProvider:
         """Add a provider served under ``/<name>``; its ``base_url`` is what clients point at.
 
-        ``api`` selects the wire format (only ``"openai"`` so far). With ``api_key``, requests
-        without ``Authorization: Bearer <api_key>`` get the API's real 401. ``models`` are listed
+        ``api`` selects the wire format: ``"openai"``, ``"anthropic"`` (``POST <base_url>/messages``)
+        or ``"gemini"`` (``POST <base_url>/models/<model>:generateContent``). With ``api_key``,
+        requests without the key where the API expects it (``Authorization: Bearer``,
+        ``x-api-key``, ``x-goog-api-key``) get the API's real rejection. ``models`` are listed
         by ``GET <base_url>/models`` (along with every model requested so far).
         """
         if not _NAME.fullmatch(name):

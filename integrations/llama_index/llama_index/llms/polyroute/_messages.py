@@ -58,7 +58,7 @@ def to_wire_message(message: ChatMessage) -> dict[str, Any]:
     if role == MessageRole.TOOL.value:
         out["tool_call_id"] = message.additional_kwargs.get("tool_call_id")
     name = message.additional_kwargs.get("name")
-    if isinstance(name, str):
+    if isinstance(name, str) and role != MessageRole.TOOL.value:  # OpenAI's tool messages take no name
         out["name"] = name
     return out
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from llama_index.core.base.llms.types import LLMMetadata, MessageRole
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUTS
+
 from polyroute import Endpoint, Router
 
 __all__ = ["candidate_endpoints", "routed_metadata"]

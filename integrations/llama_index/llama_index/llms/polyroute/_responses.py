@@ -16,12 +16,12 @@ from llama_index.core.base.llms.types import (
     ChatResponse,
     CompletionResponse,
     ContentBlock,
-    LogProb,
     MessageRole,
     TextBlock,
     ThinkingBlock,
     ToolCallBlock,
 )
+
 from polyroute import ChatCompletion, ChatCompletionChunk, Route, ToolCall, Usage
 from polyroute import ChatMessage as WireMessage
 
@@ -44,19 +44,9 @@ def route_kwargs(usage: Usage | None, route: Route | None) -> dict[str, Any]:
 
 
 def chat_response(resp: ChatCompletion) -> ChatResponse:
-    """A whole ``ChatCompletion`` as a :class:`ChatResponse` (first choice)."""
-    if resp.choices:
-        choice = resp.choices[0]
-        message = _message(choice.message)
-        logprobs = _logprobs(choice.logprobs)
-    else:
-        message, logprobs = ChatMessage(role=MessageRole.ASSISTANT, content=""), None
-    return ChatResponse(
-        message=message,
-        raw=resp.model_dump(),
-        logprobs=logprobs,
-        additional_kwargs=route_kwargs(resp.usage, resp.route),
-    )
+    """A whole ``ChatCompletion`` as a :class:`ChatResponse`: its first choice (log-probs stay in ``raw``)."""
+    message = _message(resp.choices[0].message) if resp.choices else ChatMessage(role=MessageRole.ASSISTANT, content="")
+    return ChatResponse(message=message, raw=resp.model_dump(), additional_kwargs=route_kwargs(resp.usage, resp.route))
 
 
 def completion_response(chat: ChatResponse) -> CompletionResponse:
@@ -65,7 +55,6 @@ def completion_response(chat: ChatResponse) -> CompletionResponse:
         text=chat.message.content or "",
         delta=chat.delta,
         raw=chat.raw,
-        logprobs=chat.logprobs,
         additional_kwargs=chat.additional_kwargs,
     )
 
@@ -97,23 +86,6 @@ def _tool_call_block(call_id: str | None, name: str | None, arguments: str | Non
 
 def _tool_call_dict(call_id: str | None, name: str | None, arguments: str | None) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name or "", "arguments": arguments or "{}"}}
-
-
-def _logprobs(raw: Any) -> list[list[LogProb]] | None:
-    """OpenAI ``choices[i].logprobs.content`` as LlamaIndex log-probs: per token, its top alternatives."""
-    content = raw.get("content") if isinstance(raw, dict) else None
-    if not content:
-        return None
-    out: list[list[LogProb]] = []
-    for token in content:
-        alternatives = token.get("top_logprobs") or [token]
-        out.append(
-            [
-                LogProb(token=alt.get("token", ""), logprob=alt.get("logprob", 0.0), bytes=alt.get("bytes") or [])
-                for alt in alternatives
-            ]
-        )
-    return out
 
 
 @dataclass(slots=True)
@@ -186,4 +158,3 @@ class ChatStreamAssembler:
         if calls:
             kwargs["tool_calls"] = [_tool_call_dict(c.id, c.name, c.arguments) for c in calls]
         return ChatMessage(role=self._role, blocks=blocks, additional_kwargs=kwargs)
-

@@ -26,11 +26,11 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
 from llama_index.core.types import BaseOutputParser, PydanticProgramMode
-from polyroute import Router
 
 from llama_index.llms.polyroute._messages import to_wire_messages
 from llama_index.llms.polyroute._metadata import candidate_endpoints, routed_metadata
 from llama_index.llms.polyroute._responses import ChatStreamAssembler, chat_response, completion_response
+from polyroute import Endpoint, Router
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -126,6 +126,9 @@ class Polyroute(FunctionCallingLLM):
     ) -> None:
         if (router is None) == (config is None):
             raise ValueError("Polyroute needs exactly one of router= (a polyroute.Router) or config= (a path or dict)")
+        for name, value in (("models", models), ("tags", tags)):
+            if isinstance(value, str):
+                raise TypeError(f"{name} must be a list of strings, not a string")
         super().__init__(
             model=model,
             temperature=temperature,
@@ -152,7 +155,11 @@ class Polyroute(FunctionCallingLLM):
             router = Router.from_config(config)
             self._owns_router = True
         self._router = router
-        self._candidates()  # an unknown model or fallback fails here, not on the first call
+        try:
+            self._candidates()  # an unknown model or fallback fails here, not on the first call
+        except Exception:
+            self.close()
+            raise
 
     @classmethod
     def class_name(cls) -> str:
@@ -168,7 +175,7 @@ class Polyroute(FunctionCallingLLM):
         """Derived from every endpoint that may serve a call (see :func:`routed_metadata`)."""
         return routed_metadata(self._candidates(), model=self.model, max_tokens=self.max_tokens)
 
-    def _candidates(self) -> list[Any]:
+    def _candidates(self) -> list[Endpoint]:
         return candidate_endpoints(self._router, self.model, models=self.models, provider=self.provider)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -307,7 +314,7 @@ class Polyroute(FunctionCallingLLM):
 
     # -- function calling --------------------------------------------------------------------
 
-    def _prepare_chat_with_tools(
+    def _prepare_chat_with_tools(  # noqa: PLR0917 (FunctionCallingLLM fixes this signature)
         self,
         tools: Sequence[BaseTool],
         user_msg: str | ChatMessage | None = None,
@@ -392,4 +399,3 @@ def _arguments(raw: dict[str, Any] | str) -> dict[str, Any]:
     except (ValueError, JSONDecodeError):
         return {}
     return value if isinstance(value, dict) else {}
-

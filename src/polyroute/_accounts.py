@@ -1,0 +1,78 @@
+"""Wiring the ledger and budgets into a router, from its settings or from objects given to it.
+
+Budget counters live next to the ledger rows: in the SQLite file or PostgreSQL database of the
+ledger when the router has one, so they survive restarts and are shared by every process using
+that database; without a ledger, in this process's memory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from polyroute._catalog import RouterSettings
+from polyroute._clock import Clock
+from polyroute._request import ChatRequest
+
+if TYPE_CHECKING:
+    from polyroute.budgets import BudgetGuard, BudgetStore, CallBudget
+    from polyroute.ledger import Ledger, LedgerObserver
+
+__all__ = ["Accounts"]
+
+
+def _store_for(ledger: Ledger | None) -> BudgetStore:
+    from polyroute.budgets import MemoryBudgetStore, PostgresBudgetStore, SQLiteBudgetStore
+    from polyroute.ledger import PostgresLedger, SQLiteLedger
+
+    if isinstance(ledger, SQLiteLedger):
+        return SQLiteBudgetStore(ledger.path)
+    if isinstance(ledger, PostgresLedger):
+        return PostgresBudgetStore(ledger._url, schema=ledger.schema)
+    return MemoryBudgetStore()
+
+
+class Accounts:
+    """A router's ledger (and the observer feeding it) and budget guard, and who closes them."""
+
+    __slots__ = ("_owns_guard", "_owns_ledger", "guard", "ledger", "observer")
+
+    def __init__(
+        self,
+        settings: RouterSettings,
+        clock: Clock,
+        *,
+        ledger: Ledger | None = None,
+        budgets: BudgetGuard | None = None,
+    ) -> None:
+        self._owns_ledger = ledger is None and settings.ledger is not None
+        if self._owns_ledger:
+            from polyroute.ledger import open_ledger
+
+            assert settings.ledger is not None
+            ledger = open_ledger(settings.ledger)
+        self.ledger = ledger
+        self.observer: LedgerObserver | None = None
+        if ledger is not None:
+            from polyroute.ledger import LedgerObserver
+
+            self.observer = LedgerObserver(ledger)
+        self._owns_guard = budgets is None and bool(settings.budgets)
+        if self._owns_guard:
+            from polyroute.budgets import BudgetGuard
+
+            budgets = BudgetGuard(settings.budgets, _store_for(ledger), clock=clock, costs=settings.costs)
+        self.guard = budgets
+
+    def start(self, request: ChatRequest) -> CallBudget | None:
+        """The budgets of one call, or ``None`` when none applies."""
+        return self.guard.start(request) if self.guard is not None else None
+
+    def close(self) -> None:
+        """Flush the ledger; close what this router opened."""
+        if self.guard is not None and self._owns_guard:
+            self.guard.close()
+        if self.ledger is not None:
+            if self._owns_ledger:
+                self.ledger.close()
+            else:
+                self.ledger.flush()

@@ -1,0 +1,76 @@
+"""The Anthropic Messages wire API (``api: anthropic``).
+
+Requests are translated from OpenAI's shape by :mod:`._anthropic_encode`; responses come back in
+OpenAI's shape: text blocks joined into ``content``, ``tool_use`` blocks as ``tool_calls``,
+thinking blocks as ``reasoning_content`` (plus ``thinking_blocks`` with their signatures, to send
+back on the next turn), stop reasons as OpenAI finish reasons, and usage with
+``prompt_tokens`` counting cache reads and writes (Anthropic's ``input_tokens`` excludes them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import orjson
+
+from polyroute._catalog import Endpoint, ProviderSpec
+from polyroute._request import ChatRequest
+from polyroute._types import ChatCompletion, Choice
+from polyroute.adapters._anthropic_decode import anthropic_error, anthropic_message, anthropic_usage, finish_reason
+from polyroute.adapters._anthropic_encode import encode_request
+from polyroute.adapters._anthropic_stream import AnthropicStreamDecoder
+from polyroute.adapters._jsonbody import body_text, json_object, maybe_json
+from polyroute.errors import MalformedResponse, ProviderError
+from polyroute.transports._base import HttpRequest
+
+__all__ = ["ANTHROPIC_VERSION", "AnthropicAdapter"]
+
+#: the ``anthropic-version`` header sent unless the provider's ``headers`` set another
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+class AnthropicAdapter:
+    """Encodes requests for, and decodes responses from, the Anthropic Messages API."""
+
+    name = "anthropic"
+
+    def build_request(self, provider: ProviderSpec, endpoint: Endpoint, request: ChatRequest) -> HttpRequest:
+        body = encode_request(endpoint, request)
+        if request.stream:
+            body["stream"] = True
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream" if request.stream else "application/json",
+            "anthropic-version": ANTHROPIC_VERSION,
+        }
+        if provider.api_key is not None:
+            headers["x-api-key"] = provider.api_key.reveal()
+        if provider.headers:
+            headers.update(provider.headers)
+        return HttpRequest("POST", provider.base_url.rstrip("/") + "/messages", headers, orjson.dumps(body))
+
+    def parse_response(self, endpoint: Endpoint, body: bytes) -> ChatCompletion:
+        data = json_object(body)
+        if data.get("type") == "error":
+            raise anthropic_error(200, data, {}, body)
+        content = data.get("content")
+        if not isinstance(content, list):
+            raise MalformedResponse("response has no content blocks", status=200, body=body_text(body))
+        usage = data.get("usage")
+        choice = Choice(
+            index=0, message=anthropic_message(content), finish_reason=finish_reason(data.get("stop_reason"))
+        )
+        return ChatCompletion(
+            id=str(data.get("id") or ""),
+            created=int(time.time()),
+            model=str(data.get("model") or endpoint.model),
+            choices=[choice],
+            usage=anthropic_usage(usage) if isinstance(usage, Mapping) else None,
+        )
+
+    def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
+        return anthropic_error(status, maybe_json(body), headers, body)
+
+    def stream_decoder(self, endpoint: Endpoint, request: ChatRequest) -> AnthropicStreamDecoder:
+        return AnthropicStreamDecoder(endpoint.model, int(time.time()))

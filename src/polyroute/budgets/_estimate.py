@@ -1,0 +1,88 @@
+"""The worst case a call can cost, for budget reservations: a conservative estimate, fast.
+
+The prompt estimate counts UTF-8 bytes / 2 (tokenizers average 3 to 4 bytes per token on prose
+and code; 2 keeps digits, symbols and CJK text covered) plus a few tokens per message, and a
+fixed allowance per image. It is a plain function of the messages and tools, so a tokenizer-
+based estimator can replace it (``BudgetGuard(estimator=...)``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from polyroute._catalog import Endpoint, Pricing
+from polyroute._request import ChatRequest
+
+__all__ = ["IMAGE_TOKENS", "TokenEstimator", "estimate_prompt_tokens", "output_bound", "worst_case_cost"]
+
+#: an upper bound for one input image's tokens across the major providers
+IMAGE_TOKENS = 1600
+_PER_MESSAGE = 4
+
+TokenEstimator = Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]] | None], int]
+
+
+def _text_tokens(text: str) -> int:
+    return (len(text.encode("utf-8")) + 1) // 2
+
+
+def estimate_prompt_tokens(
+    messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None = None
+) -> int:
+    """An upper estimate of the prompt tokens of ``messages`` (and ``tools`` definitions)."""
+    total = 3
+    for m in messages:
+        total += _PER_MESSAGE
+        content = m.get("content")
+        if isinstance(content, str):
+            total += _text_tokens(content)
+        elif isinstance(content, list):
+            for part in content:
+                if not isinstance(part, Mapping):
+                    continue
+                if part.get("type") == "text" and isinstance(part.get("text"), str):
+                    total += _text_tokens(part["text"])
+                elif part.get("type") == "image_url":
+                    total += IMAGE_TOKENS
+                else:
+                    total += _text_tokens(json.dumps(part, default=str))
+        for key in ("tool_calls", "function_call", "name", "tool_call_id"):
+            if m.get(key) is not None:
+                total += _text_tokens(json.dumps(m[key], default=str))
+    if tools:
+        total += _text_tokens(json.dumps(list(tools), default=str))
+    return total
+
+
+def output_bound(request: ChatRequest, endpoint: Endpoint, default: int) -> int:
+    """The most output tokens the call can produce: the request's ``max_tokens``, else the endpoint's
+    ``max_output_tokens``, else its ``context_length``, else ``default``; times ``n``."""
+    bound = request.max_output_tokens or endpoint.max_output_tokens or endpoint.context_length or default
+    n = request.params.get("n")
+    return bound * n if isinstance(n, int) and n > 1 else bound
+
+
+def worst_case_cost(
+    pricing: Pricing,
+    prompt_tokens: int,
+    output_tokens: int,
+    *,
+    images: int = 0,
+    fee_percent: Decimal | None = None,
+) -> Decimal | None:
+    """The most a call can cost at ``pricing`` (``None`` if the prices are unknown), fee included:
+    every prompt token at the dearer of the prompt and cache-write prices, every output token at
+    the dearer of the completion and reasoning prices."""
+    if not pricing.known:
+        return None
+    in_price = max(p for p in (pricing.prompt, pricing.cache_write) if p is not None)
+    out_price = max(p for p in (pricing.completion, pricing.reasoning) if p is not None)
+    cost = prompt_tokens * in_price + output_tokens * out_price + (pricing.request or 0)
+    if images and pricing.image is not None:
+        cost += images * pricing.image
+    if fee_percent:
+        cost += cost * fee_percent / 100
+    return cost

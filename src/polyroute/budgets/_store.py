@@ -1,0 +1,110 @@
+"""Budget counters: what each (rule, subject, period) has spent and has on hold.
+
+A reservation puts the same amount on hold on every counter a call is charged to, atomically,
+and only if none would go over its limit (``spent + held + amount <= limit``); settling it
+removes the hold and adds the actual cost to ``spent``. Holds expire (a process that died
+mid-call does not pin the budget forever). Three stores: in memory (one process), SQLite (the
+ledger's file: processes on one machine) and PostgreSQL (many machines).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+__all__ = ["BudgetStore", "Charge", "MemoryBudgetStore", "Refusal"]
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One counter a call is charged to, with its limit. ``counter`` is ``rule|subject|window``."""
+
+    counter: str
+    limit: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A reservation that would overspend ``charge``: what it had spent and held at the time."""
+
+    charge: Charge
+    spent: Decimal
+    held: Decimal
+
+
+@runtime_checkable
+class BudgetStore(Protocol):
+    """Atomic reservations against budget counters; safe across the threads of a process."""
+
+    def reserve(
+        self, hold_id: str, charges: Sequence[Charge], amount: Decimal, *, now: float, expires_at: float
+    ) -> Refusal | None:
+        """Hold ``amount`` on every counter in ``charges``, or on none and return why."""
+        ...
+
+    def settle(self, hold_id: str, charges: Sequence[Charge], amount: Decimal) -> None:
+        """Remove hold ``hold_id`` and add ``amount`` (the actual cost; zero to release) to ``spent``."""
+        ...
+
+    def balance(self, counter: str, *, now: float) -> tuple[Decimal, Decimal]:
+        """``(spent, held)`` of ``counter`` (unexpired holds only)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class MemoryBudgetStore:
+    """Counters in this process's memory: microseconds per reservation, gone at exit."""
+
+    def __init__(self) -> None:
+        self._spent: dict[str, Decimal] = {}
+        self._holds: dict[str, dict[str, tuple[Decimal, float]]] = {}  # counter -> hold id -> (amount, expiry)
+        self._lock = threading.Lock()
+
+    def _held(self, counter: str, now: float) -> Decimal:
+        holds = self._holds.get(counter)
+        if not holds:
+            return _ZERO
+        expired = [h for h, (_, exp) in holds.items() if exp <= now]
+        for h in expired:
+            del holds[h]
+        return sum((a for a, _ in holds.values()), _ZERO)
+
+    def reserve(
+        self, hold_id: str, charges: Sequence[Charge], amount: Decimal, *, now: float, expires_at: float
+    ) -> Refusal | None:
+        with self._lock:
+            for c in charges:
+                spent = self._spent.get(c.counter, _ZERO)
+                held = self._held(c.counter, now)
+                if spent + held + amount > c.limit:
+                    return Refusal(c, spent, held)
+            for c in charges:
+                self._holds.setdefault(c.counter, {})[hold_id] = (amount, expires_at)
+        return None
+
+    def settle(self, hold_id: str, charges: Sequence[Charge], amount: Decimal) -> None:
+        with self._lock:
+            for c in charges:
+                holds = self._holds.get(c.counter)
+                if holds is not None:
+                    holds.pop(hold_id, None)
+                if amount:
+                    self._spent[c.counter] = self._spent.get(c.counter, _ZERO) + amount
+
+    def balance(self, counter: str, *, now: float) -> tuple[Decimal, Decimal]:
+        with self._lock:
+            return self._spent.get(counter, _ZERO), self._held(counter, now)
+
+    def close(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"MemoryBudgetStore(counters={len(self._spent)})"

@@ -1,0 +1,107 @@
+"""The ledger's tables, the same for SQLite and PostgreSQL, and the migrations that create them.
+
+Each migration has a version, a name and its statements for each dialect; a database records
+the versions it has applied in ``polyroute_migrations``. Money is exact in both: ``TEXT``
+decimals in SQLite (summed in Python), ``NUMERIC`` in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["COLUMNS", "MIGRATIONS", "MIGRATIONS_TABLE", "USAGE_TABLE", "Migration", "insert_sql"]
+
+USAGE_TABLE = "polyroute_usage"
+SPEND_TABLE = "polyroute_budget_spend"
+HOLDS_TABLE = "polyroute_budget_holds"
+MIGRATIONS_TABLE = "polyroute_migrations"
+
+#: (column, SQLite type, PostgreSQL type), in :class:`~polyroute.ledger.LedgerRow` order
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("request_id", "TEXT NOT NULL", "TEXT NOT NULL"),
+    ("started_at", "REAL NOT NULL", "DOUBLE PRECISION NOT NULL"),
+    ("model", "TEXT NOT NULL", "TEXT NOT NULL"),
+    ("provider", "TEXT NOT NULL", "TEXT NOT NULL"),
+    ("endpoint_model", "TEXT NOT NULL", "TEXT NOT NULL"),
+    ("outcome", "TEXT NOT NULL", "TEXT NOT NULL"),
+    ("error", "TEXT", "TEXT"),
+    ("status", "INTEGER", "INTEGER"),
+    ("retry", "INTEGER NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"),
+    ("prompt_tokens", "INTEGER NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0"),
+    ("completion_tokens", "INTEGER NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0"),
+    ("cached_tokens", "INTEGER NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0"),
+    ("cache_write_tokens", "INTEGER NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0"),
+    ("reasoning_tokens", "INTEGER NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0"),
+    ("cost", "TEXT", "NUMERIC"),
+    ("fee", "TEXT", "NUMERIC"),
+    ("provider_cost", "TEXT", "NUMERIC"),
+    ("cost_disagreement", "INTEGER NOT NULL DEFAULT 0", "BOOLEAN NOT NULL DEFAULT FALSE"),
+    ("latency_s", "REAL", "DOUBLE PRECISION"),
+    ("ttft_s", "REAL", "DOUBLE PRECISION"),
+    ("user_id", "TEXT", "TEXT"),
+    ("caller_key", "TEXT", "TEXT"),
+    ("project", "TEXT", "TEXT"),
+    ("tags", "TEXT NOT NULL DEFAULT '[]'", "JSONB NOT NULL DEFAULT '[]'"),
+    ("metadata", "TEXT NOT NULL DEFAULT '{}'", "JSONB NOT NULL DEFAULT '{}'"),
+)
+COLUMN_NAMES = tuple(c[0] for c in COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema change, for both dialects."""
+
+    version: int
+    name: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+
+def _create_usage(dialect: int) -> str:
+    if dialect == 1:
+        key = "id INTEGER PRIMARY KEY AUTOINCREMENT"
+    else:
+        key = "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    cols = ",\n  ".join(f"{name} {types[dialect - 1]}" for name, *types in COLUMNS)
+    return f"CREATE TABLE {USAGE_TABLE} (\n  {key},\n  {cols}\n)"
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "usage ledger",
+        sqlite=(
+            _create_usage(1),
+            f"CREATE INDEX {USAGE_TABLE}_started_at ON {USAGE_TABLE} (started_at)",
+            f"CREATE INDEX {USAGE_TABLE}_request_id ON {USAGE_TABLE} (request_id)",
+        ),
+        postgres=(
+            _create_usage(2),
+            f"CREATE INDEX {USAGE_TABLE}_started_at ON {USAGE_TABLE} (started_at)",
+            f"CREATE INDEX {USAGE_TABLE}_request_id ON {USAGE_TABLE} (request_id)",
+        ),
+    ),
+    Migration(
+        2,
+        "budget counters and reservations",
+        sqlite=(
+            f"CREATE TABLE {SPEND_TABLE} (counter TEXT PRIMARY KEY, spent TEXT NOT NULL DEFAULT '0')",
+            f"CREATE TABLE {HOLDS_TABLE} (hold_id TEXT NOT NULL, counter TEXT NOT NULL, amount TEXT NOT NULL,"
+            " expires_at REAL NOT NULL, PRIMARY KEY (hold_id, counter))",
+            f"CREATE INDEX {HOLDS_TABLE}_counter ON {HOLDS_TABLE} (counter)",
+        ),
+        postgres=(
+            f"CREATE TABLE {SPEND_TABLE} (counter TEXT PRIMARY KEY, spent NUMERIC NOT NULL DEFAULT 0)",
+            f"CREATE TABLE {HOLDS_TABLE} (hold_id TEXT NOT NULL, counter TEXT NOT NULL, amount NUMERIC NOT NULL,"
+            " expires_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (hold_id, counter))",
+            f"CREATE INDEX {HOLDS_TABLE}_counter ON {HOLDS_TABLE} (counter)",
+        ),
+    ),
+)
+
+
+def insert_sql(placeholder: str) -> str:
+    """``INSERT INTO polyroute_usage (...) VALUES (...)`` with ``placeholder`` (``?`` or ``%s``)."""
+    names = ", ".join(COLUMN_NAMES)
+    marks = ", ".join([placeholder] * len(COLUMN_NAMES))
+    return f"INSERT INTO {USAGE_TABLE} ({names}) VALUES ({marks})"
