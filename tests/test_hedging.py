@@ -200,3 +200,22 @@ def test_a_caller_cancelling_a_hedged_call_cancels_both_attempts() -> None:
             await router.aclose()
 
     asyncio.run(run())
+
+
+def test_both_racers_are_charged_to_budgets() -> None:
+    async def run() -> None:
+        budget = [{"scope": "user", "match": "*", "limit_usd": "1", "period": "day"}]
+        clock = FakeClock()
+        with ProviderSimulator(clock=clock) as sim:
+            cfg = config(sim, {"m": [ep("a", 1.0), ep("b", 2.0)]}, router=ORDERED)
+            cfg["budgets"] = budget
+            async with polyroute.Router.from_config(cfg, clock=clock) as router:
+                sim.provider("a").set_default(Hang())
+                resp = await router.acompletion(model="m", messages=USER, user="ann", hedge=0.5)
+                guard = router.budgets
+                assert guard is not None
+                spent, reserved = guard.spent(guard.rules[0], "ann")
+                assert spent == resp.route.cost and reserved == 0
+                assert resp.route.cost == sum(a.cost for a in resp.route.attempts)
+
+    asyncio.run(run())
