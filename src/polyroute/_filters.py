@@ -9,8 +9,8 @@ when ``require_parameters`` is set and demotes it otherwise, like a prompt that 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from decimal import Decimal
+from functools import lru_cache
 
 from polyroute._capabilities import missing_features, required_features
 from polyroute._catalog import Endpoint
@@ -30,11 +30,19 @@ def _per_million(price: Decimal) -> str:
     return f"${(price * _PER_MILLION).normalize():f}/M"
 
 
-def matches(endpoint: Endpoint, names: Iterable[str]) -> bool:
+@lru_cache(maxsize=4096)
+def _lowered(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(n.lower() for n in names)
+
+
+@lru_cache(maxsize=65536)
+def _names_of(provider: str, key: str) -> frozenset[str]:
+    return frozenset((provider.lower(), key.lower()))
+
+
+def matches(endpoint: Endpoint, names: tuple[str, ...]) -> bool:
     """Whether any of ``names`` is the endpoint's provider or its ``provider/model`` key (any case)."""
-    provider = endpoint.provider.lower()
-    key = endpoint.key.lower()
-    return any((n := name.lower()) == provider or n == key for name in names)
+    return not _names_of(endpoint.provider, endpoint.key).isdisjoint(_lowered(names))
 
 
 class RequestFacts:

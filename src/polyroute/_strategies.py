@@ -198,11 +198,31 @@ class PriceStrategy:
     """Lowest estimated cost first; equal prices by time to first token, then configured order."""
 
     def rank(self, options: Sequence[Option], rng: random.Random) -> list[Ranked]:
-        def key(o: Option) -> tuple[bool, float, bool, float, int]:
-            t = o.ttft
-            return (o.cost is None, o.cost or 0.0, t is None, t or 0.0, o.position)
+        by_cost = sorted(options, key=_cost_or_inf)  # stable: configured order within a price
+        ordered: list[Option] = []
+        i = 0
+        while i < len(by_cost):
+            j = i + 1
+            while j < len(by_cost) and by_cost[j].cost == by_cost[i].cost:
+                j += 1
+            tied = by_cost[i:j]
+            if len(tied) > 1:  # only ties read the statistics
+                tied.sort(key=_ttft_or_inf)
+            ordered.extend(tied)
+            i = j
+        return [(o, "lowest cost first" if o.cost is not None else _UNPRICED) for o in ordered]
 
-        return [(o, "lowest cost first" if o.cost is not None else _UNPRICED) for o in sorted(options, key=key)]
+
+_INF = float("inf")
+
+
+def _cost_or_inf(o: Option) -> float:
+    return o.cost if o.cost is not None else _INF
+
+
+def _ttft_or_inf(o: Option) -> float:
+    t = o.ttft
+    return t if t is not None else _INF
 
 
 def _measured(o: Option, value: float | None) -> int:
