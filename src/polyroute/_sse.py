@@ -22,6 +22,22 @@ class SSEParser:
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         """Parse ``chunk``; return ``(event name or None, data)`` for each event it completed."""
+        if self._buf or self._data or self._event is not None or b"\r" in chunk:
+            return self._feed_lines(chunk)
+        # Fast path for the common shape: whole ``data: ...`` frames separated by blank lines.
+        frames = chunk.split(b"\n\n")
+        tail = frames.pop()
+        out: list[tuple[str | None, bytes]] = []
+        for frame in frames:
+            if frame.startswith(b"data: ") and b"\n" not in frame:
+                out.append((None, frame[6:]))
+            elif frame:
+                out.extend(self._feed_lines(frame + b"\n\n"))
+        if tail:
+            out.extend(self._feed_lines(tail))
+        return out
+
+    def _feed_lines(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         buf = self._buf + chunk if self._buf else chunk
         out: list[tuple[str | None, bytes]] = []
         start = 0

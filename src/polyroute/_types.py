@@ -109,12 +109,9 @@ class ChatMessage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChatMessage:
-        return cls(
-            role=data.get("role") or "assistant",
-            content=data.get("content"),
-            tool_calls=_tool_calls(data.get("tool_calls")),
-            extra=_pop_extra(data, cls._KNOWN),
-        )
+        get = data.get
+        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
+        return cls(get("role") or "assistant", get("content"), _tool_calls(get("tool_calls")), extra)
 
     @property
     def reasoning(self) -> str | None:
@@ -144,13 +141,10 @@ class Choice:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Choice:
-        return cls(
-            index=data.get("index", 0),
-            message=ChatMessage.from_dict(data.get("message") or {}),
-            finish_reason=data.get("finish_reason"),
-            logprobs=data.get("logprobs"),
-            extra=_pop_extra(data, cls._KNOWN),
-        )
+        get = data.get
+        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
+        message = ChatMessage.from_dict(get("message") or {})
+        return cls(get("index", 0), message, get("finish_reason"), get("logprobs"), extra)
 
     def model_dump(self) -> JSON:
         out: JSON = {
@@ -197,13 +191,14 @@ class Usage:
         prompt = _int(data.get("prompt_tokens"))
         completion = _int(data.get("completion_tokens"))
         total = data.get("total_tokens")
+        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
         return cls(
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=total if isinstance(total, int) else prompt + completion,
-            prompt_tokens_details=data.get("prompt_tokens_details"),
-            completion_tokens_details=data.get("completion_tokens_details"),
-            extra=_pop_extra(data, cls._KNOWN),
+            prompt,
+            completion,
+            total if isinstance(total, int) else prompt + completion,
+            data.get("prompt_tokens_details"),
+            data.get("completion_tokens_details"),
+            extra,
         )
 
     @property
@@ -409,16 +404,18 @@ class ChatCompletion:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChatCompletion:
-        usage = data.get("usage")
+        get = data.get
+        usage = get("usage")
+        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
         return cls(
-            id=data.get("id") or "",
-            created=_int(data.get("created")),
-            model=data.get("model") or "",
-            choices=[Choice.from_dict(c) for c in data.get("choices") or ()],
-            usage=Usage.from_dict(usage) if usage else None,
-            object=data.get("object") or "chat.completion",
-            system_fingerprint=data.get("system_fingerprint"),
-            extra=_pop_extra(data, cls._KNOWN),
+            get("id") or "",
+            _int(get("created")),
+            get("model") or "",
+            [Choice.from_dict(c) for c in get("choices") or ()],
+            Usage.from_dict(usage) if usage else None,
+            get("object") or "chat.completion",
+            get("system_fingerprint"),
+            extra,
         )
 
     def model_dump(self, *, mode: str = "python", exclude_route: bool = False) -> JSON:
@@ -453,15 +450,11 @@ class Delta:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Delta:
-        n = len(data)
-        if n == 1 and "content" in data:  # the common case, kept fast
-            return cls(content=data["content"])
-        return cls(
-            role=data.get("role"),
-            content=data.get("content"),
-            tool_calls=_tool_calls(data.get("tool_calls")),
-            extra=_pop_extra(data, cls._KNOWN),
-        )
+        if len(data) == 1 and "content" in data:  # the common case, kept fast
+            return cls(None, data["content"], None, {})
+        get = data.get
+        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
+        return cls(get("role"), get("content"), _tool_calls(get("tool_calls")), extra)
 
     @property
     def reasoning(self) -> str | None:
@@ -499,13 +492,9 @@ class ChunkChoice:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChunkChoice:
-        return cls(
-            index=data.get("index", 0),
-            delta=Delta.from_dict(data.get("delta") or {}),
-            finish_reason=data.get("finish_reason"),
-            logprobs=data.get("logprobs"),
-            extra=_pop_extra(data, cls._KNOWN),
-        )
+        get = data.get
+        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
+        return cls(get("index", 0), Delta.from_dict(get("delta") or {}), get("finish_reason"), get("logprobs"), extra)
 
     def model_dump(self) -> JSON:
         out: JSON = {"index": self.index, "delta": self.delta.model_dump()}
@@ -534,16 +523,18 @@ class ChatCompletionChunk:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChatCompletionChunk:
-        usage = data.get("usage")
+        get = data.get
+        usage = get("usage")
+        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
         return cls(
-            id=data.get("id") or "",
-            created=_int(data.get("created")),
-            model=data.get("model") or "",
-            choices=[ChunkChoice.from_dict(c) for c in data.get("choices") or ()],
-            usage=Usage.from_dict(usage) if usage else None,
-            object=data.get("object") or "chat.completion.chunk",
-            system_fingerprint=data.get("system_fingerprint"),
-            extra=_pop_extra(data, cls._KNOWN),
+            get("id") or "",
+            _int(get("created")),
+            get("model") or "",
+            [ChunkChoice.from_dict(c) for c in get("choices") or ()],
+            Usage.from_dict(usage) if usage else None,
+            get("object") or "chat.completion.chunk",
+            get("system_fingerprint"),
+            extra,
         )
 
     def has_content(self) -> bool:
