@@ -42,7 +42,7 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy --strict integrations/litellm/litellm_polyroute
 
 docs: $(VENV)/.dev
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m benchmarks
