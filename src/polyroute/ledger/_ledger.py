@@ -10,6 +10,7 @@ from polyroute._accounting import LedgerSettings
 from polyroute._request import Caller, ChatRequest
 from polyroute._types import Attempt, Route
 from polyroute.errors import ConfigError, PolyrouteError
+from polyroute.ledger._queued import time_range
 from polyroute.ledger._row import LedgerRow, row_for_attempt
 from polyroute.ledger._url import default_ledger_path, is_postgres_url, redact_url, sqlite_path
 
@@ -84,8 +85,7 @@ class MemoryLedger:
     def rows(self, *, since: float | None = None, until: float | None = None) -> Iterator[LedgerRow]:
         with self._lock:
             rows = list(self._rows)
-        lo = since if since is not None else float("-inf")
-        hi = until if until is not None else float("inf")
+        lo, hi = time_range(since, until)
         return iter([r for r in rows if lo <= r.started_at < hi])
 
     def __repr__(self) -> str:

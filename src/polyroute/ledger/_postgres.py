@@ -8,25 +8,22 @@ has committed on the server.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from polyroute._request import Caller
-from polyroute._types import Attempt
 from polyroute.ledger._codec import row_from_record, row_params
-from polyroute.ledger._row import LedgerRow, row_for_attempt
-from polyroute.ledger._schema import COLUMN_NAMES, MIGRATIONS, MIGRATIONS_TABLE, USAGE_TABLE, insert_sql
+from polyroute.ledger._queued import QueuedLedger, time_range
+from polyroute.ledger._row import LedgerRow
+from polyroute.ledger._schema import apply_migrations, insert_sql, rows_sql
 from polyroute.ledger._url import redact_url
-from polyroute.ledger._writer import BackgroundWriter
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PostgresLedger", "connect_postgres", "load_psycopg", "migrate_postgres"]
+__all__ = ["PostgresLedger", "connect_postgres", "load_psycopg", "migrate_postgres", "prepare_postgres"]
 
 _INSERT = insert_sql("%s")
-_SELECT = f"SELECT {', '.join(COLUMN_NAMES)} FROM {USAGE_TABLE}"
+_ROWS = rows_sql("%s")
 
 
 def load_psycopg() -> Any:
@@ -48,26 +45,23 @@ def connect_postgres(url: str, schema: str, *, connect_timeout: float = 10.0) ->
 def migrate_postgres(conn: psycopg.Connection[Any], schema: str) -> list[int]:
     """Create ``schema`` and apply the migrations it lacks, under an advisory lock; return those applied."""
     pg = load_psycopg()
-    applied = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"polyroute-migrations:{schema}",))
         conn.execute(pg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pg.sql.Identifier(schema)))
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-            " applied_at DOUBLE PRECISION NOT NULL)"
-        )
-        done = {v for (v,) in conn.execute(f"SELECT version FROM {MIGRATIONS_TABLE}")}
-        for m in MIGRATIONS:
-            if m.version in done:
-                continue
-            for statement in m.postgres:
-                conn.execute(statement)
-            conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (%s, %s, %s)", (m.version, m.name, time.time()))
-            applied.append(m.version)
+        applied = apply_migrations(conn, "postgres")
     return applied
 
 
-class PostgresLedger:
+def prepare_postgres(url: str, schema: str) -> None:
+    """Create ``schema`` if absent and bring its tables up to date, over a connection of its own."""
+    setup = connect_postgres(url, schema)
+    try:
+        migrate_postgres(setup, schema)
+    finally:
+        setup.close()
+
+
+class PostgresLedger(QueuedLedger["psycopg.Connection[Any]"]):
     """The usage ledger in PostgreSQL at ``url`` (``postgresql://user@host:5432/db``), in ``schema``.
 
     Same interface and guarantees as :class:`~polyroute.ledger.SQLiteLedger`. The URL (which may
@@ -77,15 +71,8 @@ class PostgresLedger:
     def __init__(self, url: str, *, schema: str = "public", queue_size: int = 10_000) -> None:
         self._url = url
         self.schema = schema
-        setup = connect_postgres(url, schema)
-        try:
-            migrate_postgres(setup, schema)
-        finally:
-            setup.close()
-        self._conn: psycopg.Connection[Any] | None = None
-        self._writer: BackgroundWriter[LedgerRow | tuple[str, Attempt, Caller]] = BackgroundWriter(
-            self._write, queue_size=queue_size, name="polyroute-ledger-postgres", on_exit=self._close_connection
-        )
+        prepare_postgres(url, schema)
+        self._start_writer(queue_size=queue_size, name="polyroute-ledger-postgres")
 
     @property
     def url(self) -> str:
@@ -94,11 +81,12 @@ class PostgresLedger:
 
     # -- writing (the writer thread) -----------------------------------------------------------
 
-    def _write(self, items: list[LedgerRow | tuple[str, Attempt, Caller]]) -> None:
-        rows = [i if isinstance(i, LedgerRow) else row_for_attempt(*i) for i in items]
-        if self._conn is None or self._conn.closed:
-            self._conn = connect_postgres(self._url, self.schema)
-        conn = self._conn
+    def _connect(self, current: psycopg.Connection[Any] | None) -> psycopg.Connection[Any]:
+        if current is None or current.closed:
+            return connect_postgres(self._url, self.schema)
+        return current
+
+    def _insert(self, conn: psycopg.Connection[Any], rows: list[LedgerRow]) -> None:
         try:
             with conn.transaction(), conn.cursor() as cur:
                 cur.executemany(_INSERT, [row_params(r, native=True) for r in rows])
@@ -106,49 +94,13 @@ class PostgresLedger:
             self._close_connection()  # reconnect on the next attempt
             raise
 
-    def _close_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    # -- the Ledger interface ------------------------------------------------------------------
-
-    def record(self, row: LedgerRow) -> None:
-        """Queue ``row`` for writing; returns at once unless the queue is full."""
-        self._writer.put(row)
-
-    def record_attempt(self, request_id: str, attempt: Attempt, caller: Caller) -> None:
-        """Queue the row of ``attempt``; it is built on the writer thread, off the request path."""
-        self._writer.put((request_id, attempt, caller))
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every row recorded so far is committed; ``False`` on timeout."""
-        return self._writer.flush(timeout)
-
-    def close(self) -> None:
-        """Commit everything recorded, then stop the writer."""
-        self._writer.close()
-
-    @property
-    def acknowledged(self) -> int:
-        """Rows committed by this ledger object so far."""
-        return self._writer.acknowledged
-
-    @property
-    def dropped(self) -> int:
-        """Rows given up on after repeated database errors (each logged)."""
-        return self._writer.dropped
-
     def rows(self, *, since: float | None = None, until: float | None = None) -> Iterator[LedgerRow]:
         """Committed rows whose attempt started in ``[since, until)`` (Unix seconds), oldest first."""
         conn = connect_postgres(self._url, self.schema)
         try:
             with conn.transaction(), conn.cursor(name="polyroute_usage_rows") as cur:
                 cur.itersize = 1000
-                cur.execute(
-                    f"{_SELECT} WHERE started_at >= %s AND started_at < %s ORDER BY id",
-                    (since if since is not None else float("-inf"), until if until is not None else float("inf")),
-                )
+                cur.execute(_ROWS, time_range(since, until))
                 for rec in cur:
                     yield row_from_record(rec)
         finally:

@@ -7,9 +7,21 @@ decimals in SQLite (summed in Python), ``NUMERIC`` in PostgreSQL.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
-__all__ = ["COLUMNS", "MIGRATIONS", "MIGRATIONS_TABLE", "USAGE_TABLE", "Migration", "insert_sql"]
+__all__ = [
+    "COLUMNS",
+    "MIGRATIONS",
+    "MIGRATIONS_TABLE",
+    "USAGE_TABLE",
+    "Migration",
+    "apply_migrations",
+    "insert_sql",
+    "rows_sql",
+]
 
 USAGE_TABLE = "polyroute_usage"
 SPEND_TABLE = "polyroute_budget_spend"
@@ -105,3 +117,38 @@ def insert_sql(placeholder: str) -> str:
     names = ", ".join(COLUMN_NAMES)
     marks = ", ".join([placeholder] * len(COLUMN_NAMES))
     return f"INSERT INTO {USAGE_TABLE} ({names}) VALUES ({marks})"
+
+
+def rows_sql(placeholder: str) -> str:
+    """``SELECT`` every column of the rows whose ``started_at`` is in ``[since, until)``, oldest first,
+    with ``placeholder`` (``?`` or ``%s``) for the two bounds."""
+    names = ", ".join(COLUMN_NAMES)
+    since, until = f"started_at >= {placeholder}", f"started_at < {placeholder}"
+    return f"SELECT {names} FROM {USAGE_TABLE} WHERE {since} AND {until} ORDER BY id"
+
+
+class Executor(Protocol):
+    """A DB-API connection's ``execute`` (sqlite3's and psycopg's)."""
+
+    def execute(self, query: str, params: tuple[Any, ...] = ..., /) -> Iterable[Any]: ...
+
+
+def apply_migrations(conn: Executor, dialect: Literal["sqlite", "postgres"]) -> list[int]:
+    """Record migrations in ``polyroute_migrations`` (created if absent) and apply, in order, those it
+    does not list; return the versions applied. The caller holds the transaction and its lock."""
+    real, placeholder = ("REAL", "?") if dialect == "sqlite" else ("DOUBLE PRECISION", "%s")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        f" applied_at {real} NOT NULL)"
+    )
+    done = {v for (v,) in conn.execute(f"SELECT version FROM {MIGRATIONS_TABLE}")}
+    insert = f"INSERT INTO {MIGRATIONS_TABLE} VALUES ({placeholder}, {placeholder}, {placeholder})"
+    applied = []
+    for m in MIGRATIONS:
+        if m.version in done:
+            continue
+        for statement in m.sqlite if dialect == "sqlite" else m.postgres:
+            conn.execute(statement)
+        conn.execute(insert, (m.version, m.name, time.time()))
+        applied.append(m.version)
+    return applied
