@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from polyroute.budgets._pool import ConnectionPool
 from polyroute.budgets._store import Charge, Refusal
-from polyroute.ledger._postgres import connect_postgres, load_psycopg, migrate_postgres
+from polyroute.ledger._postgres import connect_postgres, load_psycopg, prepare_postgres
 from polyroute.ledger._schema import HOLDS_TABLE, SPEND_TABLE
 from polyroute.ledger._url import redact_url
 
@@ -32,11 +32,7 @@ class PostgresBudgetStore:
     def __init__(self, url: str, *, schema: str = "public", pool_size: int = 8) -> None:
         self._url = url
         self.schema = schema
-        setup = connect_postgres(url, schema)
-        try:
-            migrate_postgres(setup, schema)
-        finally:
-            setup.close()
+        prepare_postgres(url, schema)
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             lambda: connect_postgres(url, schema), lambda c: c.close(), size=pool_size
         )

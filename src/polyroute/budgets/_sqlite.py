@@ -16,7 +16,7 @@ from pathlib import Path
 from polyroute.budgets._pool import ConnectionPool
 from polyroute.budgets._store import Charge, Refusal
 from polyroute.ledger._schema import HOLDS_TABLE, SPEND_TABLE
-from polyroute.ledger._sqlite import connect, migrate
+from polyroute.ledger._sqlite import connect, prepare_sqlite, write_transaction
 
 __all__ = ["SQLiteBudgetStore"]
 
@@ -32,12 +32,7 @@ class SQLiteBudgetStore:
 
     def __init__(self, path: str | os.PathLike[str], *, pool_size: int = 8) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        setup = connect(self.path)
-        try:
-            migrate(setup)
-        finally:
-            setup.close()
+        prepare_sqlite(self.path)
         self._pool: ConnectionPool[sqlite3.Connection] = ConnectionPool(
             lambda: connect(self.path), lambda c: c.close(), size=pool_size
         )
@@ -60,50 +55,36 @@ class SQLiteBudgetStore:
         self, hold_id: str, charges: Sequence[Charge], amount: Decimal, *, now: float, expires_at: float
     ) -> Refusal | None:
         counters = [c.counter for c in charges]
-        with self._pool.connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                spent, held = self._state(conn, counters, now)
-                for c in charges:
-                    s, h = spent.get(c.counter, _ZERO), held.get(c.counter, _ZERO)
-                    if s + h + amount > c.limit:
-                        conn.execute("ROLLBACK")
-                        return Refusal(c, s, h)
-                conn.executemany(
-                    f"INSERT INTO {HOLDS_TABLE} (hold_id, counter, amount, expires_at) VALUES (?, ?, ?, ?)",
-                    [(hold_id, c, str(amount), expires_at) for c in counters],
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
+        with self._pool.connection() as conn, write_transaction(conn):
+            spent, held = self._state(conn, counters, now)
+            for c in charges:
+                s, h = spent.get(c.counter, _ZERO), held.get(c.counter, _ZERO)
+                if s + h + amount > c.limit:
                     conn.execute("ROLLBACK")
-                raise
+                    return Refusal(c, s, h)
+            conn.executemany(
+                f"INSERT INTO {HOLDS_TABLE} (hold_id, counter, amount, expires_at) VALUES (?, ?, ?, ?)",
+                [(hold_id, c, str(amount), expires_at) for c in counters],
+            )
         return None
 
     def settle(self, hold_id: str, charges: Sequence[Charge], amount: Decimal) -> None:
         counters = [c.counter for c in charges]
-        with self._pool.connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(f"DELETE FROM {HOLDS_TABLE} WHERE hold_id = ?", (hold_id,))
-                if amount:
-                    marks = _marks(len(counters))
-                    spent = {
-                        c: Decimal(v)
-                        for c, v in conn.execute(
-                            f"SELECT counter, spent FROM {SPEND_TABLE} WHERE counter IN ({marks})", counters
-                        )
-                    }
-                    conn.executemany(
-                        f"INSERT INTO {SPEND_TABLE} (counter, spent) VALUES (?, ?)"
-                        " ON CONFLICT (counter) DO UPDATE SET spent = excluded.spent",
-                        [(c, str(spent.get(c, _ZERO) + amount)) for c in counters],
+        with self._pool.connection() as conn, write_transaction(conn):
+            conn.execute(f"DELETE FROM {HOLDS_TABLE} WHERE hold_id = ?", (hold_id,))
+            if amount:
+                marks = _marks(len(counters))
+                spent = {
+                    c: Decimal(v)
+                    for c, v in conn.execute(
+                        f"SELECT counter, spent FROM {SPEND_TABLE} WHERE counter IN ({marks})", counters
                     )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                }
+                conn.executemany(
+                    f"INSERT INTO {SPEND_TABLE} (counter, spent) VALUES (?, ?)"
+                    " ON CONFLICT (counter) DO UPDATE SET spent = excluded.spent",
+                    [(c, str(spent.get(c, _ZERO) + amount)) for c in counters],
+                )
 
     def balance(self, counter: str, *, now: float) -> tuple[Decimal, Decimal]:
         with self._pool.connection() as conn:
