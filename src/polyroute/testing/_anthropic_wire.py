@@ -29,9 +29,13 @@ from polyroute.testing._wire import (
     HttpReply,
     RequestFacts,
     StreamPlan,
+    body_facts,
     json_body,
     merge_headers,
+    pieces,
+    reply_headers,
     retry_headers,
+    verbatim,
 )
 
 __all__ = ["AnthropicWire"]
@@ -143,10 +147,7 @@ class AnthropicWire:
         return None
 
     def facts(self, subpath: str, body: Mapping[str, Any] | None) -> RequestFacts:
-        if body is None:
-            return RequestFacts(stream=False, model=None)
-        model = body.get("model")
-        return RequestFacts(stream=body.get("stream") is True, model=model if isinstance(model, str) else None)
+        return body_facts(body)
 
     def authorized(self, headers: Headers, api_key: str) -> bool:
         return headers.get("x-api-key", "").strip() == api_key
@@ -199,7 +200,7 @@ class AnthropicWire:
     def error(self, error: ErrorReply, exchange: Exchange) -> HttpReply:
         headers = merge_headers(_headers(exchange, _JSON), retry_headers(error), error.headers)
         if error.body is not None:
-            return HttpReply(error.status, _verbatim(error.body), headers)
+            return HttpReply(error.status, verbatim(error.body), headers)
         etype = error.type or _error_type(error.status)
         message = error.message if error.message is not None else _default_message(etype, exchange)
         return HttpReply(error.status, _error_body(etype, message, exchange), headers)
@@ -280,17 +281,17 @@ class _Events:
         frames: list[bytes] = []
         index = 0
         if c.reasoning is not None:
-            deltas = [{"type": "thinking_delta", "thinking": p} for p in _pieces(c.reasoning, size)]
+            deltas = [{"type": "thinking_delta", "thinking": p} for p in pieces(c.reasoning, size)]
             deltas.append({"type": "signature_delta", "signature": _signature(self._exchange)})
             block: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
             frames += self._block_frames(index, block, deltas)
             index += 1
         if c.text is not None:
-            deltas = [{"type": "text_delta", "text": p} for p in _pieces(c.text, size)]
+            deltas = [{"type": "text_delta", "text": p} for p in pieces(c.text, size)]
             frames += self._block_frames(index, {"type": "text", "text": ""}, deltas)
             index += 1
         for call in c.tool_calls:
-            deltas = [{"type": "input_json_delta", "partial_json": p} for p in _pieces(call.arguments, size)]
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces(call.arguments, size)]
             block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
             frames += self._block_frames(index, block, deltas)
             index += 1
@@ -313,10 +314,6 @@ class _Events:
 
 def _stop_event(index: int) -> bytes:
     return _event("content_block_stop", {"type": "content_block_stop", "index": index})
-
-
-def _pieces(text: str, size: int) -> list[str]:
-    return [text[start : start + size] for start in range(0, len(text), size)]
 
 
 def _stop_reason(finish_reason: str) -> str:
@@ -357,12 +354,4 @@ def _signature(exchange: Exchange) -> str:
 
 
 def _headers(exchange: Exchange, content_type: str) -> dict[str, str]:
-    return {"Content-Type": content_type, "request-id": _request_id(exchange)}
-
-
-def _verbatim(body: bytes | str | Mapping[str, Any]) -> bytes:
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode()
-    return json_body(dict(body))
+    return reply_headers(exchange, content_type, id_header="request-id")

@@ -28,7 +28,18 @@ from urllib.parse import unquote
 from polyroute.testing._behaviors import ErrorReply, StreamErrorReply
 from polyroute.testing._completion import Completion
 from polyroute.testing._recorded import Headers
-from polyroute.testing._wire import Endpoint, Exchange, HttpReply, RequestFacts, StreamPlan, json_body, merge_headers
+from polyroute.testing._wire import (
+    Endpoint,
+    Exchange,
+    HttpReply,
+    RequestFacts,
+    StreamPlan,
+    json_body,
+    merge_headers,
+    pieces,
+    reply_headers,
+    verbatim,
+)
 
 __all__ = ["GeminiWire"]
 
@@ -165,7 +176,7 @@ class GeminiWire:
         for n, call in enumerate(completion.tool_calls):
             parts.append(_call_part(call.name, call.arguments, _signature(exchange) if n == 0 else None))
         body = _response(completion, exchange, parts, finish=True, usage=gemini_usage(completion.usage))
-        return HttpReply(200, json_body(body), _headers(exchange, _JSON))
+        return HttpReply(200, json_body(body), reply_headers(exchange, _JSON))
 
     def stream(self, completion: Completion, exchange: Exchange, *, comments: bool) -> StreamPlan:
         return _Frames(completion, exchange).plan(comments=comments)
@@ -179,14 +190,14 @@ class GeminiWire:
             }
             for name in names
         ]
-        return HttpReply(200, json_body({"models": models}), _headers(exchange, _JSON))
+        return HttpReply(200, json_body({"models": models}), reply_headers(exchange, _JSON))
 
     # -- failures ------------------------------------------------------------------------------
 
     def error(self, error: ErrorReply, exchange: Exchange) -> HttpReply:
-        headers = merge_headers(_headers(exchange, _JSON), _ms_header(error), error.headers)
+        headers = merge_headers(reply_headers(exchange, _JSON), _ms_header(error), error.headers)
         if error.body is not None:
-            return HttpReply(error.status, _verbatim(error.body), headers)
+            return HttpReply(error.status, verbatim(error.body), headers)
         status = error.type or _rpc_status(error.status)
         message = error.message if error.message is not None else _default_message(status, exchange)
         details: list[dict[str, Any]] = []
@@ -226,7 +237,7 @@ class GeminiWire:
         return HttpReply(404, body, {"Content-Type": _JSON})
 
     def in_band_error(self, partial: Completion, error: StreamErrorReply, exchange: Exchange) -> HttpReply:
-        return HttpReply(200, _stream_error(error), _headers(exchange, _JSON))
+        return HttpReply(200, _stream_error(error), reply_headers(exchange, _JSON))
 
     def in_band_error_stream(self, partial: Completion, error: StreamErrorReply, exchange: Exchange) -> StreamPlan:
         return _Frames(partial, exchange).plan(comments=False, final=_stream_error(error))
@@ -249,7 +260,7 @@ class _Frames:
         self._completion = completion
         self._exchange = exchange
         self._sse = exchange.request.query.get("alt") == "sse"
-        self.headers = _headers(exchange, _SSE if self._sse else _JSON)
+        self.headers = reply_headers(exchange, _SSE if self._sse else _JSON)
 
     def frame_bytes(self, element: bytes, *, first: bool = False) -> bytes:
         if self._sse:
@@ -275,8 +286,8 @@ class _Frames:
     def _content(self) -> list[bytes]:
         c = self._completion
         size = c.chunk_size
-        elements = [self._element([{"text": p, "thought": True}]) for p in _pieces(c.reasoning or "", size)]
-        elements += [self._element([{"text": p}]) for p in _pieces(c.text or "", size)]
+        elements = [self._element([{"text": p, "thought": True}]) for p in pieces(c.reasoning or "", size)]
+        elements += [self._element([{"text": p}]) for p in pieces(c.text or "", size)]
         elements += [
             self._element([_call_part(call.name, call.arguments, _signature(self._exchange) if n == 0 else None)])
             for n, call in enumerate(c.tool_calls)
@@ -311,10 +322,6 @@ def _response(
     body["modelVersion"] = completion.model
     body["responseId"] = _response_id(exchange)
     return body
-
-
-def _pieces(text: str, size: int) -> list[str]:
-    return [text[start : start + size] for start in range(0, len(text), size)]
 
 
 def _stream_error(error: StreamErrorReply) -> bytes:
@@ -352,15 +359,3 @@ def _response_id(exchange: Exchange) -> str:
 
 def _signature(exchange: Exchange) -> str:
     return f"sig-sim-{exchange.seq}"
-
-
-def _headers(exchange: Exchange, content_type: str) -> dict[str, str]:
-    return {"Content-Type": content_type, "x-request-id": f"req_sim_{exchange.seq}"}
-
-
-def _verbatim(body: bytes | str | Mapping[str, Any]) -> bytes:
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode()
-    return json_body(dict(body))

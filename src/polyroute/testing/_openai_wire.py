@@ -21,9 +21,13 @@ from polyroute.testing._wire import (
     HttpReply,
     RequestFacts,
     StreamPlan,
+    body_facts,
     json_body,
     merge_headers,
+    pieces,
+    reply_headers,
     retry_headers,
+    verbatim,
 )
 
 __all__ = ["OpenAIWire"]
@@ -84,10 +88,7 @@ class OpenAIWire:
         return None
 
     def facts(self, subpath: str, body: Mapping[str, Any] | None) -> RequestFacts:
-        if body is None:
-            return RequestFacts(stream=False, model=None)
-        model = body.get("model")
-        return RequestFacts(stream=body.get("stream") is True, model=model if isinstance(model, str) else None)
+        return body_facts(body)
 
     def authorized(self, headers: Headers, api_key: str) -> bool:
         return headers.get("authorization", "").strip() == f"Bearer {api_key}"
@@ -138,7 +139,7 @@ class OpenAIWire:
             "usage": completion.usage,
             "system_fingerprint": _FINGERPRINT,
         }
-        return HttpReply(200, json_body(body), _headers(exchange, _JSON))
+        return HttpReply(200, json_body(body), reply_headers(exchange, _JSON))
 
     def stream(self, completion: Completion, exchange: Exchange, *, comments: bool) -> StreamPlan:
         chunks = _Chunks(completion, exchange)
@@ -155,14 +156,14 @@ class OpenAIWire:
 
     def models(self, provider: str, names: list[str], exchange: Exchange) -> HttpReply:
         data = [{"id": name, "object": "model", "created": 1_700_000_000, "owned_by": provider} for name in names]
-        return HttpReply(200, json_body({"object": "list", "data": data}), _headers(exchange, _JSON))
+        return HttpReply(200, json_body({"object": "list", "data": data}), reply_headers(exchange, _JSON))
 
     # -- failures ------------------------------------------------------------------------------
 
     def error(self, error: ErrorReply, exchange: Exchange) -> HttpReply:
-        headers = merge_headers(_headers(exchange, _JSON), retry_headers(error), error.headers)
+        headers = merge_headers(reply_headers(exchange, _JSON), retry_headers(error), error.headers)
         if error.body is not None:
-            return HttpReply(error.status, _verbatim(error.body), headers)
+            return HttpReply(error.status, verbatim(error.body), headers)
         message, type_, code = _error_defaults(error, exchange)
         fields = {
             "message": error.message if error.message is not None else message,
@@ -189,7 +190,7 @@ class OpenAIWire:
                 "code": None,
             }
         }
-        return HttpReply(401, json_body(body), _headers(exchange, _JSON))
+        return HttpReply(401, json_body(body), reply_headers(exchange, _JSON))
 
     def invalid_body(self, exchange: Exchange) -> HttpReply:
         message = (
@@ -230,7 +231,7 @@ class OpenAIWire:
             "error": {"code": error.code, "message": error.message},
             "system_fingerprint": _FINGERPRINT,
         }
-        return HttpReply(200, json_body(body), _headers(exchange, _JSON))
+        return HttpReply(200, json_body(body), reply_headers(exchange, _JSON))
 
     def in_band_error_stream(self, partial: Completion, error: StreamErrorReply, exchange: Exchange) -> StreamPlan:
         chunks = _Chunks(partial, exchange)
@@ -292,8 +293,8 @@ class _Chunks:
     def content(self) -> tuple[bytes, ...]:
         c = self._completion
         size = c.chunk_size
-        frames = [self.delta({"reasoning_content": piece}) for piece in _pieces(c.reasoning or "", size)]
-        frames += [self.delta({"content": piece}) for piece in _pieces(c.text or "", size)]
+        frames = [self.delta({"reasoning_content": piece}) for piece in pieces(c.reasoning or "", size)]
+        frames += [self.delta({"content": piece}) for piece in pieces(c.text or "", size)]
         for index, call in enumerate(c.tool_calls):
             opening = {
                 "index": index,
@@ -304,16 +305,12 @@ class _Chunks:
             frames.append(self.delta({"tool_calls": [opening]}))
             frames += [
                 self.delta({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
-                for piece in _pieces(call.arguments, size)
+                for piece in pieces(call.arguments, size)
             ]
         return tuple(frames)
 
     def usage_chunk(self) -> bytes:
         return _frame({**self.envelope(), "choices": [], "usage": self._completion.usage})
-
-
-def _pieces(text: str, size: int) -> list[str]:
-    return [text[start : start + size] for start in range(0, len(text), size)]
 
 
 def _frame(chunk: Mapping[str, Any]) -> bytes:
@@ -324,20 +321,8 @@ def _completion_id(exchange: Exchange) -> str:
     return f"chatcmpl-sim-{exchange.seq}"
 
 
-def _headers(exchange: Exchange, content_type: str) -> dict[str, str]:
-    return {"Content-Type": content_type, "x-request-id": f"req_sim_{exchange.seq}"}
-
-
 def _stream_headers(exchange: Exchange) -> dict[str, str]:
-    return {**_headers(exchange, _SSE), "Cache-Control": "no-cache"}
-
-
-def _verbatim(body: bytes | str | Mapping[str, Any]) -> bytes:
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode()
-    return json_body(dict(body))
+    return {**reply_headers(exchange, _SSE), "Cache-Control": "no-cache"}
 
 
 def _content_chars(content: object) -> int:

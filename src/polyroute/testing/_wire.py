@@ -25,9 +25,13 @@ __all__ = [
     "RequestFacts",
     "StreamPlan",
     "WireFormat",
+    "body_facts",
     "json_body",
     "merge_headers",
+    "pieces",
+    "reply_headers",
     "retry_headers",
+    "verbatim",
 ]
 
 Endpoint: TypeAlias = Literal["chat", "models"]
@@ -152,6 +156,33 @@ def json_body(value: Any, *, indent: int | None = 2) -> bytes:
     """UTF-8 JSON; pretty by default like real API bodies, compact with ``indent=None``."""
     separators = (",", ":") if indent is None else None
     return json.dumps(value, ensure_ascii=False, indent=indent, separators=separators).encode()
+
+
+def verbatim(body: bytes | str | Mapping[str, Any]) -> bytes:
+    """An error body given by the behaviour, sent as it is (a mapping as JSON)."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return json_body(dict(body))
+
+
+def pieces(text: str, size: int) -> list[str]:
+    """``text`` cut into stream deltas of ``size`` characters (none for empty text)."""
+    return [text[start : start + size] for start in range(0, len(text), size)]
+
+
+def body_facts(body: Mapping[str, Any] | None) -> RequestFacts:
+    """Stream flag and model of an API that carries both in the JSON body (``"stream": true``, ``"model"``)."""
+    if body is None:
+        return RequestFacts(stream=False, model=None)
+    model = body.get("model")
+    return RequestFacts(stream=body.get("stream") is True, model=model if isinstance(model, str) else None)
+
+
+def reply_headers(exchange: Exchange, content_type: str, *, id_header: str = "x-request-id") -> dict[str, str]:
+    """``Content-Type`` and the simulated request id (``req_sim_<seq>``) under ``id_header``."""
+    return {"Content-Type": content_type, id_header: f"req_sim_{exchange.seq}"}
 
 
 def merge_headers(*layers: Mapping[str, str]) -> dict[str, str]:
