@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from tests.conftest import USER, config_for, endpoint
 
 import polyroute
 from polyroute import errors
+from polyroute._tokens import PromptSize, encoding_for
 from polyroute.budgets import (
     BudgetRule,
     BudgetStore,
@@ -118,6 +120,82 @@ def test_prompt_estimate_is_conservative() -> None:
     cjk = "预算检查必须保守" * 10  # about 1 token per character
     assert estimate_prompt_tokens([{"role": "user", "content": cjk}]) >= 80
     image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:..."}}]}]
+    assert estimate_prompt_tokens(image) >= 1600
+
+
+_CALL = {"id": "call_1", "type": "function", "function": {"name": "search", "arguments": '{"q": "预算检查 budget"}'}}
+_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "search",
+            "description": "Search the knowledge base for a query and return the best passages.",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+        },
+    }
+]
+#: prompts of every kind the router carries: (messages, tools)
+PROMPTS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]] | None]] = {
+    "prose": (
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Why is the sky blue? " * 30}],
+        None,
+    ),
+    "cjk": ([{"role": "user", "content": "预算检查必须保守，不能少算。" * 20}], None),
+    "code": ([{"role": "user", "content": "def f(x: int) -> int:\n    return x * 2  # double\n" * 20}], None),
+    "small parts": ([{"role": "user", "content": [{"type": "text", "text": c} for c in "abcdefghij"]}], None),
+    "tool round trip": (
+        [
+            {"role": "user", "content": "search for the budget rules"},
+            {"role": "assistant", "content": None, "tool_calls": [_CALL]},
+            {"role": "tool", "tool_call_id": "call_1", "name": "search", "content": "规则：每天十美元。" * 10},
+        ],
+        _TOOLS,
+    ),
+}
+
+
+def _tiktoken_count(encoding: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int:
+    """OpenAI's published way of counting chat tokens: 3 a message plus every value's tokens, 3 to prime."""
+    total = 3
+    for m in messages:
+        total += 3 + (1 if "name" in m else 0)
+        for value in m.values():
+            if isinstance(value, list) and all("text" in part for part in value):
+                texts = [part["text"] for part in value]
+            else:
+                texts = [value if isinstance(value, str) else json.dumps(value)] if value is not None else []
+            total += sum(len(encoding.encode(t, disallowed_special=())) for t in texts)
+    if tools:
+        total += len(encoding.encode(json.dumps(tools)))
+    return total
+
+
+@pytest.mark.parametrize("encoding_name", ["o200k_base", "cl100k_base"])
+@pytest.mark.parametrize("kind", sorted(PROMPTS))
+def test_prompt_estimate_covers_real_token_counts(kind: str, encoding_name: str) -> None:
+    encoding = encoding_for(encoding_name)
+    if encoding is None:
+        pytest.skip(f"tiktoken's {encoding_name} BPE file is not installed offline")
+    messages, tools = PROMPTS[kind]
+    assert estimate_prompt_tokens(messages, tools) >= _tiktoken_count(encoding, messages, tools)
+
+
+@pytest.mark.parametrize("kind", sorted(PROMPTS))
+def test_prompt_estimate_is_never_below_the_routing_estimate(kind: str) -> None:
+    messages, tools = PROMPTS[kind]
+    assert estimate_prompt_tokens(messages, tools) >= PromptSize(messages, tools).upper
+
+
+def test_prompt_estimate_counts_every_part_and_field() -> None:
+    one = [{"role": "user", "content": "x"}]
+    base = estimate_prompt_tokens(one)
+    assert estimate_prompt_tokens([{"role": "user", "content": [{"type": "text", "text": "x"}] * 20}]) >= base + 19
+    assert estimate_prompt_tokens([{"role": "user", "content": "x", "name": "n" * 200}]) >= base + 100
+    tool = [{"role": "tool", "content": "x", "tool_call_id": "c" * 200}]
+    assert estimate_prompt_tokens(tool) >= base + 100
+    audio = [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "QUJD" * 100}}]}]
+    assert estimate_prompt_tokens(audio) >= 200
+    image = [{"role": "user", "content": [{"type": "input_image", "image_url": "https://example.com/a.png"}]}]
     assert estimate_prompt_tokens(image) >= 1600
 
 

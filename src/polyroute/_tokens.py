@@ -6,7 +6,8 @@ and to decide whether a prompt surely fits) and ``lower`` (one per 10 bytes; a p
 lower bound does not fit surely does not). Only when a context decision falls between the two
 is the prompt counted exactly with the endpoint's tiktoken encoding — known from the endpoint's
 ``tokenizer`` (an encoding or OpenAI model name) or its model id — and the count is cached for
-the request.
+the request. Budgets reserve against a third, ``ceiling``: one token per 2 bytes of every field
+the model reads, and 1,600 tokens an image: a reservation that ordinary prompts never exceed.
 
 tiktoken is optional and imported on first need, never by ``import polyroute``. Its BPE files
 are never downloaded: they are read from tiktoken's own cache directory
@@ -35,6 +36,13 @@ IMAGE_UPPER = 1024
 IMAGE_LOWER = 85
 UPPER_BYTES_PER_TOKEN = 3
 LOWER_BYTES_PER_TOKEN = 10
+#: the budget ceiling: tokenizers average 3 to 4 bytes a token on prose and code, 2 also covers CJK text
+#: and ordinary numbers and punctuation; an image as many tokens as any major provider counts for one
+CEILING_BYTES_PER_TOKEN = 2
+IMAGE_CEILING = 1600
+_IMAGE_TYPES = ("image_url", "input_image")
+#: message fields besides content and tool calls that reach the model (counted in the ceiling only)
+_OTHER_FIELDS = ("function_call", "name", "tool_call_id")
 
 _URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
 _R50K_PAT = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
@@ -178,6 +186,14 @@ def _text_bytes(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _json_bytes(value: Any) -> int:
+    return _text_bytes(_json_text(value))
+
+
 class PromptSize:
     """One request's prompt, measured once: cheap bounds, exact counts on demand."""
 
@@ -201,11 +217,11 @@ class PromptSize:
                     text = part.get("text")
                     if isinstance(text, str):
                         size += _text_bytes(text)
-                    elif part.get("type") in ("image_url", "input_image"):
+                    elif part.get("type") in _IMAGE_TYPES:
                         self.images += 1
             calls = m.get("tool_calls")
             if calls:
-                size += len(json.dumps(calls, separators=(",", ":"), ensure_ascii=False, default=str))
+                size += len(_json_text(calls))
         self.text_bytes = size
         self.tool_bytes = len(json.dumps(tools, separators=(",", ":"), default=str)) if tools else 0
         total = size + self.tool_bytes
@@ -217,6 +233,38 @@ class PromptSize:
     @property
     def _overhead(self) -> int:
         return self.messages * PER_MESSAGE + PRIMING
+
+    @property
+    def ceiling(self) -> int:
+        """The worst case budgets reserve: one token per 2 UTF-8 bytes of every field and part the
+        model reads (each rounded up), 1,600 tokens an image, plus the per-message overhead."""
+        total = self.text_bytes + self.tool_bytes + self._ceiling_bytes()
+        return total // CEILING_BYTES_PER_TOKEN + self.images * IMAGE_CEILING + self._overhead
+
+    def _ceiling_bytes(self) -> int:
+        """What the ceiling adds to the bytes the bounds measure: names and ids, the JSON of parts
+        neither text nor image (audio, files), the multi-byte excess of tool calls (the bounds count
+        their characters), and a byte a piece, so that halving the total rounds every piece up.
+        Measured on demand: routing never pays for it."""
+        extra = 0
+        for m in self._messages:
+            content = m.get("content")
+            if isinstance(content, str):
+                extra += 1
+            elif isinstance(content, list):
+                for part in content:
+                    if not isinstance(part, Mapping):
+                        continue
+                    if isinstance(part.get("text"), str):
+                        extra += 1
+                    elif part.get("type") not in _IMAGE_TYPES:
+                        extra += _json_bytes(part) + 1
+            calls = m.get("tool_calls")
+            if calls:
+                text = _json_text(calls)
+                extra += _text_bytes(text) - len(text) + 1
+            extra += sum(_json_bytes(m[k]) + 1 for k in _OTHER_FIELDS if m.get(k) is not None)
+        return extra + (1 if self._tools else 0)
 
     def exact(self, tokenizer: str | None) -> int | None:
         """The prompt counted with ``tokenizer``'s tiktoken encoding (cached), or ``None`` if unavailable."""
@@ -242,7 +290,7 @@ class PromptSize:
             elif isinstance(content, list):
                 out.extend(p["text"] for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str))
             if m.get("tool_calls"):
-                out.append(json.dumps(m["tool_calls"], separators=(",", ":"), ensure_ascii=False, default=str))
+                out.append(_json_text(m["tool_calls"]))
         if self._tools:
             out.append(json.dumps(self._tools, separators=(",", ":"), default=str))
         return out

@@ -1,60 +1,33 @@
 """The worst case a call can cost, for budget reservations: a conservative estimate, fast.
 
-The prompt estimate counts UTF-8 bytes / 2 (tokenizers average 3 to 4 bytes per token on prose
-and code; 2 keeps digits, symbols and CJK text covered) plus a few tokens per message, and a
-fixed allowance per image. It is a plain function of the messages and tools, so a tokenizer-
-based estimator can replace it (``BudgetGuard(estimator=...)``).
+The prompt estimate is the routing estimator's ceiling (:attr:`polyroute._tokens.PromptSize.ceiling`):
+UTF-8 bytes / 2 (tokenizers average 3 to 4 bytes per token on prose and code; 2 covers CJK text
+and ordinary numbers and punctuation, though long runs of digits or symbols can exceed it) over
+every field the model reads, plus a few tokens per message, and a fixed allowance per image. It is
+a plain function of the messages and tools, so a tokenizer-based estimator can replace it
+(``BudgetGuard(estimator=...)``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from polyroute._catalog import Endpoint, Pricing
 from polyroute._request import ChatRequest
+from polyroute._tokens import PromptSize
 
-__all__ = ["IMAGE_TOKENS", "TokenEstimator", "estimate_prompt_tokens", "output_bound", "worst_case_cost"]
-
-#: an upper bound for one input image's tokens across the major providers
-IMAGE_TOKENS = 1600
-_PER_MESSAGE = 4
+__all__ = ["TokenEstimator", "estimate_prompt_tokens", "output_bound", "worst_case_cost"]
 
 TokenEstimator = Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]] | None], int]
-
-
-def _text_tokens(text: str) -> int:
-    return (len(text.encode("utf-8")) + 1) // 2
 
 
 def estimate_prompt_tokens(
     messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None = None
 ) -> int:
     """An upper estimate of the prompt tokens of ``messages`` (and ``tools`` definitions)."""
-    total = 3
-    for m in messages:
-        total += _PER_MESSAGE
-        content = m.get("content")
-        if isinstance(content, str):
-            total += _text_tokens(content)
-        elif isinstance(content, list):
-            for part in content:
-                if not isinstance(part, Mapping):
-                    continue
-                if part.get("type") == "text" and isinstance(part.get("text"), str):
-                    total += _text_tokens(part["text"])
-                elif part.get("type") == "image_url":
-                    total += IMAGE_TOKENS
-                else:
-                    total += _text_tokens(json.dumps(part, default=str))
-        for key in ("tool_calls", "function_call", "name", "tool_call_id"):
-            if m.get(key) is not None:
-                total += _text_tokens(json.dumps(m[key], default=str))
-    if tools:
-        total += _text_tokens(json.dumps(list(tools), default=str))
-    return total
+    return PromptSize(messages, tools).ceiling
 
 
 def output_bound(request: ChatRequest, endpoint: Endpoint, default: int) -> int:
