@@ -32,6 +32,8 @@ __all__ = ["PERCENTILES", "delay_policy", "parse_hedge", "race_complete", "race_
 
 PERCENTILES = {"p50": 50.0, "p75": 75.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
 AsyncBackendFor = Callable[[str], AsyncBackend]
+#: the attempt that answered first: its send, start time, result and (when streamed) opening
+_Winner = tuple[Send, float, Any, Opening | None]
 
 
 def parse_hedge(value: Any, settings: HedgeSettings) -> HedgeSettings | None:
@@ -130,6 +132,44 @@ class _Race:
             self.hedged = True
         return done
 
+    async def run(self, first: Send, start: Callable[[Send], None], delay: float) -> _Winner | None:
+        """Start ``first`` with ``start`` (which launches it), and the next candidate too if nothing has
+        answered after ``delay``: the first attempt to succeed, the others cancelled and recorded, or
+        ``None`` when every attempt failed (recorded; the caller asks the execution what next)."""
+        ex = self.ex
+        start(first)
+        timer = asyncio.ensure_future(self.clock.asleep(delay))
+        try:
+            while self.running:
+                was_hedged = self.hedged
+                done = await self.next_done(timer)
+                for task in [t for t in done if t in self.running]:
+                    send, started, opening = self.running.pop(task)
+                    err = task.exception()
+                    if err is None:
+                        await self.stop(send, f"hedged: {send.candidate.endpoint.provider} answered first")
+                        return send, started, task.result(), opening
+                    if opening is not None:
+                        await opening.close()
+                    if not isinstance(err, ProviderError):
+                        raise err
+                    ex.failed(send, err, started, concurrent=self.pair)
+                    if not self.pair:
+                        return None
+                if self.hedged and not was_hedged and self.running:
+                    second = ex.hedge()
+                    if second is not None:
+                        self.pair = True
+                        start(second)
+            return None
+        except asyncio.CancelledError:
+            await self.stop(None, "the caller cancelled the call")
+            raise
+        finally:
+            timer.cancel()
+            if self.running:
+                await self.stop(None, "the call ended")
+
 
 async def race_complete(
     ex: Execution, first: Send, backend_for: AsyncBackendFor, clock: Clock, delay: float
@@ -138,38 +178,17 @@ async def race_complete(
     attempt failed (recorded; the caller asks the execution what next)."""
     request = ex.request
     race = _Race(ex, clock)
-    race.launch(first, _complete(backend_for(first.provider.name), first, request))
-    timer = asyncio.ensure_future(clock.asleep(delay))
-    try:
-        while race.running:
-            was_hedged = race.hedged
-            done = await race.next_done(timer)
-            for task in [t for t in done if t in race.running]:
-                send, started, _ = race.running.pop(task)
-                err = task.exception()
-                if err is None:
-                    await race.stop(send, f"hedged: {send.candidate.endpoint.provider} answered first")
-                    resp: ChatCompletion = task.result()
-                    resp.route = ex.succeeded(send, started, resp.usage)
-                    return resp
-                if not isinstance(err, ProviderError):
-                    raise err
-                ex.failed(send, err, started, concurrent=race.pair)
-                if not race.pair:
-                    return None
-            if race.hedged and not was_hedged and race.running:
-                second = ex.hedge()
-                if second is not None:
-                    race.pair = True
-                    race.launch(second, _complete(backend_for(second.provider.name), second, request))
+
+    def start(send: Send) -> None:
+        race.launch(send, _complete(backend_for(send.provider.name), send, request))
+
+    won = await race.run(first, start, delay)
+    if won is None:
         return None
-    except asyncio.CancelledError:
-        await race.stop(None, "the caller cancelled the call")
-        raise
-    finally:
-        timer.cancel()
-        if race.running:
-            await race.stop(None, "the call ended")
+    send, started, result, _ = won
+    resp: ChatCompletion = result
+    resp.route = ex.succeeded(send, started, resp.usage)
+    return resp
 
 
 async def race_streams(
@@ -184,35 +203,5 @@ async def race_streams(
         opening = Opening(send, backend_for(send.provider.name), clock, request)
         race.launch(send, opening.run(), opening)
 
-    start(first)
-    timer = asyncio.ensure_future(clock.asleep(delay))
-    try:
-        while race.running:
-            was_hedged = race.hedged
-            done = await race.next_done(timer)
-            for task in [t for t in done if t in race.running]:
-                send, started, opening = race.running.pop(task)
-                assert opening is not None
-                err = task.exception()
-                if err is None:
-                    await race.stop(send, f"hedged: {send.candidate.endpoint.provider} answered first")
-                    return opening
-                await opening.close()
-                if not isinstance(err, ProviderError):
-                    raise err
-                ex.failed(send, err, started, concurrent=race.pair)
-                if not race.pair:
-                    return None
-            if race.hedged and not was_hedged and race.running:
-                second = ex.hedge()
-                if second is not None:
-                    race.pair = True
-                    start(second)
-        return None
-    except asyncio.CancelledError:
-        await race.stop(None, "the caller cancelled the call")
-        raise
-    finally:
-        timer.cancel()
-        if race.running:
-            await race.stop(None, "the call ended")
+    won = await race.run(first, start, delay)
+    return won[3] if won is not None else None
