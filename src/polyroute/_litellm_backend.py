@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -83,32 +84,29 @@ class LiteLLMBackend:
             kwargs["extra_headers"] = dict(provider.headers)
         return kwargs
 
-    def _raise_mapped(self, exc: Exception) -> None:
-        """Raise our error for LiteLLM's ``exc``; return if ``exc`` is not LiteLLM's (to re-raise it)."""
-        mapped = map_litellm_error(exc, self._litellm.exceptions)
-        if mapped is not None:
-            raise mapped from exc
-
-    def complete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
-        litellm = self._litellm
+    @contextmanager
+    def _mapped_errors(self) -> Iterator[None]:
+        """LiteLLM's exceptions raised in the block become ours, by type; any other passes through."""
         try:
-            response = litellm.completion(**self._kwargs(endpoint, request, timeouts))
+            yield
         except ProviderError:
             raise
         except Exception as exc:
-            self._raise_mapped(exc)
+            mapped = map_litellm_error(exc, self._litellm.exceptions)
+            if mapped is not None:
+                raise mapped from exc
             raise
+
+    def complete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
+        litellm = self._litellm
+        with self._mapped_errors():
+            response = litellm.completion(**self._kwargs(endpoint, request, timeouts))
         return completion_from_litellm(response)
 
     async def acomplete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
         litellm = self._litellm
-        try:
+        with self._mapped_errors():
             response = await litellm.acompletion(**self._kwargs(endpoint, request, timeouts))
-        except ProviderError:
-            raise
-        except Exception as exc:
-            self._raise_mapped(exc)
-            raise
         return completion_from_litellm(response)
 
     def stream(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> Iterator[ChatCompletionChunk]:
@@ -116,16 +114,12 @@ class LiteLLMBackend:
         finished = False
         source: Any = None
         try:
-            source = litellm.completion(**self._kwargs(endpoint, request, timeouts))
-            for raw in source:
-                chunk = chunk_from_litellm(raw)
-                finished = finished or chunk.finish_reason is not None
-                yield chunk
-        except ProviderError:
-            raise
-        except Exception as exc:
-            self._raise_mapped(exc)
-            raise
+            with self._mapped_errors():
+                source = litellm.completion(**self._kwargs(endpoint, request, timeouts))
+                for raw in source:
+                    chunk = chunk_from_litellm(raw)
+                    finished = finished or chunk.finish_reason is not None
+                    yield chunk
         finally:
             close = getattr(source, "close", None)
             if callable(close):
@@ -140,16 +134,12 @@ class LiteLLMBackend:
         finished = False
         source: Any = None
         try:
-            source = await litellm.acompletion(**self._kwargs(endpoint, request, timeouts))
-            async for raw in source:
-                chunk = chunk_from_litellm(raw)
-                finished = finished or chunk.finish_reason is not None
-                yield chunk
-        except ProviderError:
-            raise
-        except Exception as exc:
-            self._raise_mapped(exc)
-            raise
+            with self._mapped_errors():
+                source = await litellm.acompletion(**self._kwargs(endpoint, request, timeouts))
+                async for raw in source:
+                    chunk = chunk_from_litellm(raw)
+                    finished = finished or chunk.finish_reason is not None
+                    yield chunk
         finally:
             aclose = getattr(source, "aclose", None)
             if callable(aclose):
