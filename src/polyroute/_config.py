@@ -87,6 +87,21 @@ class ProviderConfig(_Strict):
 _Price = float | int | str | None
 
 
+def _to_decimal(v: float | int | str) -> Decimal:
+    try:
+        return Decimal(str(v))
+    except InvalidOperation:
+        raise ValueError(f"must be a number, got {v!r}") from None
+
+
+def _non_negative(v: float | int | str) -> float | int | str:
+    """``v`` unchanged if it reads as a finite, non-negative decimal number; else ``ValueError``."""
+    d = _to_decimal(v)
+    if not d.is_finite() or d < 0:
+        raise ValueError(f"must be a non-negative number, got {v!r}")
+    return v
+
+
 class PricingConfig(_Strict):
     """USD per token (``request``: per request; ``image``: per image)."""
 
@@ -101,15 +116,7 @@ class PricingConfig(_Strict):
     @field_validator("*")
     @classmethod
     def _decimal(cls, v: _Price) -> _Price:
-        if v is None:
-            return v
-        try:
-            d = Decimal(str(v))
-        except InvalidOperation:
-            raise ValueError(f"must be a number, got {v!r}") from None
-        if not d.is_finite() or d < 0:
-            raise ValueError(f"must be a non-negative number, got {v!r}")
-        return v
+        return v if v is None else _non_negative(v)
 
 
 class EndpointConfig(_Strict):
@@ -211,10 +218,7 @@ class CostsConfig(_Strict):
     def _percent(cls, v: _Price) -> _Price:
         if v is None:
             return v
-        try:
-            d = Decimal(str(v))
-        except InvalidOperation:
-            raise ValueError(f"must be a number, got {v!r}") from None
+        d = _to_decimal(v)
         if not d.is_finite() or d < 0 or d > 100:
             raise ValueError(f"must be a percentage between 0 and 100, got {v!r}")
         return v
@@ -243,13 +247,7 @@ class BudgetConfig(_Strict):
     @field_validator("limit_usd")
     @classmethod
     def _limit(cls, v: float | int | str) -> float | int | str:
-        try:
-            d = Decimal(str(v))
-        except InvalidOperation:
-            raise ValueError(f"must be a number, got {v!r}") from None
-        if not d.is_finite() or d < 0:
-            raise ValueError(f"must be a non-negative number, got {v!r}")
-        return v
+        return _non_negative(v)
 
 
 class RouterConfig(_Strict):
