@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from polyroute._catalog import Endpoint
 from polyroute._request import ChatRequest
 from polyroute.adapters._data_url import parse_data_url
-from polyroute.adapters._openai_params import OPENAI_ONLY, max_output_tokens, stop_list
+from polyroute.adapters._openai_params import TRANSLATED, max_output_tokens, pass_through, stop_list, tool_arguments
 from polyroute.errors import BadRequest
 
 __all__ = ["DEFAULT_MAX_TOKENS", "THINKING_BUDGETS", "encode_request"]
@@ -27,28 +25,6 @@ __all__ = ["DEFAULT_MAX_TOKENS", "THINKING_BUDGETS", "encode_request"]
 DEFAULT_MAX_TOKENS = 4096
 #: ``reasoning_effort`` -> extended-thinking ``budget_tokens``
 THINKING_BUDGETS = {"low": 1024, "medium": 2048, "high": 4096}
-#: translated below, or dropped: Anthropic has no counterpart
-_HANDLED = frozenset(
-    {
-        "max_tokens",
-        "max_completion_tokens",
-        "temperature",
-        "top_p",
-        "stop",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "user",
-        "reasoning_effort",
-        "n",
-        "seed",
-        "presence_penalty",
-        "frequency_penalty",
-        "logprobs",
-        "top_logprobs",
-        "response_format",
-    }
-)
 
 Block = dict[str, Any]
 
@@ -97,15 +73,8 @@ def _blocks(content: Any) -> list[Block]:
 
 
 def _tool_use(call: Mapping[str, Any]) -> Block:
-    fn = call.get("function") or {}
-    raw = fn.get("arguments") or "{}"
-    try:
-        arguments = orjson.loads(raw) if isinstance(raw, str) else raw
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(
-            f"tool call {call.get('id')!r} has arguments that are not JSON", code="invalid_tool_arguments"
-        ) from exc
-    return {"type": "tool_use", "id": call.get("id"), "name": fn.get("name"), "input": arguments}
+    name = (call.get("function") or {}).get("name")
+    return {"type": "tool_use", "id": call.get("id"), "name": name, "input": tool_arguments(call)}
 
 
 def _assistant_blocks(message: Mapping[str, Any]) -> list[Block]:
@@ -214,9 +183,5 @@ def encode_request(endpoint: Endpoint, request: ChatRequest) -> dict[str, Any]:
         body["tool_choice"] = choice
     if isinstance(params.get("user"), str):
         body["metadata"] = {"user_id": params["user"]}
-    for key, value in params.items():
-        if key not in _HANDLED and key not in OPENAI_ONLY:
-            body[key] = value
-    if endpoint.extra_body:
-        body.update(endpoint.extra_body)
+    pass_through(body, params, TRANSLATED, endpoint.extra_body)  # dropped if not translated above
     return body

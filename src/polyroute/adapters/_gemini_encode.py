@@ -18,35 +18,14 @@ import orjson
 from polyroute._catalog import Endpoint
 from polyroute._request import ChatRequest
 from polyroute.adapters._data_url import guess_media_type, parse_data_url
-from polyroute.adapters._openai_params import OPENAI_ONLY, max_output_tokens, stop_list
+from polyroute.adapters._openai_params import TRANSLATED, max_output_tokens, pass_through, stop_list, tool_arguments
 from polyroute.errors import BadRequest
 
 __all__ = ["THINKING_BUDGETS", "encode_request", "thought_signature"]
 
 #: ``reasoning_effort`` -> ``thinkingConfig.thinkingBudget`` (Google's mapping for its OpenAI endpoint)
 THINKING_BUDGETS = {"none": 0, "minimal": 0, "low": 1024, "medium": 8192, "high": 24576}
-_HANDLED = frozenset(
-    {
-        "max_tokens",
-        "max_completion_tokens",
-        "temperature",
-        "top_p",
-        "stop",
-        "n",
-        "seed",
-        "presence_penalty",
-        "frequency_penalty",
-        "logprobs",
-        "top_logprobs",
-        "response_format",
-        "reasoning_effort",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "user",
-        "generationConfig",
-    }
-)
+_HANDLED = TRANSLATED | {"generationConfig"}
 _GENERATION = {
     "temperature": "temperature",
     "top_p": "topP",
@@ -102,18 +81,6 @@ def _parts(content: Any) -> list[Part]:
     return [_part(p) for p in content if isinstance(p, Mapping)]
 
 
-def _arguments(call: Mapping[str, Any]) -> Any:
-    raw = (call.get("function") or {}).get("arguments") or "{}"
-    if not isinstance(raw, str):
-        return raw
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(
-            f"tool call {call.get('id')!r} has arguments that are not JSON", code="invalid_tool_arguments"
-        ) from exc
-
-
 def _model_parts(message: Mapping[str, Any], names: dict[str, str]) -> list[Part]:
     parts = _parts(message.get("content"))
     for call in message.get("tool_calls") or ():
@@ -122,7 +89,7 @@ def _model_parts(message: Mapping[str, Any], names: dict[str, str]) -> list[Part
         name = (call.get("function") or {}).get("name")
         if isinstance(call.get("id"), str) and isinstance(name, str):
             names[call["id"]] = name
-        part: Part = {"functionCall": {"name": name, "args": _arguments(call)}}
+        part: Part = {"functionCall": {"name": name, "args": tool_arguments(call)}}
         sig = thought_signature(call)
         if sig is not None:
             part["thoughtSignature"] = sig
@@ -236,9 +203,5 @@ def encode_request(endpoint: Endpoint, request: ChatRequest) -> dict[str, Any]:
     generation = _generation_config(params)
     if generation:
         body["generationConfig"] = generation
-    for key, value in params.items():
-        if key not in _HANDLED and key not in OPENAI_ONLY:
-            body[key] = value
-    if endpoint.extra_body:
-        body.update(endpoint.extra_body)
+    pass_through(body, params, _HANDLED, endpoint.extra_body)
     return body
