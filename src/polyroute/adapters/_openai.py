@@ -13,16 +13,11 @@ from polyroute._request import ChatRequest
 from polyroute._sse import SSEParser
 from polyroute._types import ChatCompletion, ChatCompletionChunk
 from polyroute.adapters._classify import classify, retry_after
+from polyroute.adapters._jsonbody import body_text, maybe_json
 from polyroute.errors import IncompleteStream, MalformedResponse, ProviderError, ServerError
 from polyroute.transports._base import HttpRequest
 
 __all__ = ["OpenAIAdapter", "OpenAIStreamDecoder", "error_from_object"]
-
-_MAX_BODY = 2000
-
-
-def _body_text(body: bytes) -> str:
-    return body[:_MAX_BODY].decode("utf-8", "replace")
 
 
 def error_from_object(status: int, obj: Any, headers: Mapping[str, str], raw: bytes) -> ProviderError:
@@ -51,7 +46,7 @@ def error_from_object(status: int, obj: Any, headers: Mapping[str, str], raw: by
         status = int(code)
     message = message or f"HTTP {status}"
     return classify(
-        status, message, code=code, error_type=etype, retry_after_s=retry_after(headers), body=_body_text(raw)
+        status, message, code=code, error_type=etype, retry_after_s=retry_after(headers), body=body_text(raw)
     )
 
 
@@ -114,23 +109,20 @@ class OpenAIAdapter:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise MalformedResponse(f"response is not JSON: {exc}", status=200, body=_body_text(body)) from exc
+            raise MalformedResponse(f"response is not JSON: {exc}", status=200, body=body_text(body)) from exc
         if not isinstance(data, dict):
-            raise MalformedResponse("response is not a JSON object", status=200, body=_body_text(body))
+            raise MalformedResponse("response is not a JSON object", status=200, body=body_text(body))
         if "error" in data and not data.get("choices"):
             raise error_from_object(200, data, {}, body)
         if not isinstance(data.get("choices"), list) or not data["choices"]:
-            raise MalformedResponse("response has no choices", status=200, body=_body_text(body))
+            raise MalformedResponse("response has no choices", status=200, body=body_text(body))
         _normalise(data, "message")
         return ChatCompletion.from_dict(data)
 
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
-        try:
-            obj: Any = orjson.loads(body) if body else None
-        except orjson.JSONDecodeError:
-            obj = None
+        obj = maybe_json(body)
         if obj is None:
-            text = _body_text(body).strip()
+            text = body_text(body).strip()
             return classify(status, text or f"HTTP {status}", retry_after_s=retry_after(headers), body=text)
         return error_from_object(status, obj, headers, body)
 
@@ -162,9 +154,9 @@ class OpenAIStreamDecoder:
             try:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError as exc:
-                raise MalformedResponse(f"stream frame is not JSON: {exc}", status=200, body=_body_text(data)) from exc
+                raise MalformedResponse(f"stream frame is not JSON: {exc}", status=200, body=body_text(data)) from exc
             if not isinstance(obj, dict):
-                raise MalformedResponse("stream frame is not a JSON object", status=200, body=_body_text(data))
+                raise MalformedResponse("stream frame is not a JSON object", status=200, body=body_text(data))
             if event == "error" or "error" in obj:
                 raise error_from_object(200, obj if "error" in obj else {"error": obj}, {}, data)
             _normalise(obj, "delta")
