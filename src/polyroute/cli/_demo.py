@@ -15,13 +15,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from polyroute._router import Router
 from polyroute._types import Route
 from polyroute.cli._app import app, console
-from polyroute.cli._format import money, per_million, seconds
+from polyroute.cli._format import money, per_million, progress_bar, seconds
 from polyroute.errors import PolyrouteError
 
 __all__ = ["demo", "demo_config"]
@@ -204,13 +204,6 @@ def demo(
             provider.set_default(behaviours[name])
             urls[name] = provider.base_url
         router = Router.from_config(demo_config(urls), rng=random.Random(seed))
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
+        with progress_bar() as progress:
             results = asyncio.run(_burst(router, requests, concurrency, progress))
     _report(results)

@@ -1,14 +1,16 @@
-"""How the CLI shows money, durations and routes."""
+"""How the CLI shows money, durations, routes and progress."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from polyroute._types import Route
+from polyroute.cli._app import console
 
-__all__ = ["money", "per_million", "route_table", "seconds"]
+__all__ = ["money", "per_million", "progress_bar", "route_table", "seconds"]
 
 
 def money(value: Decimal | None) -> str:
@@ -50,3 +52,15 @@ def route_table(route: Route) -> Table:
             money(a.cost),
         )
     return table
+
+
+def progress_bar() -> Progress:
+    """A transient bar of requests done out of all, for commands that send many."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )

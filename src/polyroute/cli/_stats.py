@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from polyroute._router import Router
 from polyroute._stats import EndpointStats, Percentiles
 from polyroute.cli._app import ConfigOption, app, console, err_console, load_router
-from polyroute.cli._format import seconds
+from polyroute.cli._format import progress_bar, seconds
 from polyroute.errors import PolyrouteError
 
 __all__ = ["stats", "stats_table"]
@@ -84,17 +84,6 @@ async def _probe(router: Router, model: str, prompt: str, *, n: int, concurrency
     return failures
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-
-
 def _demo_stats(requests: int, concurrency: int, seed: int) -> dict[str, EndpointStats]:
     from polyroute.cli import _demo
     from polyroute.testing import ProviderSimulator
@@ -107,7 +96,7 @@ def _demo_stats(requests: int, concurrency: int, seed: int) -> dict[str, Endpoin
             provider.set_default(behaviours[name])
             urls[name] = provider.base_url
         router = Router.from_config(_demo.demo_config(urls), rng=random.Random(seed))
-        with _progress() as progress:
+        with progress_bar() as progress:
             asyncio.run(_demo._burst(router, requests, concurrency, progress))
     return router.stats()
 
@@ -139,7 +128,7 @@ def stats(  # noqa: PLR0917 - typer maps parameters to options
             if name is None or router.catalog.model(name) is None:
                 err_console.print(f"[bold red]unknown model:[/] {name}")
                 raise typer.Exit(2)
-            with _progress() as progress:
+            with progress_bar() as progress:
                 failed = asyncio.run(
                     _probe(router, name, prompt, n=requests, concurrency=concurrency, progress=progress)
                 )
