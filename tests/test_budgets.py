@@ -143,6 +143,10 @@ PROMPTS: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]] | None]] = {
     "cjk": ([{"role": "user", "content": "预算检查必须保守，不能少算。" * 20}], None),
     "code": ([{"role": "user", "content": "def f(x: int) -> int:\n    return x * 2  # double\n" * 20}], None),
     "small parts": ([{"role": "user", "content": [{"type": "text", "text": c} for c in "abcdefghij"]}], None),
+    # the texts where byte-based rules of thumb fall short: every token here is one or two bytes
+    "digits": ([{"role": "user", "content": " ".join(str(i * 7919 % 1000) for i in range(400))}], None),
+    "symbols": ([{"role": "user", "content": "@#$%^&*()[]{}<>~`|\\;:" * 40}], None),
+    "emoji": ([{"role": "user", "content": "🙂🚀🔥💡✅❌" * 60}], None),
     "tool round trip": (
         [
             {"role": "user", "content": "search for the budget rules"},

@@ -6,8 +6,9 @@ and to decide whether a prompt surely fits) and ``lower`` (one per 10 bytes; a p
 lower bound does not fit surely does not). Only when a context decision falls between the two
 is the prompt counted exactly with the endpoint's tiktoken encoding — known from the endpoint's
 ``tokenizer`` (an encoding or OpenAI model name) or its model id — and the count is cached for
-the request. Budgets reserve against a third, ``ceiling``: one token per 2 bytes of every field
-the model reads, and 1,600 tokens an image: a reservation that ordinary prompts never exceed.
+the request. Budgets reserve against a third, ``ceiling``: one token per UTF-8 byte of every field
+the model reads, and 1,600 tokens an image. A byte-level BPE token (tiktoken's, and SentencePiece
+with byte fallback) covers at least one byte, so no prompt can exceed it.
 
 tiktoken is optional and imported on first need, never by ``import polyroute``. Its BPE files
 are never downloaded: they are read from tiktoken's own cache directory
@@ -36,9 +37,10 @@ IMAGE_UPPER = 1024
 IMAGE_LOWER = 85
 UPPER_BYTES_PER_TOKEN = 3
 LOWER_BYTES_PER_TOKEN = 10
-#: the budget ceiling: tokenizers average 3 to 4 bytes a token on prose and code, 2 also covers CJK text
-#: and ordinary numbers and punctuation; an image as many tokens as any major provider counts for one
-CEILING_BYTES_PER_TOKEN = 2
+#: the budget ceiling: a token covers at least one byte, so bytes bound tokens whatever the text
+#: (prose averages 3 to 4 bytes a token: the ceiling over-reserves, never under-reserves); an image
+#: as many tokens as any major provider counts for one
+CEILING_BYTES_PER_TOKEN = 1
 IMAGE_CEILING = 1600
 _IMAGE_TYPES = ("image_url", "input_image")
 #: message fields besides content and tool calls that reach the model (counted in the ceiling only)
@@ -236,8 +238,8 @@ class PromptSize:
 
     @property
     def ceiling(self) -> int:
-        """The worst case budgets reserve: one token per 2 UTF-8 bytes of every field and part the
-        model reads (each rounded up), 1,600 tokens an image, plus the per-message overhead."""
+        """The worst case budgets reserve: one token per UTF-8 byte of every field and part the
+        model reads, 1,600 tokens an image, plus the per-message overhead."""
         total = self.text_bytes + self.tool_bytes + self._ceiling_bytes()
         return total // CEILING_BYTES_PER_TOKEN + self.images * IMAGE_CEILING + self._overhead
 

@@ -1,9 +1,9 @@
 """The worst case a call can cost, for budget reservations: a conservative estimate, fast.
 
 The prompt estimate is the routing estimator's ceiling (:attr:`polyroute._tokens.PromptSize.ceiling`):
-UTF-8 bytes / 2 (tokenizers average 3 to 4 bytes per token on prose and code; 2 covers CJK text
-and ordinary numbers and punctuation, though long runs of digits or symbols can exceed it) over
-every field the model reads, plus a few tokens per message, and a fixed allowance per image. It is
+one token per UTF-8 byte (a token covers at least one byte, so this bounds any byte-level
+tokenizer's count, digits, symbols and emoji included) over every field the model reads, plus a
+few tokens per message, and a fixed allowance per image. It is
 a plain function of the messages and tools, so a tokenizer-based estimator can replace it
 (``BudgetGuard(estimator=...)``).
 """
