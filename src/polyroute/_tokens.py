@@ -223,9 +223,9 @@ class PromptSize:
                         self.images += 1
             calls = m.get("tool_calls")
             if calls:
-                size += len(_json_text(calls))
+                size += _json_bytes(calls)
         self.text_bytes = size
-        self.tool_bytes = len(json.dumps(tools, separators=(",", ":"), default=str)) if tools else 0
+        self.tool_bytes = _json_bytes(tools) if tools else 0
         total = size + self.tool_bytes
         #: a conservative estimate (about 3 bytes a token): natural text and code come in under it
         self.upper = math.ceil(total / UPPER_BYTES_PER_TOKEN) + self.images * IMAGE_UPPER + self._overhead
