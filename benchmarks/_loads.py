@@ -147,7 +147,9 @@ STEADY = "gamma"
 
 
 def memory_config(server: ServerHandle) -> dict[str, Any]:
-    """Two endpoints, no same-endpoint retry and a breaker that never opens: every failure fails over."""
+    """Two endpoints tried in configured order (the default strategy would move the flaky one behind
+    the steady one after each failure), no same-endpoint retry and a breaker that never opens:
+    every failure of the first fails over to the second."""
     return {
         "providers": {
             FLAKY: {"base_url": server.base_url(FLAKY)},
@@ -161,7 +163,11 @@ def memory_config(server: ServerHandle) -> dict[str, Any]:
                 ]
             }
         },
-        "router": {"retry": {"max_retries": 0, "base_delay": 0}, "breaker": {"failure_threshold": 1_000_000}},
+        "router": {
+            "provider": {"sort": "ordered"},
+            "retry": {"max_retries": 0, "base_delay": 0},
+            "breaker": {"failure_threshold": 1_000_000},
+        },
     }
 
 

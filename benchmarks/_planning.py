@@ -8,7 +8,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["growth_check", "plan_cost"]
+__all__ = ["STRATEGY_PREFS", "growth_check", "plan_cost", "strategy_cost"]
 
 
 def _router(n: int) -> Any:
@@ -46,6 +46,35 @@ def plan_cost(sizes: list[int], *, min_time: float) -> list[dict[str, Any]]:
             if elapsed >= min_time and calls >= 3:
                 break
         out.append({"n": n, "calls": calls, "us_per_plan": elapsed / calls * 1e6})
+    return out
+
+
+#: request-level preferences per strategy compared at a few catalog sizes
+STRATEGY_PREFS: dict[str, dict[str, Any] | None] = {
+    "default": None,
+    "sort: price": {"sort": "price"},
+    "sort: latency": {"sort": "latency"},
+    "sort: ordered": {"sort": "ordered"},
+}
+
+
+def strategy_cost(sizes: list[int], *, min_time: float) -> list[dict[str, Any]]:
+    """Microseconds per ``router.plan("big", provider=...)`` for each strategy and catalog size."""
+    out = []
+    for n in sizes:
+        router = _router(n)
+        for label, prefs in STRATEGY_PREFS.items():
+            params = {} if prefs is None else {"provider": prefs}
+            assert len(router.plan("big", **params).candidates) == n
+            calls = 0
+            t0 = time.perf_counter()
+            while True:
+                router.plan("big", **params)
+                calls += 1
+                elapsed = time.perf_counter() - t0
+                if elapsed >= min_time and calls >= 3:
+                    break
+            out.append({"n": n, "strategy": label, "us_per_plan": elapsed / calls * 1e6})
     return out
 
 

@@ -3,8 +3,10 @@
 Three providers serve one model: ``alpha`` (cheapest, 20 ms), ``beta`` (+20 % price, fastest at
 12 ms) and ``gamma`` (2x price, 30 ms), configured in price order. Requests arrive open-loop at a
 fixed rate (as users do: nobody waits for anybody else's call) for a fixed time; the weather
-changes at fixed times. Each *system* (polyroute with a strategy, LiteLLM Router with the same
-fallback chain and retry count, or a single provider called directly) runs the same timeline.
+changes at fixed times. Each *system* (polyroute with a routing strategy, LiteLLM Router with the
+same fallback chain and retry count, or a single provider called directly) runs the same timeline.
+A price change is a configuration reload: ``Router.reload()`` for polyroute (breakers, statistics
+and connection pools carry over; calls in flight finish at the old prices).
 
 The "cheapest feasible" cost charges every successful request the price of the cheapest endpoint
 that could have served it when it was served (its completion time decides the phase, for the
@@ -28,27 +30,37 @@ from benchmarks._stats import percentile
 from benchmarks._weather import Weather
 
 __all__ = [
+    "PRICES",
     "PROVIDERS",
+    "RAISED_ALPHA",
     "STRATEGIES",
     "Scenario",
+    "default_cost_ratio",
+    "default_first_pick",
     "make_system",
     "run_timeline",
     "scenarios",
     "summarize",
+    "system_name",
 ]
 
 PROVIDERS = ("alpha", "beta", "gamma")
 LATENCY_MS = {"alpha": 20.0, "beta": 12.0, "gamma": 30.0}
 #: USD per token (prompt, completion)
 PRICES: dict[str, tuple[float, float]] = {"alpha": (5e-7, 1.5e-6), "beta": (6e-7, 1.8e-6), "gamma": (1e-6, 3e-6)}
+#: alpha's prices after the price change (4x: now the dearest)
+RAISED_ALPHA = (2e-6, 6e-6)
 #: what the server reports for every non-streamed answer
 USAGE = (20, 10)
 MODEL = "chat"
-#: polyroute strategies under test: request-level provider preferences (None: the default)
+#: polyroute strategies under test, by label: request-level provider preferences (None: the
+#: default, OpenRouter's price-weighted load balancing). ``sort: ordered`` (the configured order,
+#: alpha then beta then gamma) is the reference that matches LiteLLM's fallback chain.
 STRATEGIES: dict[str, Mapping[str, Any] | None] = {
     "default": None,
-    "lowest latency": {"sort": "latency"},
-    "lowest price": {"sort": "price"},
+    "sort: price": {"sort": "price"},
+    "sort: latency": {"sort": "latency"},
+    "sort: ordered": {"sort": "ordered"},
 }
 REQUEST_DEADLINE_S = 10.0
 
@@ -99,30 +111,55 @@ def scenarios(duration: float, seed: int) -> list[Scenario]:
         return Scenario(key, title, description, (Phase(0, fair), Phase(a, weather), Phase(b, fair)))
 
     expensive = dict(PRICES)
-    expensive["alpha"] = (2e-6, 6e-6)
+    expensive["alpha"] = RAISED_ALPHA
     return [
         Scenario("fair", "Fair weather", "every provider healthy (the control)", (Phase(0, fair),)),
-        window("down", "Hard down", "alpha refuses connections", _with(fair, "alpha", down="refuse")),
+        window(
+            "down",
+            "Hard down",
+            "alpha refuses connections. polyroute retries a refused connection once, then moves on; three "
+            "failures open alpha's breaker for 30 s, longer than the outage, so alpha stays out of rotation "
+            "to the end of the run",
+            _with(fair, "alpha", down="refuse"),
+        ),
         window("brownout", "Brownout", "alpha answers 5x slower (100 ms)", _with(fair, "alpha", multiplier=5.0)),
         window(
             "429",
             "429 storm",
-            "alpha answers 429 with Retry-After: 1",
+            "alpha answers 429 with Retry-After: 1. polyroute honours a Retry-After up to "
+            "`router.retry.max_retry_after` (20 s): the call that meets the 429 waits the second and retries "
+            "alpha, while alpha is held out of rotation for that second (so the others move on)",
             _with(fair, "alpha", rate_limited=True, retry_after_s=1.0),
         ),
         Scenario(
             "500",
             "Intermittent 500s",
-            "alpha answers 500 to 10 % of requests (seeded), all run long",
+            "alpha answers 500 to 10 % of requests (seeded), all run long. polyroute retries a 500 once on the "
+            "same endpoint after a jittered backoff (up to 0.25 s)",
             (Phase(0, _with(fair, "alpha", error_rate=0.1, seed=seed)),),
         ),
         Scenario(
             "price",
             "Price change",
-            "alpha's price goes up 4x at half-time (now the dearest); routers are rebuilt with the new prices",
+            "alpha's price goes up 4x at half-time (now the dearest); the routers reload the new prices",
             (Phase(0, fair), Phase(duration / 2, fair, expensive)),
         ),
     ]
+
+
+def default_first_pick(prices: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+    """The chance that polyroute's default strategy tries each provider first when all are stable:
+    proportional to the inverse square of the request's price there."""
+    weights = {p: 1.0 / request_cost(prices, p) ** 2 for p in PROVIDERS}
+    total = sum(weights.values())
+    return {p: w / total for p, w in weights.items()}
+
+
+def default_cost_ratio(prices: Mapping[str, tuple[float, float]]) -> float:
+    """The default strategy's expected cost over the cheapest routing when every provider is
+    healthy (its first pick always succeeds)."""
+    pick = default_first_pick(prices)
+    return sum(pick[p] * request_cost(prices, p) for p in PROVIDERS) / min(request_cost(prices, p) for p in PROVIDERS)
 
 
 def request_cost(prices: Mapping[str, tuple[float, float]], provider: str) -> float:
@@ -200,11 +237,10 @@ class PolyrouteSystem:
         import polyroute
 
         self._polyroute = polyroute
-        self.name = f"polyroute ({strategy})"
+        self.name = system_name(strategy)
         self.server = server
         self.preferences = STRATEGIES[strategy]
         self.router = polyroute.Router.from_config(polyroute_scenario_config(server, PRICES))
-        self._old: list[Any] = []
 
     async def call(self) -> Outcome:
         try:
@@ -221,21 +257,11 @@ class PolyrouteSystem:
         return Outcome(True, route.provider, float(route.cost) if route.cost is not None else None)
 
     async def reprice(self, prices: Mapping[str, tuple[float, float]]) -> None:
-        # a reload: a new router from the new config; calls in flight finish on the old one
-        self._old.append(self.router)
-        self.router = self._polyroute.Router.from_config(polyroute_scenario_config(self.server, prices))
+        # a reload: new calls plan at the new prices; calls in flight finish at the old ones
+        self.router.reload(polyroute_scenario_config(self.server, prices))
 
     async def aclose(self) -> None:
-        for router in [*self._old, self.router]:
-            await router.aclose()
-
-    def first_choice(self) -> str:
-        """The provider the strategy would try first now."""
-        if self.preferences is None:
-            plan = self.router.plan(MODEL)
-        else:
-            plan = self.router.plan(MODEL, provider=self.preferences)
-        return str(plan.candidates[0].endpoint.provider)
+        await self.router.aclose()
 
 
 class LiteLLMSystem:
@@ -299,6 +325,11 @@ class SingleProvider:
 
     async def aclose(self) -> None:
         await self.session.close()
+
+
+def system_name(strategy: str) -> str:
+    """How a polyroute system with ``strategy`` is labelled in the results."""
+    return f"polyroute ({strategy})"
 
 
 def make_system(kind: str, server: ServerHandle, strategy: str = "default") -> System:

@@ -11,7 +11,15 @@ from typing import Any
 
 from benchmarks._control import ServerHandle
 from benchmarks._planning import growth_check
-from benchmarks._scenarios import STRATEGIES, scenarios, summarize
+from benchmarks._scenarios import (
+    PRICES,
+    RAISED_ALPHA,
+    STRATEGIES,
+    default_cost_ratio,
+    default_first_pick,
+    scenarios,
+    summarize,
+)
 from benchmarks._settings import Settings
 from benchmarks._stats import spread
 from benchmarks._weather import Weather
@@ -85,7 +93,7 @@ def latency(ctx: Context) -> dict[str, Any]:
     ctx.server.reset()
 
     def one(_: int) -> dict[str, Any]:
-        return {
+        out = {
             kind: w.call(
                 {
                     "op": "latency",
@@ -97,6 +105,10 @@ def latency(ctx: Context) -> dict[str, Any]:
             )
             for kind, w in ctx.workers.items()
         }
+        # polyroute alone: the same calls over an in-memory transport (no socket)
+        own = {"op": "own", "n": s.latency_n["polyroute"], "streams": s.streams["polyroute"], "chunks": s.stream_chunks}
+        out["own"] = ctx.workers["polyroute"].call(own, timeout=s.section_cap_s + 120)
+        return out
 
     rounds = _rounds(ctx, one, s.rounds, "latency")
     summary = {}
@@ -110,7 +122,11 @@ def latency(ctx: Context) -> dict[str, Any]:
             "added_cpu_us": spread(_added(rounds, kind, "cpu_us")).to_json(),
             "n": rounds[0][kind]["n"],
         }
-    return {"rounds": rounds, "summary": summary}
+    own = {
+        "cpu_us": spread([r["own"]["cpu_us"] for r in rounds]).to_json(),
+        "cpu_us_per_chunk": spread([r["own"]["cpu_us_per_chunk"] for r in rounds]).to_json(),
+    }
+    return {"rounds": rounds, "summary": summary, "own": own}
 
 
 def throughput(ctx: Context) -> dict[str, Any]:
@@ -214,23 +230,23 @@ def planning(ctx: Context) -> dict[str, Any]:
     for i, n in enumerate(s.plan_sizes):
         summary.append({"n": n, "us_per_plan": spread([r["points"][i]["us_per_plan"] for r in rounds]).to_json()})
     growth = growth_check([(p["n"], p["us_per_plan"]["median"]) for p in summary])
-    return {"rounds": rounds, "summary": summary, "growth": growth}
+    sizes = [3, 1000]
+
+    def by_strategy(_: int) -> dict[str, Any]:
+        return w.call({"op": "plan_strategies", "sizes": sizes, "min_time": s.plan_min_time}, timeout=600)
+
+    per = _rounds(ctx, by_strategy, s.plan_rounds, "planning by strategy")
+    strategies = [
+        {**pt, "us_per_plan": spread([r["points"][i]["us_per_plan"] for r in per]).to_json()}
+        for i, pt in enumerate(per[0]["points"])
+    ]
+    return {"rounds": rounds, "summary": summary, "growth": growth, "strategies": strategies}
 
 
 def routing_quality(ctx: Context) -> dict[str, Any]:
     """Item 6: success, latency and cost under provider weather."""
     s = ctx.settings
-    probes = {}
-    systems: list[tuple[str, str]] = []  # (worker kind, strategy)
-    for strategy in STRATEGIES:
-        if strategy == "default":
-            systems.append(("polyroute", strategy))
-            continue
-        probe = ctx.workers["polyroute"].call({"op": "probe_strategy", "strategy": strategy}, timeout=120)
-        probes[strategy] = probe
-        if probe["effective"]:
-            systems.append(("polyroute", strategy))
-        ctx.say(f"scenarios: strategy {strategy!r} effective: {probe['effective']}")
+    systems: list[tuple[str, str]] = [("polyroute", strategy) for strategy in STRATEGIES]  # (worker kind, strategy)
     if "litellm" in ctx.workers:
         systems.append(("litellm", "default"))
     systems.append(("raw", "default"))
@@ -280,8 +296,11 @@ def routing_quality(ctx: Context) -> dict[str, Any]:
                 for v in vals
             )
         summary[spec.key] = per
+    raised = {**PRICES, "alpha": RAISED_ALPHA}
     return {
-        "probes": probes,
+        "strategies": {name: prefs for name, prefs in STRATEGIES.items()},
+        "default_first_pick": {"before": default_first_pick(PRICES), "after_price_change": default_first_pick(raised)},
+        "default_cost_ratio": {"before": default_cost_ratio(PRICES), "after_price_change": default_cost_ratio(raised)},
         "systems": [f"{DISPLAY[k]}:{st}" for k, st in systems],
         "scenarios": [{"key": x.key, "title": x.title, "description": x.description} for x in specs],
         "rounds": rounds,

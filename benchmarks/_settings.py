@@ -41,7 +41,7 @@ class Settings:
 FULL = Settings(
     mode="full",
     rounds=5,
-    budget_s=14 * 60,
+    budget_s=16 * 60,
     latency_n={"raw": 2000, "polyroute": 2000, "openai": 800, "litellm": 300},
     throughput_n={"raw": 5000, "polyroute": 5000, "openai": 1000, "litellm": 400},
     stream_chunks=1000,

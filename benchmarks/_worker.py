@@ -22,9 +22,9 @@ from typing import Any, TextIO
 from benchmarks import _loads
 from benchmarks._clients import Client, make_client
 from benchmarks._control import ServerHandle
-from benchmarks._planning import plan_cost
-from benchmarks._scenarios import MODEL, PRICES, PolyrouteSystem, make_system, run_timeline, scenarios
-from benchmarks._weather import Weather
+from benchmarks._own import own_cost
+from benchmarks._planning import plan_cost, strategy_cost
+from benchmarks._scenarios import make_system, run_timeline, scenarios
 
 __all__ = ["main"]
 
@@ -54,12 +54,14 @@ class Worker:
             return await fn(
                 self.server, n=cmd["n"], warmup=cmd["warmup"], concurrency=cmd["concurrency"], max_s=cmd["max_s"]
             )
+        if op == "own":
+            return await own_cost(self.server, n=cmd["n"], streams=cmd["streams"], chunks=cmd["chunks"])
         if op == "plan":
             return {"points": plan_cost(cmd["sizes"], min_time=cmd["min_time"])}
+        if op == "plan_strategies":
+            return {"points": strategy_cost(cmd["sizes"], min_time=cmd["min_time"])}
         if op == "scenario":
             return await self.scenario(cmd)
-        if op == "probe_strategy":
-            return await self.probe_strategy(cmd["strategy"])
         if op == "profile":
             return await self.profile(cmd)
         if op == "rss":
@@ -76,26 +78,6 @@ class Worker:
             await system.aclose()
             self.server.reset()
         return {"system": system.name, "records": records, "seconds": time.perf_counter() - t0}
-
-    async def probe_strategy(self, strategy: str) -> dict[str, Any]:
-        """Whether ``strategy`` changes the plan where it should: after alpha browns out (latency)
-        or after alpha's price rises (price). The default tries alpha first in both cases."""
-        system = PolyrouteSystem(self.server, strategy)
-        try:
-            slow = {p: Weather(latency_ms=20.0 * (5 if p == "alpha" else 1)) for p in PRICES}
-            self.server.weather(slow)
-            for _ in range(20):
-                await system.call()
-            expensive = dict(PRICES)
-            expensive["alpha"] = (2e-6, 6e-6)
-            await system.reprice(expensive)
-            for _ in range(5):
-                await system.call()
-            first = system.first_choice()
-        finally:
-            await system.aclose()
-            self.server.reset()
-        return {"strategy": strategy, "first_choice": first, "effective": first != "alpha", "model": MODEL}
 
     async def profile(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """cProfile one load; dump the stats to ``cmd['path']`` and return the top functions."""

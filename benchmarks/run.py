@@ -1,7 +1,7 @@
 """Run the benchmarks and write ``docs/benchmarks.md``.
 
-    python -m benchmarks            # full run (about 10 minutes on 2 cores)
-    python -m benchmarks --quick    # smoke run (under about 2 minutes)
+    python -m benchmarks            # full run (about 13 minutes on 2 cores)
+    python -m benchmarks --quick    # smoke run (about 3 minutes)
     python -m benchmarks --only latency,throughput
     python -m benchmarks --render benchmarks/results/latest.json   # rewrite the page from saved results
     python -m benchmarks --profile  # cProfile polyroute's hot paths into benchmarks/results/

@@ -105,56 +105,65 @@ def _first_token_bound(action: Send, timeouts: Timeouts) -> bool:
     )
 
 
-def stream(ex: Execution, backend_for: BackendFor, clock: Clock) -> Iterator[ChatCompletionChunk]:
-    """Run a streamed call: fail over until the first content, relay after it."""
-    request = ex.request
-    while True:
-        action = ex.next()
-        if type(action) is Wait:
-            clock.sleep(action.seconds)
-            continue
-        if not isinstance(action, Send):
-            assert isinstance(action, PolyrouteError)
-            raise action
-        started = clock.monotonic()
-        limit = first_token_limit(action)
-        timeouts = action.timeouts
-        if limit is not None and limit < timeouts.read:
-            # httpx applies one read timeout to the whole body: before the first token it is
-            # the first-token limit; the elapsed-time check below keeps a trickle honest too
-            timeouts = replace(timeouts, read=max(limit, 0.001))
-        relay = Relay(request.include_usage)
-        ttft: float | None = None
-        source = backend_for(action.provider.name).stream(action.candidate.endpoint, request, timeouts)
-        try:
-            for chunk in source:
-                out = relay.push(chunk)
-                if ttft is None:
-                    now = clock.monotonic()
-                    if not relay.committed:
-                        if limit is not None and now - started > limit:
-                            raise FirstTokenTimeout(f"no content within {limit:.3f}s")
-                        continue
-                    ttft = now - started
-                yield from out
-        except ProviderError as err:
-            if relay.committed:
-                ex.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
-                raise ex.interrupted(
-                    StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
-                ) from err
-            if isinstance(err, ReadTimeout) and _first_token_bound(action, timeouts):
-                err = FirstTokenTimeout(f"no content within {action.timeouts.first_token:.3f}s: {err.message}")
-            ex.failed(action, err, started, ttft=ttft)
-            continue
-        except GeneratorExit:
-            ex.abandoned(action, started, relay.usage, ttft=ttft)
-            raise
-        finally:
-            source.close()  # type: ignore[attr-defined]
-        route = ex.succeeded(action, started, relay.usage, ttft=ttft)
-        yield from relay.finish(route, ex.request_id, int(clock.time()))
-        return
+def stream(
+    ex: Execution, backend_for: BackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
+) -> Iterator[ChatCompletionChunk]:
+    """Run a streamed call: fail over until the first content, relay after it. ``finished`` is
+    called when the stream ends, however it ends (if it was started at all)."""
+    try:
+        request = ex.request
+        while True:
+            action = ex.next()
+            if type(action) is Wait:
+                clock.sleep(action.seconds)
+                continue
+            if not isinstance(action, Send):
+                assert isinstance(action, PolyrouteError)
+                raise action
+            started = clock.monotonic()
+            limit = first_token_limit(action)
+            timeouts = action.timeouts
+            if limit is not None and limit < timeouts.read:
+                # httpx applies one read timeout to the whole body: before the first token it is
+                # the first-token limit; the elapsed-time check below keeps a trickle honest too
+                timeouts = replace(timeouts, read=max(limit, 0.001))
+            relay = Relay(request.include_usage)
+            ttft: float | None = None
+            source = backend_for(action.provider.name).stream(action.candidate.endpoint, request, timeouts)
+            try:
+                for chunk in source:
+                    out = relay.push(chunk)
+                    if ttft is None:
+                        now = clock.monotonic()
+                        if not relay.committed:
+                            if limit is not None and now - started > limit:
+                                raise FirstTokenTimeout(f"no content within {limit:.3f}s")
+                            continue
+                        ttft = now - started
+                    yield from out
+            except ProviderError as err:
+                if relay.committed:
+                    ex.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
+                    raise ex.interrupted(
+                        StreamInterrupted(
+                            err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks
+                        )
+                    ) from err
+                if isinstance(err, ReadTimeout) and _first_token_bound(action, timeouts):
+                    err = FirstTokenTimeout(f"no content within {action.timeouts.first_token:.3f}s: {err.message}")
+                ex.failed(action, err, started, ttft=ttft)
+                continue
+            except GeneratorExit:
+                ex.abandoned(action, started, relay.usage, ttft=ttft)
+                raise
+            finally:
+                source.close()  # type: ignore[attr-defined]
+            route = ex.succeeded(action, started, relay.usage, ttft=ttft)
+            yield from relay.finish(route, ex.request_id, int(clock.time()))
+            return
+    finally:
+        if finished is not None:
+            finished()
 
 
 async def _open(ex: Execution, action: Send, backend_for: AsyncBackendFor, clock: Clock) -> Opening | None:
@@ -178,52 +187,69 @@ async def _open(ex: Execution, action: Send, backend_for: AsyncBackendFor, clock
     return opening
 
 
-async def astream(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -> AsyncIterator[ChatCompletionChunk]:
-    """Run a streamed call (async): fail over until the first content, relay after it."""
-    loop = asyncio.get_running_loop()
-    while True:
-        action = ex.next()
-        if type(action) is Wait:
-            await clock.asleep(action.seconds)
-            continue
-        if not isinstance(action, Send):
-            assert isinstance(action, PolyrouteError)
-            raise action
-        opening = await _open(ex, action, backend_for, clock)
-        if opening is None:
-            continue
-        action, started, relay, it, ttft = opening.send, opening.started, opening.relay, opening.iterator, opening.ttft
-        try:
-            if relay.committed:
-                for c in opening.pending:
-                    yield c
-                deadline = (
-                    None if action.remaining is None else loop.time() + action.remaining - (clock.monotonic() - started)
-                )
-                while True:
-                    try:
-                        if deadline is None:
-                            chunk = await anext(it)
-                        else:
-                            async with asyncio.timeout_at(deadline):
-                                chunk = await anext(it)
-                    except StopAsyncIteration:
-                        break
-                    except TimeoutError as exc:
-                        raise ReadTimeout("the call's deadline passed mid-stream") from exc
-                    for c in relay.push(chunk):
+async def astream(
+    ex: Execution, backend_for: AsyncBackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
+) -> AsyncIterator[ChatCompletionChunk]:
+    """Run a streamed call (async): fail over until the first content, relay after it.
+    ``finished`` is called when the stream ends, however it ends (if it was started at all)."""
+    try:
+        loop = asyncio.get_running_loop()
+        while True:
+            action = ex.next()
+            if type(action) is Wait:
+                await clock.asleep(action.seconds)
+                continue
+            if not isinstance(action, Send):
+                assert isinstance(action, PolyrouteError)
+                raise action
+            opening = await _open(ex, action, backend_for, clock)
+            if opening is None:
+                continue
+            action, started, relay, it, ttft = (
+                opening.send,
+                opening.started,
+                opening.relay,
+                opening.iterator,
+                opening.ttft,
+            )
+            try:
+                if relay.committed:
+                    for c in opening.pending:
                         yield c
-        except ProviderError as err:
-            ex.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
-            raise ex.interrupted(
-                StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
-            ) from err
-        except (GeneratorExit, asyncio.CancelledError):
-            ex.abandoned(action, started, relay.usage, ttft=ttft)
-            raise
-        finally:
-            await opening.close()
-        route = ex.succeeded(action, started, relay.usage, ttft=ttft)
-        for c in relay.finish(route, ex.request_id, int(clock.time())):
-            yield c
-        return
+                    deadline = (
+                        None
+                        if action.remaining is None
+                        else loop.time() + action.remaining - (clock.monotonic() - started)
+                    )
+                    if deadline is None:  # nothing to time per chunk
+                        async for chunk in it:
+                            for c in relay.push(chunk):
+                                yield c
+                    else:
+                        while True:
+                            try:
+                                async with asyncio.timeout_at(deadline):
+                                    chunk = await anext(it)
+                            except StopAsyncIteration:
+                                break
+                            except TimeoutError as exc:
+                                raise ReadTimeout("the call's deadline passed mid-stream") from exc
+                            for c in relay.push(chunk):
+                                yield c
+            except ProviderError as err:
+                ex.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
+                raise ex.interrupted(
+                    StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
+                ) from err
+            except (GeneratorExit, asyncio.CancelledError):
+                ex.abandoned(action, started, relay.usage, ttft=ttft)
+                raise
+            finally:
+                await opening.close()
+            route = ex.succeeded(action, started, relay.usage, ttft=ttft)
+            for c in relay.finish(route, ex.request_id, int(clock.time())):
+                yield c
+            return
+    finally:
+        if finished is not None:
+            finished()

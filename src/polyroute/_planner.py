@@ -312,17 +312,26 @@ class _Planner:
         now = self.now
         name = spec.name
         balancing = prefs.sort is None and not prefs.order
-        plain = prefs is DEFAULT_PREFERENCES and not facts.needs and facts.max_output is None
+        # no preference to screen by and no feature to check: only the request's size can matter
+        plain = prefs is DEFAULT_PREFERENCES and not facts.needs
         prompt_tokens = facts.prompt.upper
-        output = facts.max_output or DEFAULT_OUTPUT_TOKENS
+        max_output = facts.max_output
+        output = max_output or DEFAULT_OUTPUT_TOKENS
+        needed = prompt_tokens + (max_output or 0)
         available = health.available
         failing = health.failing if balancing else ()
         window = self.outage_window
         for ie in self.index.endpoints(spec):
             endpoint = ie.endpoint
             context = ie.context
-            if plain and (context is None or prompt_tokens <= context):
-                verdict, reason = 0, None
+            if (
+                plain
+                and (context is None or needed <= context)
+                and (
+                    max_output is None or endpoint.max_output_tokens is None or max_output <= endpoint.max_output_tokens
+                )
+            ):
+                verdict, reason = 0, None  # what screen() would say, without asking
             else:
                 verdict, reason = screen(endpoint, prefs, facts)
                 if verdict == EXCLUDE:
@@ -366,7 +375,7 @@ class _Planner:
             label = prefs.sort or "default"
             prefix = f"{label}: "
         strategy = self.strategy(label)
-        out.extend(Candidate(name, o.endpoint, why, o.cost, prefix) for o, why in _ranked(strategy, stable, self.rng))
+        out += [Candidate(name, o.endpoint, why, o.cost, prefix) for o, why in _ranked(strategy, stable, self.rng)]
         if unstable:
             now = self.now
             out.extend(

@@ -31,6 +31,14 @@ class Relay:
         """Take a chunk from the provider; return the chunks to hand to the caller now."""
         if chunk.usage is not None:
             self.usage = chunk.usage
+        choices = chunk.choices
+        if self.committed and len(choices) == 1 and choices[0].finish_reason is None and not self._tail:
+            # the bulk of a stream: one content delta, passed straight through
+            content = choices[0].delta.content
+            if content:
+                self._text.append(content)
+            self.delivered_chunks += 1
+            return [chunk]
         if not self.committed:
             self._pending.append(chunk)
             if not chunk.has_content():

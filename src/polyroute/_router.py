@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import secrets
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -13,15 +15,15 @@ from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 from polyroute import _engine
 from polyroute._accounts import Accounts
 from polyroute._backend import HttpBackend
-from polyroute._catalog import Catalog, ProviderSpec
+from polyroute._catalog import Catalog, ProviderSpec, RouterSettings
 from polyroute._clock import Clock, SystemClock
 from polyroute._execution import CallObserver, Execution
+from polyroute._generation import Generation, ServedBackend, cached_endpoints
 from polyroute._health import HealthState
 from polyroute._litellm_backend import LITELLM_API, LiteLLMBackend
 from polyroute._params import ROUTING_KEYS, CompletionParams
 from polyroute._planner import Plan, make_plan
 from polyroute._request import Caller, ChatRequest, validate_params
-from polyroute._routing_index import CatalogIndex
 from polyroute._stats import EndpointStats, RoutingView, Stats
 from polyroute._sticky import StickySessions
 from polyroute._strategies import BUILTIN_STRATEGIES, Strategy
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
     from polyroute.transports import AsyncTransport, Transport
 
 __all__ = ["Router"]
+
+#: the caller of a call that says nothing about who calls (shared: callers are immutable)
+_ANONYMOUS = Caller()
 
 
 def _default_sync_transport(provider: ProviderSpec) -> Transport:
@@ -78,7 +83,6 @@ class Router:
         ledger: Ledger | None = None,
         budgets: BudgetGuard | None = None,
     ) -> None:
-        self._catalog = catalog
         self._clock: Clock = clock or SystemClock()
         self._rng = rng or random.Random()
         self._strategies: Mapping[str, Strategy] = {**BUILTIN_STRATEGIES, **(strategies or {})}
@@ -87,33 +91,31 @@ class Router:
         self._health = HealthState(catalog.settings.breaker)
         self._stats = Stats(self._clock)
         self._view = RoutingView(self._health, self._stats)
-        cached = frozenset(
-            ep.key
-            for spec in catalog.models.values()
-            for ep in spec.endpoints
-            if ep.pricing.cache_read is not None and ep.pricing.prompt is not None
-            and ep.pricing.cache_read < ep.pricing.prompt
-        )  # fmt: skip
         self._sticky = StickySessions(
-            window=catalog.settings.routing.sticky_window, now=self._clock.monotonic, cached=cached
+            window=catalog.settings.routing.sticky_window, now=self._clock.monotonic, cached=cached_endpoints(catalog)
         )
         ledger_observer = self._accounts.observer
         extra = (ledger_observer,) if ledger_observer is not None else ()
         self._observers: tuple[CallObserver, ...] = (self._stats, self._sticky, *observers, *extra)
-        self._index = CatalogIndex(catalog)
+        #: the observers' ``on_attempt_start`` hooks, found once
+        self._starters = tuple(f for o in self._observers if (f := getattr(o, "on_attempt_start", None)) is not None)
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
-        self._backends: dict[str, HttpBackend | LiteLLMBackend] = {}
-        for provider in catalog.providers.values():
-            if provider.api == LITELLM_API:
-                self._backends[provider.name] = LiteLLMBackend(provider)
-                continue
-            self._backends[provider.name] = HttpBackend(
-                provider,
-                adapter_for(provider.api),
-                sync_transport=self._make_sync,
-                async_transport=self._make_async,
-            )
+        #: the catalog in service, its index and backends (replaced whole by :meth:`reload`)
+        self._gen = Generation(catalog, {p.name: self._new_backend(p) for p in catalog.providers.values()})
+        self._reload_lock = threading.Lock()
+        #: retired generations with calls still running on them
+        self._draining: list[Generation] = []
+        #: released backends whose async pools still need closing (by :meth:`aclose`)
+        self._unclosed: list[ServedBackend] = []
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def _new_backend(self, provider: ProviderSpec) -> ServedBackend:
+        if provider.api == LITELLM_API:
+            return LiteLLMBackend(provider)
+        return HttpBackend(
+            provider, adapter_for(provider.api), sync_transport=self._make_sync, async_transport=self._make_async
+        )
 
     @classmethod
     def from_config(
@@ -169,7 +171,7 @@ class Router:
     @property
     def catalog(self) -> Catalog:
         """The catalog this router routes over."""
-        return self._catalog
+        return self._gen.catalog
 
     @property
     def health(self) -> HealthState:
@@ -207,26 +209,29 @@ class Router:
         """The ordered candidates a call with these arguments would try now, each with the reason
         for its place, and the endpoints it would leave out, with theirs. Nothing is sent; a
         strategy that draws lots draws them, so two plans may differ."""
-        request = self._request(model, messages or [{"role": "user", "content": ""}], stream, params, validate=False)
-        return self._plan(request)
+        gen = self._gen
+        request = self._request(
+            model, messages or [{"role": "user", "content": ""}], stream, params, gen.catalog, validate=False
+        )
+        return self._plan(request, gen)
 
-    def _plan(self, request: ChatRequest) -> Plan:
+    def _plan(self, request: ChatRequest, gen: Generation) -> Plan:
         return make_plan(
             request,
-            self._catalog,
+            gen.catalog,
             self._view,
             self._clock.monotonic(),
             self._rng,
             strategies=self._strategies,
             sticky=self._sticky,
-            index=self._index,
+            index=gen.index,
         )
 
     def stats(self) -> dict[str, EndpointStats]:
         """Live statistics of every endpoint, by ``provider/model`` key: per rolling window (last 5
         and 30 minutes) the success ratio, time to first token, latency and throughput
         percentiles; requests in flight; the breaker's state."""
-        endpoints = [ep for spec in self._catalog.models.values() for ep in spec.endpoints]
+        endpoints = [ep for spec in self._gen.catalog.models.values() for ep in spec.endpoints]
         return self._stats.report(endpoints, self._health, self._clock.monotonic())
 
     # -- calls -------------------------------------------------------------------------------
@@ -237,6 +242,7 @@ class Router:
         messages: Any,
         stream: bool,
         params: Mapping[str, Any],
+        catalog: Catalog,
         *,
         validate: bool = True,
     ) -> ChatRequest:
@@ -254,14 +260,19 @@ class Router:
             raise InvalidRequest("give a model (or a models list)", param="model")
         if validate:
             validate_params(messages, params)
-        body: dict[str, Any]
-        if params.keys() & ROUTING_KEYS:
-            body = {k: v for k, v in params.items() if k not in ROUTING_KEYS}
-            extra_body = params.get("extra_body")
-            if extra_body:
-                body.update(extra_body)
-        else:
-            body = dict(params)
+        if ROUTING_KEYS.isdisjoint(params):  # the common call: OpenAI parameters only
+            user = params.get("user")
+            return ChatRequest(
+                models=tuple(names),
+                messages=messages,
+                params=dict(params),
+                stream=stream,
+                caller=_ANONYMOUS if user is None else Caller(user=user),
+            )
+        body = {k: v for k, v in params.items() if k not in ROUTING_KEYS}
+        extra_body = params.get("extra_body")
+        if extra_body:
+            body.update(extra_body)
         tags = params.get("tags") or ()
         caller = Caller(
             user=params.get("user"),
@@ -278,7 +289,7 @@ class Router:
         if hedge is not None:
             from polyroute._hedge import parse_hedge
 
-            parse_hedge(hedge, self._catalog.settings.routing.hedge)
+            parse_hedge(hedge, catalog.settings.routing.hedge)
         return ChatRequest(
             models=tuple(names),
             messages=messages,
@@ -292,13 +303,14 @@ class Router:
             hedge=hedge,
         )
 
-    def _execution(self, request: ChatRequest, *, asynchronous: bool = False) -> Execution:
-        plan = self._plan(request)
+    def _execution(self, request: ChatRequest, gen: Generation, *, asynchronous: bool = False) -> Execution:
+        plan = self._plan(request, gen)
+        catalog = gen.catalog
         hedge = None
-        if asynchronous and (request.hedge or (request.hedge is None and self._catalog.settings.routing.hedge.enabled)):
+        if asynchronous and (request.hedge or (request.hedge is None and gen.hedging)):
             from polyroute._hedge import delay_policy, parse_hedge
 
-            settings = parse_hedge(request.hedge, self._catalog.settings.routing.hedge)
+            settings = parse_hedge(request.hedge, catalog.settings.routing.hedge)
             if settings is not None:
                 hedge = delay_policy(settings, self._stats, self._clock)
         elif request.hedge not in (None, False):
@@ -306,22 +318,19 @@ class Router:
                 "hedging races two attempts at once, which needs acompletion(); a sync call runs one at a time",
                 param="hedge",
             )
-        request_id = "pr-" + secrets.token_hex(12)
         return Execution(
             request,
             plan,
-            catalog=self._catalog,
+            catalog=catalog,
             health=self._health,
             clock=self._clock,
             rng=self._rng,
-            request_id=request_id,
+            request_id="pr-" + secrets.token_hex(12),
             observers=self._observers,
             budget=self._accounts.start(request),
             hedge_delay=hedge,
+            starters=self._starters,
         )
-
-    def _backend(self, name: str) -> HttpBackend | LiteLLMBackend:
-        return self._backends[name]
 
     @overload
     def completion(
@@ -357,11 +366,18 @@ class Router:
         ``provider`` (preferences), ``timeout`` (overall deadline, seconds), and the caller's
         ``user``, ``caller_key``, ``project``, ``tags`` and ``metadata``.
         """
-        request = self._request(model, messages, stream, params)
-        ex = self._execution(request)
+        gen = self._enter()
+        try:
+            ex = self._execution(self._request(model, messages, stream, params, gen.catalog), gen)
+        except BaseException:
+            gen.leave()
+            raise
         if stream:
-            return Stream(_engine.stream(ex, self._backend, self._clock))
-        return _engine.complete(ex, self._backend, self._clock)
+            return Stream(_engine.stream(ex, gen.backend, self._clock, finished=gen.leave))
+        try:
+            return _engine.complete(ex, gen.backend, self._clock)
+        finally:
+            gen.leave()
 
     @overload
     async def acompletion(
@@ -392,25 +408,125 @@ class Router:
         **params: Unpack[CompletionParams],
     ) -> ChatCompletion | AsyncStream:
         """The async twin of :meth:`completion`. Only async calls are hedged (``hedge=``)."""
-        request = self._request(model, messages, stream, params)
-        ex = self._execution(request, asynchronous=True)
+        gen = self._enter()
+        try:
+            ex = self._execution(self._request(model, messages, stream, params, gen.catalog), gen, asynchronous=True)
+        except BaseException:
+            gen.leave()
+            raise
         if stream:
-            return AsyncStream(_engine.astream(ex, self._backend, self._clock))
-        return await _engine.acomplete(ex, self._backend, self._clock)
+            return AsyncStream(_engine.astream(ex, gen.backend, self._clock, finished=gen.leave))
+        try:
+            return await _engine.acomplete(ex, gen.backend, self._clock)
+        finally:
+            gen.leave()
+
+    # -- reloading ---------------------------------------------------------------------------
+
+    def reload(
+        self,
+        config: Catalog | str | os.PathLike[str] | Mapping[str, Any],
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Route over a new configuration from now on, keeping what the router has learnt.
+
+        ``config`` is what :meth:`from_config` takes (a YAML path or a dict; ``env`` answers its
+        ``${VAR}`` references) or a :class:`~polyroute.Catalog`. Calls already running finish on
+        the catalog they started with; calls made after ``reload`` returns plan over the new one.
+        Endpoint health (circuit breakers), live statistics and sticky sessions are kept, by
+        endpoint key, and so are the connection pools of providers whose settings did not change;
+        those of providers that changed or left are closed once no call uses them.
+
+        An invalid configuration raises :class:`~polyroute.errors.ConfigError` and changes
+        nothing. The ledger and budgets are fixed for a router's life: a configuration that changes
+        them (or, with budgets, the ``costs`` settings that size their reservations) is refused
+        the same way. Safe to call while other threads or tasks are making calls.
+        """
+        if isinstance(config, Catalog):
+            catalog = config
+        else:
+            from polyroute._config import load_catalog
+
+            catalog = load_catalog(config if isinstance(config, Mapping) else Path(config), env=env)
+        with self._reload_lock:
+            old = self._gen
+            _check_sorts(catalog, self._strategies)
+            _check_accounts(old.catalog.settings, catalog.settings)
+            backends: dict[str, ServedBackend] = {}
+            for provider in catalog.providers.values():
+                current = old.backends.get(provider.name)
+                if current is not None and current.provider == provider:
+                    backends[provider.name] = current  # same settings: keep its connection pools
+                else:
+                    backends[provider.name] = self._new_backend(provider)
+            kept = {id(b) for b in backends.values()}
+            doomed = [b for b in old.backends.values() if id(b) not in kept]
+            settings = catalog.settings
+            self._health.settings = settings.breaker  # for breakers created from now on
+            for key in self._health.snapshot(self._clock.monotonic()):
+                self._health.breaker(key).settings = settings.breaker
+            self._sticky.configure(window=settings.routing.sticky_window, cached=cached_endpoints(catalog))
+            self._gen = Generation(catalog, backends)
+            self._draining.append(old)
+        old.retire(doomed, self._release)
+
+    def _enter(self) -> Generation:
+        """The generation a call starts on, counted in (a retired one is never entered)."""
+        while True:
+            gen = self._gen
+            if gen.enter():
+                return gen
+
+    def _release(self, backends: Sequence[ServedBackend]) -> None:
+        """Close backends no call uses any more: sync pools now, async pools on the running event
+        loop (or at :meth:`aclose` when there is none)."""
+        with self._reload_lock:
+            self._draining = [g for g in self._draining if g.in_flight]
+        for backend in backends:
+            backend.close()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            with self._reload_lock:
+                self._unclosed.extend(backends)
+            return
+        task = loop.create_task(_aclose_all(backends))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _leftovers(self) -> list[ServedBackend]:
+        """Every backend still to close: the current ones, retired ones (even if a call that was
+        never read to its end still holds them) and those released without an event loop."""
+        with self._reload_lock:
+            out: list[ServedBackend] = list(self._gen.backends.values())
+            for gen in self._draining:
+                out.extend(gen.abandon())
+            self._draining = []
+            out.extend(self._unclosed)
+            self._unclosed = []
+        return out
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the sync connection pools; flush the ledger (closing it if the router opened it)."""
-        for backend in self._backends.values():
+        for backend in self._gen.backends.values():
+            backend.close()
+        with self._reload_lock:
+            for gen in self._draining:
+                self._unclosed.extend(gen.abandon())
+            self._draining = []
+            retired = list(self._unclosed)  # their async pools: for aclose()
+        for backend in retired:
             backend.close()
         self._accounts.close()
 
     async def aclose(self) -> None:
         """Close every connection pool; flush the ledger (closing it if the router opened it)."""
-        for backend in self._backends.values():
-            backend.close()
-            await backend.aclose()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        await _aclose_all(self._leftovers())
         self._accounts.close()
 
     def __enter__(self) -> Router:
@@ -430,7 +546,24 @@ class Router:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"Router(models={list(self._catalog.models)}, providers={list(self._catalog.providers)})"
+        catalog = self._gen.catalog
+        return f"Router(models={list(catalog.models)}, providers={list(catalog.providers)})"
+
+
+async def _aclose_all(backends: Sequence[ServedBackend]) -> None:
+    for backend in backends:
+        backend.close()
+        await backend.aclose()
+
+
+def _check_accounts(old: RouterSettings, new: RouterSettings) -> None:
+    """A reload may not change the ledger or the budgets (nor, with budgets, the cost settings)."""
+    if new.ledger != old.ledger:
+        raise ConfigError("a reload cannot change the ledger; build a new router", path="ledger")
+    if new.budgets != old.budgets:
+        raise ConfigError("a reload cannot change the budgets; build a new router", path="budgets")
+    if new.budgets and new.costs != old.costs:
+        raise ConfigError("with budgets, a reload cannot change the cost settings; build a new router", path="costs")
 
 
 def _check_sorts(catalog: Catalog, strategies: Mapping[str, Strategy]) -> None:

@@ -307,12 +307,29 @@ class _Bucket:
         self.lo = [_INF, _INF, _INF]
         self.hi = [-_INF, -_INF, -_INF]
 
-    def extremes(self, values: tuple[float, float | None, float | None]) -> None:
+    def extremes(self, latency: float, ttft: float | None, tps: float | None) -> None:
+        # comparisons, not min()/max(): five times cheaper, and this runs on every success
         lo, hi = self.lo, self.hi
-        for i, v in enumerate(values):
-            if v is not None:
-                lo[i] = min(lo[i], v)
-                hi[i] = max(hi[i], v)
+        lo[0] = latency if latency < lo[0] else lo[0]
+        hi[0] = latency if latency > hi[0] else hi[0]
+        if ttft is not None:
+            lo[1] = ttft if ttft < lo[1] else lo[1]
+            hi[1] = ttft if ttft > hi[1] else hi[1]
+        if tps is not None:
+            lo[2] = tps if tps < lo[2] else lo[2]
+            hi[2] = tps if tps > hi[2] else hi[2]
+
+    def success(self, lb: int, tb: int | None, pb: int | None) -> None:
+        """Count a success in the latency bin ``lb``, ttft bin ``tb``, throughput bin ``pb``."""
+        self.ok += 1
+        h = self.latency
+        h[lb] = h.get(lb, 0) + 1
+        if tb is not None:
+            h = self.ttft
+            h[tb] = h.get(tb, 0) + 1
+        if pb is not None:
+            h = self.tps
+            h[pb] = h.get(pb, 0) + 1
 
 
 def _subtract(total: dict[int, int], part: dict[int, int]) -> None:
@@ -370,8 +387,11 @@ class _Window:
         return dropped
 
     def bucket(self, now: float) -> _Bucket:
-        self.roll(now)
-        i = (self.head or 0) % self.n
+        head = self.head
+        if head is None or now // self.width > head:
+            self.roll(now)
+            head = self.head or 0
+        i = head % self.n
         b = self.buckets[i]
         if b is None:
             b = self.buckets[i] = _Bucket()
@@ -464,25 +484,20 @@ class _Recorder:
                 self._failing_keys.add(self.key)
             for w in self.windows:
                 bucket = w.bucket(now)
+                totals = w.totals
                 if kind == _OK:
-                    bucket.extremes((latency, ttft, tps))
-                for b in (bucket, w.totals):
-                    if kind == _OK:
-                        b.ok += 1
-                        h = b.latency
-                        h[lb] = h.get(lb, 0) + 1
-                        if tb is not None:
-                            h = b.ttft
-                            h[tb] = h.get(tb, 0) + 1
-                        if pb is not None:
-                            h = b.tps
-                            h[pb] = h.get(pb, 0) + 1
-                    elif kind == _FAILED:
-                        b.failed += 1
-                    elif kind == _NEUTRAL:
-                        b.neutral += 1
-                    else:
-                        b.cancelled += 1
+                    bucket.extremes(latency, ttft, tps)
+                    bucket.success(lb, tb, pb)
+                    totals.success(lb, tb, pb)
+                elif kind == _FAILED:
+                    bucket.failed += 1
+                    totals.failed += 1
+                elif kind == _NEUTRAL:
+                    bucket.neutral += 1
+                    totals.neutral += 1
+                else:
+                    bucket.cancelled += 1
+                    totals.cancelled += 1
 
     def signals(self, now: float) -> Signals:
         w = self.windows[0]

@@ -82,6 +82,11 @@ class StickySessions:
         """Whether sticky routing is on (a positive window)."""
         return self.window > 0
 
+    def configure(self, *, window: float, cached: frozenset[str]) -> None:
+        """New settings (a router reload); the conversations remembered so far are kept."""
+        self.window = window
+        self._cached = cached
+
     def lookup(self, model: str, key: Key, now: float) -> tuple[str, float] | None:
         """The endpoint key that served this conversation of ``model`` and when, if still fresh."""
         entry = self._entries.get((model, key))

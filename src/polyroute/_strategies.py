@@ -169,12 +169,12 @@ class DefaultStrategy:
         why: Reason
         if len(priced) == 1:
             first, why = priced[0], "the only priced endpoint"
-        elif min(o.cost or 0.0 for o in priced) == 0:
+        elif 0.0 in (costs := [o.cost or 0.0 for o in priced]):
             free = [o for o in priced if o.cost == 0]
             first = free[0] if len(free) == 1 else rng.choice(free)
             why = f"free; drawn among {len(free)} free endpoints"
         else:
-            weights = [1.0 / (o.cost or 1.0) ** 2 for o in priced]
+            weights = [1.0 / (c * c) for c in costs]
             total = sum(weights)
             point = rng.random() * total
             i = 0

@@ -41,6 +41,8 @@ def _drop(session: aiohttp.ClientSession) -> None:
 
 
 _ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionError, OSError)
+#: distinct timeouts remembered per transport
+_MAX_TIMEOUTS = 64
 
 
 class _AiohttpStream:
@@ -79,6 +81,8 @@ class AiohttpTransport:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        #: the last timeouts seen and their aiohttp form (almost every call passes the provider's own)
+        self._last: tuple[Timeouts | None, aiohttp.ClientTimeout | None] = (None, None)
 
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -95,10 +99,17 @@ class AiohttpTransport:
         return self._session
 
     def _timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
+        last, t = self._last
+        if timeouts is last and t is not None:
+            return t
         t = self._timeouts.get(timeouts)
         if t is None:
             t = aiohttp.ClientTimeout(total=None, connect=timeouts.connect, sock_read=timeouts.read)
+            if len(self._timeouts) >= _MAX_TIMEOUTS:
+                # a call's deadline shortens its timeouts, so they vary without bound: start over
+                self._timeouts.clear()
             self._timeouts[timeouts] = t
+        self._last = (timeouts, t)
         return t
 
     async def _open(self, request: HttpRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
