@@ -226,3 +226,28 @@ def test_cost_per_attempt_and_total(sim: ProviderSimulator, make_router: RouterF
     assert resp.route.cost == Decimal("0.002")  # 1000 * 1e-6 + 500 * 2e-6
     assert resp.route.attempts[0].cost == Decimal("0.002")
     assert resp.usage is not None and resp.usage.total_tokens == 1500
+
+
+def test_long_retry_after_fails_over_at_once_when_another_candidate_is_left(
+    sim: ProviderSimulator, make_router: RouterFactory, clock: FakeClock
+) -> None:
+    router = make_router({"m": [endpoint("a"), endpoint("b")]}, router={"retry": {"failover_after": 1}})
+    sim.provider("a").set_default(ErrorReply(429, retry_after=5))
+    resp = router.completion(model="m", messages=USER)
+    assert resp.route is not None and resp.route.provider == "b"
+    assert clock.sleeps == []  # no waiting while b was available
+    assert len(sim.provider("a").requests) == 1
+    # a is held out for its Retry-After, then comes back
+    router.completion(model="m", messages=USER)
+    assert len(sim.provider("a").requests) == 1
+    clock.advance(6)
+    sim.provider("a").set_default(Reply(text="back"))
+    assert router.completion(model="m", messages=USER).route.provider == "a"  # type: ignore[union-attr]
+
+
+def test_short_retry_after_is_waited_for(sim: ProviderSimulator, make_router: RouterFactory, clock: FakeClock) -> None:
+    router = make_router({"m": [endpoint("a"), endpoint("b")]}, router={"retry": {"failover_after": 1}})
+    sim.provider("a").enqueue(ErrorReply(429, retry_after=0.5))
+    resp = router.completion(model="m", messages=USER)
+    assert resp.route is not None and resp.route.provider == "a"
+    assert clock.sleeps == [0.5]

@@ -145,6 +145,7 @@ class RetryConfig(_Strict):
     base_delay: float = Field(default=0.25, ge=0)
     max_delay: float = Field(default=8.0, ge=0)
     max_retry_after: float = Field(default=20.0, ge=0)
+    failover_after: float = Field(default=1.0, ge=0)
 
 
 class BreakerConfig(_Strict):

@@ -389,11 +389,19 @@ class Execution:
             breaker.record_success()  # it answered; the request was the problem
         if final:
             return
-        action = decide(error, send.retry, self._settings.retry)
+        retry = self._settings.retry
+        action = decide(error, send.retry, retry)
         if action is Action.RETRY and concurrent:
             return
+        if (
+            action is Action.RETRY
+            and error.retry_after is not None
+            and error.retry_after > retry.failover_after
+            and self._i < len(self._cands)
+        ):
+            action = Action.NEXT  # another candidate is waiting: the breaker holds this one meanwhile
         if action is Action.RETRY:
-            delay = backoff(send.retry, self._settings.retry, self._rng, error.retry_after)
+            delay = backoff(send.retry, retry, self._rng, error.retry_after)
             if self._deadline is None or now + delay < self._deadline:
                 self._retries = send.retry + 1
                 self._retry_pending = True
