@@ -126,9 +126,9 @@ def scenarios(duration: float, seed: int) -> list[Scenario]:
         window(
             "429",
             "429 storm",
-            "alpha answers 429 with Retry-After: 1. polyroute honours a Retry-After up to "
-            "`router.retry.max_retry_after` (20 s): the call that meets the 429 waits the second and retries "
-            "alpha, while alpha is held out of rotation for that second (so the others move on)",
+            "alpha answers 429 with Retry-After: 1. A Retry-After of `router.retry.failover_after` (1 s) or "
+            "more sends polyroute's call straight to the next candidate, and alpha is held out of rotation "
+            "for that second; LiteLLM Router retries and falls back by its own rules",
             _with(fair, "alpha", rate_limited=True, retry_after_s=1.0),
         ),
         Scenario(

@@ -70,8 +70,8 @@ class RetrySettings:
     max_delay: float = 8.0
     #: a provider asking for a longer wait than this is not retried; we move to the next endpoint
     max_retry_after: float = 20.0
-    #: a provider asking for a longer wait than this is retried only when no other candidate is
-    #: left: with somewhere else to go, waiting is slower than failing over
+    #: a provider asking for this long a wait or longer is retried only when no other candidate
+    #: is left: with somewhere else to go, waiting is slower than failing over
     failover_after: float = 1.0
 
 

@@ -396,7 +396,7 @@ class Execution:
         if (
             action is Action.RETRY
             and error.retry_after is not None
-            and error.retry_after > retry.failover_after
+            and error.retry_after >= retry.failover_after
             and self._i < len(self._cands)
         ):
             action = Action.NEXT  # another candidate is waiting: the breaker holds this one meanwhile
