@@ -147,11 +147,5 @@ class AiohttpTransport:
             elif loop.is_closed():
                 _drop(session)
 
-    def close_detached(self) -> None:
-        """Drop the session without awaiting (used when its event loop has already closed)."""
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            _drop(session)
-
     def __repr__(self) -> str:
         return f"AiohttpTransport(max_connections={self._max_connections})"
