@@ -17,7 +17,6 @@ from tests.conftest import USER, config_for, endpoint
 
 import polyroute
 from polyroute import errors
-from polyroute._tokens import PromptSize, encoding_for
 from polyroute.budgets import (
     BudgetRule,
     BudgetStore,
@@ -28,6 +27,7 @@ from polyroute.budgets import (
     estimate_prompt_tokens,
     window,
 )
+from polyroute.routing._tokens import PromptSize, encoding_for
 from polyroute.testing import ErrorReply, FakeClock, ProviderSimulator, Reply
 
 D = Decimal

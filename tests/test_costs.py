@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import USER, RouterFactory, endpoint
 
 from polyroute import Pricing, Usage, errors
-from polyroute._cost import call_cost, cost_breakdown, count_images
+from polyroute.accounting._cost import call_cost, cost_breakdown, count_images
 from polyroute.testing import Disconnect, ErrorReply, ProviderSimulator, Reply
 
 D = Decimal

@@ -18,9 +18,9 @@ from tests.conftest import USER
 
 import polyroute
 from polyroute import errors
-from polyroute._catalog import Endpoint
 from polyroute._request import ChatRequest
 from polyroute.adapters import GeminiAdapter
+from polyroute.catalog._catalog import Endpoint
 from polyroute.testing import ErrorReply, FakeClock, ProviderSimulator, Reply, SimulatedProvider, ToolCallSpec
 
 KEY = "AIza-test-key"

@@ -22,8 +22,8 @@ import yaml
 
 import polyroute
 from polyroute import Usage
-from polyroute._cost import cost_breakdown
-from polyroute._price_sources import PriceTable, load_openrouter_prices
+from polyroute.accounting._cost import cost_breakdown
+from polyroute.catalog._price_sources import PriceTable, load_openrouter_prices
 from polyroute.testing import ProviderSimulator, Reply
 
 REPO = Path(__file__).resolve().parent.parent

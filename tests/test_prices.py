@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 import polyroute
-from polyroute._price_sources import litellm_price_file, load_litellm_prices, openrouter_price_table
+from polyroute.catalog._price_sources import litellm_price_file, load_litellm_prices, openrouter_price_table
 from polyroute.cli import _chat, _demo, _models, _usage, app  # noqa: F401  (registers the commands)
 
 D = Decimal

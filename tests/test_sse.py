@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from polyroute._sse import SSEParser
+from polyroute.adapters._sse import SSEParser
 
 STREAM = (
     b": OPENROUTER PROCESSING\n\n"

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 import polyroute
 from polyroute import Pricing, errors
-from polyroute._known_providers import KNOWN_PROVIDERS
-from polyroute._model_ids import native_model_id
+from polyroute.catalog._known_providers import KNOWN_PROVIDERS
+from polyroute.catalog._model_ids import native_model_id
 from polyroute.cli import _chat, _models, app  # noqa: F401  (registers the commands)
 from polyroute.testing import ErrorReply, FakeClock, ProviderSimulator
 
@@ -253,7 +253,7 @@ def test_cli_without_config_or_keys_explains(clean_env: None) -> None:
 def test_resolved_models_are_priced_from_litellm_map_by_default() -> None:
     import pytest
 
-    from polyroute._price_sources import litellm_price_file
+    from polyroute.catalog._price_sources import litellm_price_file
 
     if litellm_price_file() is None:
         pytest.skip("litellm is not installed, so its bundled price map is not available")

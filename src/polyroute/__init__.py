@@ -15,30 +15,10 @@ The usage ledger is :mod:`polyroute.ledger`, budgets :mod:`polyroute.budgets`, u
 from __future__ import annotations
 
 from polyroute import errors
-from polyroute._accounting import BudgetRule, CostSettings, LedgerSettings, key_fingerprint
-from polyroute._catalog import (
-    BreakerSettings,
-    Catalog,
-    Endpoint,
-    HedgeSettings,
-    ModelSpec,
-    Pricing,
-    ProviderSpec,
-    RetrySettings,
-    RouterSettings,
-    RoutingSettings,
-    Timeouts,
-)
 from polyroute._clock import Clock, SystemClock
-from polyroute._execution import CallObserver
-from polyroute._planner import Candidate, Excluded, Plan
-from polyroute._preferences import ProviderPreferences
 from polyroute._request import Caller, ChatRequest
 from polyroute._router import Router
 from polyroute._secret import Secret
-from polyroute._stats import EndpointStats, Percentiles, Signals, WindowStats
-from polyroute._strategies import Option, Strategy
-from polyroute._stream import AsyncStream, Stream
 from polyroute._types import (
     Attempt,
     ChatCompletion,
@@ -53,6 +33,20 @@ from polyroute._types import (
     ToolCall,
     Usage,
 )
+from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSettings, key_fingerprint
+from polyroute.catalog._catalog import (
+    BreakerSettings,
+    Catalog,
+    Endpoint,
+    HedgeSettings,
+    ModelSpec,
+    Pricing,
+    ProviderSpec,
+    RetrySettings,
+    RouterSettings,
+    RoutingSettings,
+    Timeouts,
+)
 from polyroute.errors import (
     BudgetExceeded,
     ConfigError,
@@ -62,6 +56,12 @@ from polyroute.errors import (
     ProviderError,
     StreamInterrupted,
 )
+from polyroute.execution._execution import CallObserver
+from polyroute.execution._stream import AsyncStream, Stream
+from polyroute.health._stats import EndpointStats, Percentiles, Signals, WindowStats
+from polyroute.routing._planner import Candidate, Excluded, Plan
+from polyroute.routing._preferences import ProviderPreferences
+from polyroute.routing._strategies import Option, Strategy
 
 __version__ = "0.1.0"
 

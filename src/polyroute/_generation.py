@@ -12,10 +12,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-from polyroute._backend import HttpBackend
-from polyroute._catalog import Catalog
-from polyroute._litellm_backend import LiteLLMBackend
-from polyroute._routing_index import CatalogIndex
+from polyroute.backends._http import HttpBackend
+from polyroute.backends.litellm._backend import LiteLLMBackend
+from polyroute.catalog._catalog import Catalog
+from polyroute.routing._index import CatalogIndex
 
 __all__ = ["Generation", "ServedBackend", "cached_endpoints"]
 

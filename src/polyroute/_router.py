@@ -12,29 +12,29 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
-from polyroute import _engine
-from polyroute._accounts import Accounts
-from polyroute._backend import HttpBackend
-from polyroute._catalog import Catalog, ProviderSpec, RouterSettings
 from polyroute._clock import Clock, SystemClock
-from polyroute._execution import CallObserver, Execution
 from polyroute._generation import Generation, ServedBackend, cached_endpoints
-from polyroute._health import HealthState
-from polyroute._litellm_backend import LITELLM_API, LiteLLMBackend
 from polyroute._params import ROUTING_KEYS, CompletionParams
-from polyroute._planner import Plan, make_plan
 from polyroute._request import Caller, ChatRequest, validate_params
-from polyroute._stats import EndpointStats, RoutingView, Stats
-from polyroute._sticky import StickySessions
-from polyroute._strategies import BUILTIN_STRATEGIES, Strategy
-from polyroute._stream import AsyncStream, Stream
 from polyroute._types import ChatCompletion
+from polyroute.accounting._wiring import Accounts
 from polyroute.adapters import adapter_for
+from polyroute.backends._http import HttpBackend
+from polyroute.backends.litellm._backend import LITELLM_API, LiteLLMBackend
+from polyroute.catalog._catalog import Catalog, ProviderSpec, RouterSettings
 from polyroute.errors import ConfigError, InvalidRequest
+from polyroute.execution import _engine
+from polyroute.execution._execution import CallObserver, Execution
+from polyroute.execution._stream import AsyncStream, Stream
+from polyroute.health._breakers import HealthState
+from polyroute.health._stats import EndpointStats, RoutingView, Stats
+from polyroute.routing._planner import Plan, make_plan
+from polyroute.routing._sticky import StickySessions
+from polyroute.routing._strategies import BUILTIN_STRATEGIES, Strategy
 
 if TYPE_CHECKING:
-    from polyroute._model_ids import PriceLookup
     from polyroute.budgets import BudgetGuard
+    from polyroute.catalog._model_ids import PriceLookup
     from polyroute.ledger import Ledger
     from polyroute.transports import AsyncTransport, Transport
 
@@ -133,7 +133,7 @@ class Router:
         """A router from a YAML file path or a dict. ``${VAR}`` references are read from ``env``
         (default ``os.environ``); every problem raises :class:`~polyroute.errors.ConfigError`
         naming the key path."""
-        from polyroute._config import load_catalog
+        from polyroute.catalog._config import load_catalog
 
         catalog = load_catalog(config if isinstance(config, Mapping) else Path(config), env=env)
         return cls(
@@ -161,7 +161,7 @@ class Router:
         ``os.environ``; ``prices`` looks up per-token prices for such models (cost is unknown
         without one).
         """
-        from polyroute._env_config import env_catalog
+        from polyroute.catalog._env_config import env_catalog
 
         catalog = env_catalog(os.environ if env is None else env, config, prices=prices)
         return cls(catalog, clock=clock, rng=rng, observers=observers, strategies=strategies)
@@ -287,7 +287,7 @@ class Router:
             raise InvalidRequest("must be an object of provider preferences", param="provider")
         hedge = params.get("hedge")
         if hedge is not None:
-            from polyroute._hedge import parse_hedge
+            from polyroute.execution._hedge import parse_hedge
 
             parse_hedge(hedge, catalog.settings.routing.hedge)
         return ChatRequest(
@@ -308,7 +308,7 @@ class Router:
         catalog = gen.catalog
         hedge = None
         if asynchronous and (request.hedge or (request.hedge is None and gen.hedging)):
-            from polyroute._hedge import delay_policy, parse_hedge
+            from polyroute.execution._hedge import delay_policy, parse_hedge
 
             settings = parse_hedge(request.hedge, catalog.settings.routing.hedge)
             if settings is not None:
@@ -446,7 +446,7 @@ class Router:
         if isinstance(config, Catalog):
             catalog = config
         else:
-            from polyroute._config import load_catalog
+            from polyroute.catalog._config import load_catalog
 
             catalog = load_catalog(config if isinstance(config, Mapping) else Path(config), env=env)
         with self._reload_lock:

@@ -27,13 +27,13 @@ from tests.conformance._recordings import (
 )
 
 from polyroute import ChatCompletionChunk, ProviderSpec, RetrySettings, Secret
-from polyroute._backend import HttpBackend
-from polyroute._catalog import Endpoint, Timeouts
-from polyroute._known_providers import known_provider
-from polyroute._policy import Action, decide
 from polyroute._request import ChatRequest
 from polyroute.adapters import adapter_for
+from polyroute.backends._http import HttpBackend
+from polyroute.catalog._catalog import Endpoint, Timeouts
+from polyroute.catalog._known_providers import known_provider
 from polyroute.errors import ProviderError
+from polyroute.execution._policy import Action, decide
 from polyroute.transports import AiohttpTransport, HttpxTransport
 
 RECORDINGS = recordings()

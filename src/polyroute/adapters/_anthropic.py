@@ -14,13 +14,13 @@ from collections.abc import Mapping
 
 import orjson
 
-from polyroute._catalog import Endpoint, ProviderSpec
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, Choice
 from polyroute.adapters._anthropic_decode import anthropic_error, anthropic_message, anthropic_usage, finish_reason
 from polyroute.adapters._anthropic_encode import encode_request
 from polyroute.adapters._anthropic_stream import AnthropicStreamDecoder
 from polyroute.adapters._jsonbody import body_text, json_object, maybe_json
+from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import MalformedResponse, ProviderError
 from polyroute.transports._base import HttpRequest
 

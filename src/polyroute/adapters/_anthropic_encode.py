@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from polyroute._catalog import Endpoint
 from polyroute._request import ChatRequest
 from polyroute.adapters._data_url import parse_data_url
 from polyroute.adapters._openai_params import TRANSLATED, max_output_tokens, pass_through, stop_list, tool_arguments
+from polyroute.catalog._catalog import Endpoint
 from polyroute.errors import BadRequest
 
 __all__ = ["DEFAULT_MAX_TOKENS", "THINKING_BUDGETS", "encode_request"]

@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
-from polyroute._sse import SSEParser
 from polyroute._types import ChatCompletionChunk, ChunkChoice, Delta, FunctionCall, ToolCall, Usage
 from polyroute.adapters._anthropic_decode import anthropic_error, anthropic_usage, finish_reason
 from polyroute.adapters._jsonbody import body_text
+from polyroute.adapters._sse import SSEParser
 from polyroute.errors import IncompleteStream, MalformedResponse
 
 __all__ = ["AnthropicStreamDecoder"]

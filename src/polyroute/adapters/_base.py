@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from polyroute._catalog import Endpoint, ProviderSpec
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, ChatCompletionChunk
+from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import ProviderError
 from polyroute.transports._base import HttpRequest
 

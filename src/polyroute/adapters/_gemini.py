@@ -17,13 +17,13 @@ from urllib.parse import quote
 
 import orjson
 
-from polyroute._catalog import Endpoint, ProviderSpec
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, Choice
 from polyroute.adapters._gemini_decode import blocked_prompt, candidate_parts, finish_reason, gemini_error, gemini_usage
 from polyroute.adapters._gemini_encode import encode_request
 from polyroute.adapters._gemini_stream import GeminiStreamDecoder
 from polyroute.adapters._jsonbody import json_object, maybe_json
+from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import ProviderError
 from polyroute.transports._base import HttpRequest
 

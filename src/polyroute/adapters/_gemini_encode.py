@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from polyroute._catalog import Endpoint
 from polyroute._request import ChatRequest
 from polyroute.adapters._data_url import guess_media_type, parse_data_url
 from polyroute.adapters._openai_params import TRANSLATED, max_output_tokens, pass_through, stop_list, tool_arguments
+from polyroute.catalog._catalog import Endpoint
 from polyroute.errors import BadRequest
 
 __all__ = ["THINKING_BUDGETS", "encode_request", "thought_signature"]

@@ -14,11 +14,11 @@ from typing import Any
 
 import orjson
 
-from polyroute._sse import SSEParser
 from polyroute._types import ChatCompletionChunk, ChunkChoice, Delta, ToolCall, Usage
 from polyroute.adapters._gemini_decode import blocked_prompt, candidate_parts, finish_reason, gemini_error, gemini_usage
 from polyroute.adapters._json_array import JsonArraySplitter
 from polyroute.adapters._jsonbody import body_text
+from polyroute.adapters._sse import SSEParser
 from polyroute.errors import IncompleteStream, MalformedResponse
 
 __all__ = ["GeminiStreamDecoder"]

@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 
-from polyroute._catalog import Endpoint, ProviderSpec
 from polyroute._request import ChatRequest
-from polyroute._sse import SSEParser
 from polyroute._types import ChatCompletion, ChatCompletionChunk
 from polyroute.adapters._classify import classify, retry_after
 from polyroute.adapters._jsonbody import body_text, maybe_json
+from polyroute.adapters._sse import SSEParser
+from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import IncompleteStream, MalformedResponse, ProviderError, ServerError
 from polyroute.transports._base import HttpRequest
 

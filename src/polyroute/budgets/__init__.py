@@ -8,7 +8,7 @@ else in memory. See ``docs/budgets.md``.
 
 from __future__ import annotations
 
-from polyroute._accounting import BudgetRule
+from polyroute.accounting._settings import BudgetRule
 from polyroute.budgets._estimate import estimate_prompt_tokens, output_bound, worst_case_cost
 from polyroute.budgets._guard import BudgetGuard, CallBudget, Reservation, window
 from polyroute.budgets._postgres import PostgresBudgetStore

@@ -1,6 +1,6 @@
 """The worst case a call can cost, for budget reservations: a conservative estimate, fast.
 
-The prompt estimate is the routing estimator's ceiling (:attr:`polyroute._tokens.PromptSize.ceiling`):
+The prompt estimate is the routing estimator's ceiling (:attr:`polyroute.routing._tokens.PromptSize.ceiling`):
 one token per UTF-8 byte (a token covers at least one byte, so this bounds any byte-level
 tokenizer's count, digits, symbols and emoji included) over every field the model reads, plus a
 few tokens per message, and a fixed allowance per image. It is
@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from polyroute._catalog import Endpoint, Pricing
 from polyroute._request import ChatRequest
-from polyroute._tokens import PromptSize
+from polyroute.catalog._catalog import Endpoint, Pricing
+from polyroute.routing._tokens import PromptSize
 
 __all__ = ["TokenEstimator", "estimate_prompt_tokens", "output_bound", "worst_case_cost"]
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from polyroute._accounting import BudgetPeriod, BudgetRule, CostSettings, key_fingerprint
-from polyroute._catalog import Endpoint
 from polyroute._clock import Clock
-from polyroute._cost import count_images
 from polyroute._request import ChatRequest
+from polyroute.accounting._cost import count_images
+from polyroute.accounting._settings import BudgetPeriod, BudgetRule, CostSettings, key_fingerprint
 from polyroute.budgets._estimate import TokenEstimator, estimate_prompt_tokens, output_bound, worst_case_cost
 from polyroute.budgets._store import BudgetStore, Charge
+from polyroute.catalog._catalog import Endpoint
 from polyroute.errors import BudgetExceeded
 
 __all__ = ["BudgetGuard", "CallBudget", "Reservation", "window"]

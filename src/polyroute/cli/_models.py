@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from polyroute._catalog import Pricing
+from polyroute.catalog._catalog import Pricing
 from polyroute.cli._app import ConfigOption, app, console, load_router
 from polyroute.cli._format import money, per_million
 

@@ -10,10 +10,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from polyroute._planner import Plan
-from polyroute._strategies import usd
 from polyroute.cli._app import ConfigOption, app, console, err_console, load_router
 from polyroute.errors import InvalidRequest
+from polyroute.routing._planner import Plan
+from polyroute.routing._strategies import usd
 
 __all__ = ["explanation", "plan_table", "route"]
 

@@ -19,10 +19,10 @@ from rich.progress import Progress
 from rich.table import Table
 
 from polyroute._router import Router
-from polyroute._stats import EndpointStats, Percentiles
 from polyroute.cli._app import ConfigOption, app, console, err_console, load_router
 from polyroute.cli._format import progress_bar, seconds
 from polyroute.errors import PolyrouteError
+from polyroute.health._stats import EndpointStats, Percentiles
 
 __all__ = ["stats", "stats_table"]
 

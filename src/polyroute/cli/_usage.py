@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from polyroute._accounting import LedgerSettings
+from polyroute.accounting._settings import LedgerSettings
 from polyroute.cli._app import ConfigOption, app, config_path, console, err_console
 from polyroute.cli._format import money
 from polyroute.errors import ConfigError
@@ -41,7 +41,7 @@ def _ledger_settings(ledger: str | None, config: Path | None) -> LedgerSettings:
         return LedgerSettings(url=ledger)
     path = config_path(config)
     if path is not None:
-        from polyroute._config import load_ledger_settings
+        from polyroute.catalog._config import load_ledger_settings
 
         settings = load_ledger_settings(path)
         if settings is not None:

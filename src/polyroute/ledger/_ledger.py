@@ -6,9 +6,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from polyroute._accounting import LedgerSettings
 from polyroute._request import Caller, ChatRequest
 from polyroute._types import Attempt, Route
+from polyroute.accounting._settings import LedgerSettings
 from polyroute.errors import ConfigError, PolyrouteError
 from polyroute.ledger._queued import time_range
 from polyroute.ledger._row import LedgerRow, row_for_attempt

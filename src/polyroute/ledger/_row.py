@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from polyroute._accounting import key_fingerprint
 from polyroute._request import Caller
 from polyroute._types import Attempt
+from polyroute.accounting._settings import key_fingerprint
 
 __all__ = ["LedgerRow", "row_for_attempt"]
 

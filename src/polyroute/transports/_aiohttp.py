@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from polyroute._catalog import Timeouts
+from polyroute.catalog._catalog import Timeouts
 from polyroute.errors import ConnectError, ConnectionLost, ConnectTimeout, ReadTimeout, TransportError
 from polyroute.transports._base import HttpRequest, HttpResponse
 

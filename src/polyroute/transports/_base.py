@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from polyroute._catalog import Timeouts
+from polyroute.catalog._catalog import Timeouts
 
 __all__ = [
     "AsyncStreamResponse",

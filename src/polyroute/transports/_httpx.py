@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 
 import httpx
 
-from polyroute._catalog import Timeouts
+from polyroute.catalog._catalog import Timeouts
 from polyroute.errors import ConnectError, ConnectionLost, ConnectTimeout, ReadTimeout, TransportError
 from polyroute.transports._base import HttpRequest, HttpResponse
 

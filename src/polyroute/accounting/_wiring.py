@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from polyroute._catalog import RouterSettings
 from polyroute._clock import Clock
 from polyroute._request import ChatRequest
+from polyroute.catalog._catalog import RouterSettings
 
 if TYPE_CHECKING:
     from polyroute.budgets import BudgetGuard, BudgetStore, CallBudget

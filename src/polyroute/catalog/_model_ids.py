@@ -24,8 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from polyroute._catalog import Endpoint, ModelSpec, Pricing
-from polyroute._known_providers import KNOWN_PROVIDERS, KnownProvider, known_provider
+from polyroute.catalog._catalog import Endpoint, ModelSpec, Pricing
+from polyroute.catalog._known_providers import KNOWN_PROVIDERS, KnownProvider, known_provider
 
 __all__ = ["ModelResolver", "PriceLookup", "native_model_id"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from polyroute._catalog import Endpoint
 from polyroute._request import ChatRequest
+from polyroute.catalog._catalog import Endpoint
 
 __all__ = ["FEATURES", "missing_features", "required_features"]
 

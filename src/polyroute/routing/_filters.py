@@ -12,11 +12,11 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 
-from polyroute._capabilities import missing_features, required_features
-from polyroute._catalog import Endpoint
-from polyroute._preferences import ProviderPreferences
 from polyroute._request import ChatRequest
-from polyroute._tokens import PromptSize
+from polyroute.catalog._catalog import Endpoint
+from polyroute.routing._capabilities import missing_features, required_features
+from polyroute.routing._preferences import ProviderPreferences
+from polyroute.routing._tokens import PromptSize
 
 __all__ = ["DEMOTE", "EXCLUDE", "KEEP", "RequestFacts", "matches", "screen"]
 

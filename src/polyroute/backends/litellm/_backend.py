@@ -21,11 +21,11 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from polyroute._catalog import Endpoint, ProviderSpec, Timeouts
-from polyroute._litellm_convert import chunk_from_litellm, completion_from_litellm
-from polyroute._litellm_errors import map_litellm_error
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, ChatCompletionChunk
+from polyroute.backends.litellm._convert import chunk_from_litellm, completion_from_litellm
+from polyroute.backends.litellm._errors import map_litellm_error
+from polyroute.catalog._catalog import Endpoint, ProviderSpec, Timeouts
 from polyroute.errors import IncompleteStream, ProviderError
 
 __all__ = ["LITELLM_API", "LiteLLMBackend", "import_litellm"]

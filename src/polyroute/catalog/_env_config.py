@@ -1,6 +1,6 @@
 """Zero-config: a catalog from the environment, extended or overridden by a config file.
 
-The environment contributes one provider per :data:`~polyroute._known_providers.KNOWN_PROVIDERS`
+The environment contributes one provider per :data:`~polyroute.catalog._known_providers.KNOWN_PROVIDERS`
 row it enables (``OPENAI_API_KEY`` set -> ``openai``; ``OLLAMA_HOST`` set -> ``ollama``), its
 key as a ``${VAR}`` reference so it is read, validated and hidden like any configured secret.
 A config file is merged over that:
@@ -11,7 +11,7 @@ A config file is merged over that:
 * ``models`` and ``router``: the config's, as written (the environment defines no models).
 
 Names that are not configured models resolve as ``provider/model-id`` ids (see
-:mod:`polyroute._model_ids`), also where the config names them as ``fallbacks``.
+:mod:`polyroute.catalog._model_ids`), also where the config names them as ``fallbacks``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from polyroute._catalog import Catalog, ModelSpec, Pricing
-from polyroute._config import build_catalog, load_config_data, parse_config
-from polyroute._known_providers import KNOWN_PROVIDERS, known_provider
-from polyroute._model_ids import ModelResolver, PriceLookup
-from polyroute._price_sources import PriceTable
+from polyroute.catalog._catalog import Catalog, ModelSpec, Pricing
+from polyroute.catalog._config import build_catalog, load_config_data, parse_config
+from polyroute.catalog._known_providers import KNOWN_PROVIDERS, known_provider
+from polyroute.catalog._model_ids import ModelResolver, PriceLookup
+from polyroute.catalog._price_sources import PriceTable
 
 __all__ = ["SourcePrices", "env_catalog", "env_config", "merge_config"]
 
@@ -43,8 +43,8 @@ class SourcePrices:
         self._tables: list[PriceTable] | None = None
 
     def _load(self) -> list[PriceTable]:
-        from polyroute._config import CostsConfig, price_tables
-        from polyroute._price_sources import load_litellm_prices
+        from polyroute.catalog._config import CostsConfig, price_tables
+        from polyroute.catalog._price_sources import load_litellm_prices
 
         costs = CostsConfig.model_validate(self._costs or {})
         if costs.sources:

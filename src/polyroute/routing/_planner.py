@@ -5,10 +5,10 @@ source: no I/O, so it is exact to test and cheap to run on every call. For each 
 request (the model, then its fallbacks):
 
 1. the provider preferences are resolved (router, then model, then request, then a ``:floor`` /
-   ``:nitro`` suffix) and every endpoint is screened (:mod:`polyroute._filters`): kept, demoted
+   ``:nitro`` suffix) and every endpoint is screened (:mod:`polyroute.routing._filters`): kept, demoted
    or excluded, with the reason;
 2. kept endpoints are ordered: those in ``provider.order`` first, in that order; the others by
-   the strategy ``provider.sort`` names (:mod:`polyroute._strategies`); with neither,
+   the strategy ``provider.sort`` names (:mod:`polyroute.routing._strategies`); with neither,
    OpenRouter's load balancing, endpoints with a recent outage behind the stable ones;
 3. a sticky conversation's endpoint moves to the front (unless ``order`` is set); endpoints
    missing ``preferred_max_latency`` / ``preferred_min_throughput`` move to the demoted tier;
@@ -25,21 +25,21 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from polyroute._catalog import Catalog, Endpoint, ModelSpec
-from polyroute._filters import DEMOTE, EXCLUDE, RequestFacts, matches, screen
-from polyroute._preferences import (
+from polyroute._request import ChatRequest
+from polyroute.catalog._catalog import Catalog, Endpoint, ModelSpec
+from polyroute.errors import InvalidRequest
+from polyroute.health._stats import Signals
+from polyroute.routing._filters import DEMOTE, EXCLUDE, RequestFacts, matches, screen
+from polyroute.routing._index import CatalogIndex
+from polyroute.routing._preferences import (
     DEFAULT_PREFERENCES,
     ProviderPreferences,
     normalize_preferences,
     resolve_preferences,
     split_variant,
 )
-from polyroute._request import ChatRequest
-from polyroute._routing_index import CatalogIndex
-from polyroute._stats import Signals
-from polyroute._sticky import Key, StickySessions, conversation_key
-from polyroute._strategies import BUILTIN_STRATEGIES, Option, Ranked, Reason, Strategy, trusted, usd
-from polyroute.errors import InvalidRequest
+from polyroute.routing._sticky import Key, StickySessions, conversation_key
+from polyroute.routing._strategies import BUILTIN_STRATEGIES, Option, Ranked, Reason, Strategy, trusted, usd
 
 __all__ = [
     "DEFAULT_OUTPUT_TOKENS",
@@ -466,7 +466,7 @@ def make_plan(
 ) -> Plan:
     """The ordered candidates for ``request`` and the endpoints left out, each with its reason.
 
-    ``index`` is the catalog's :class:`~polyroute._routing_index.CatalogIndex` (built here if
+    ``index`` is the catalog's :class:`~polyroute.routing._index.CatalogIndex` (built here if
     not given; a router keeps one). Raises :class:`~polyroute.errors.InvalidRequest` for an
     unknown model, invalid provider preferences or an unknown strategy.
     """

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Protocol
 
-from polyroute._catalog import Endpoint, ProviderSpec, Timeouts
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, ChatCompletionChunk
 from polyroute.adapters import WireAdapter
+from polyroute.catalog._catalog import Endpoint, ProviderSpec, Timeouts
 from polyroute.transports._base import AsyncTransport, Transport
 
 __all__ = ["AsyncBackend", "Backend", "HttpBackend"]

@@ -1,7 +1,7 @@
 """The catalog: models, the endpoints that serve them, and the providers behind those.
 
 Immutable once built (a reload builds a new one). Built from configuration by
-:mod:`polyroute._config`; planning reads it on every request, so lookups are dict hits.
+:mod:`polyroute.catalog._config`; planning reads it on every request, so lookups are dict hits.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from polyroute._accounting import BudgetRule, CostSettings, LedgerSettings
 from polyroute._secret import Secret
+from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSettings
 
 __all__ = [
     "BreakerSettings",
@@ -186,7 +186,7 @@ class ModelSpec:
     name: str
     endpoints: tuple[Endpoint, ...]
     fallbacks: tuple[str, ...] = ()
-    #: this model's provider preferences (normalised by :func:`polyroute._preferences.normalize_preferences`)
+    #: this model's provider preferences (normalised by :func:`polyroute.routing._preferences.normalize_preferences`)
     provider_preferences: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -197,7 +197,7 @@ class Catalog:
     """Models, endpoints and providers. Immutable; build a new one to change it.
 
     ``resolve`` (optional) answers for model names that are not configured, e.g.
-    ``anthropic/claude-sonnet-4`` (see :class:`polyroute._model_ids.ModelResolver`); its answers
+    ``anthropic/claude-sonnet-4`` (see :class:`polyroute.catalog._model_ids.ModelResolver`); its answers
     are cached.
     """
 

@@ -1,4 +1,4 @@
-"""The two engines: sync and async twins that drive an :class:`~polyroute._execution.Execution`.
+"""The two engines: sync and async twins that drive an :class:`~polyroute.execution._execution.Execution`.
 
 They differ only in how they send and wait; every decision is the Execution's.
 """
@@ -9,13 +9,10 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 
-from polyroute._backend import AsyncBackend, Backend
-from polyroute._catalog import Timeouts
 from polyroute._clock import Clock
-from polyroute._execution import Execution, Send, Wait
-from polyroute._opening import Opening, first_token_limit
-from polyroute._relay import Relay
 from polyroute._types import ChatCompletion, ChatCompletionChunk
+from polyroute.backends._http import AsyncBackend, Backend
+from polyroute.catalog._catalog import Timeouts
 from polyroute.errors import (
     FirstTokenTimeout,
     PolyrouteError,
@@ -23,6 +20,9 @@ from polyroute.errors import (
     ReadTimeout,
     StreamInterrupted,
 )
+from polyroute.execution._execution import Execution, Send, Wait
+from polyroute.execution._opening import Opening, first_token_limit
+from polyroute.execution._relay import Relay
 
 __all__ = ["acomplete", "astream", "complete", "stream"]
 
@@ -62,7 +62,7 @@ async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -
         if type(action) is Send:
             delay = ex.hedge_delay(action)
             if delay is not None:
-                from polyroute import _hedge
+                from polyroute.execution import _hedge
 
                 hedged = await _hedge.race_complete(ex, action, backend_for, clock, delay)
                 if hedged is None:
@@ -170,7 +170,7 @@ async def _open(ex: Execution, action: Send, backend_for: AsyncBackendFor, clock
     """Open one streamed attempt up to its first content (hedged if the call is); ``None`` if it failed."""
     delay = ex.hedge_delay(action)
     if delay is not None:
-        from polyroute import _hedge
+        from polyroute.execution import _hedge
 
         return await _hedge.race_streams(ex, action, backend_for, clock, delay)
     opening = Opening(action, backend_for(action.provider.name), clock, ex.request)

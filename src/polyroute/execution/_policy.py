@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import random
 
-from polyroute._catalog import RetrySettings
+from polyroute.catalog._catalog import RetrySettings
 from polyroute.errors import (
     AuthenticationError,
     ContextLengthExceeded,

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from polyroute._catalog import Pricing
+from polyroute.catalog._catalog import Pricing
 from polyroute.errors import ConfigError
 
 __all__ = [

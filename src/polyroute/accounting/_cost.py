@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from polyroute._catalog import Pricing
 from polyroute._types import CostBreakdown, Usage
+from polyroute.catalog._catalog import Pricing
 
 __all__ = ["DISAGREEMENT_ABSOLUTE", "DISAGREEMENT_RELATIVE", "call_cost", "cost_breakdown", "count_images"]
 

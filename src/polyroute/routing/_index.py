@@ -6,7 +6,7 @@ that are billed stay ``Decimal``), whether it has a prompt-cache discount, and i
 
 from __future__ import annotations
 
-from polyroute._catalog import Catalog, Endpoint, ModelSpec
+from polyroute.catalog._catalog import Catalog, Endpoint, ModelSpec
 
 __all__ = ["CatalogIndex", "IndexedEndpoint"]
 

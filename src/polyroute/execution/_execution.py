@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from polyroute._catalog import Catalog, Endpoint, ProviderSpec, RouterSettings, Timeouts
 from polyroute._clock import Clock
-from polyroute._cost import call_cost, cost_breakdown, count_images
-from polyroute._health import HealthState
-from polyroute._planner import Candidate, Plan
-from polyroute._policy import Action, backoff, decide
 from polyroute._request import ChatRequest
 from polyroute._types import Attempt, Route, Usage
+from polyroute.accounting._cost import call_cost, cost_breakdown, count_images
+from polyroute.catalog._catalog import Catalog, Endpoint, ProviderSpec, RouterSettings, Timeouts
 from polyroute.errors import (
     BudgetExceeded,
     Cancelled,
@@ -31,6 +28,9 @@ from polyroute.errors import (
     ProviderError,
     RateLimited,
 )
+from polyroute.execution._policy import Action, backoff, decide
+from polyroute.health._breakers import HealthState
+from polyroute.routing._planner import Candidate, Plan
 
 if TYPE_CHECKING:
     from polyroute.budgets import CallBudget, Reservation

@@ -1,6 +1,6 @@
 """Accounting settings: platform fee and reservation sizing, the ledger, budget rules.
 
-Plain immutable data, part of :class:`~polyroute._catalog.RouterSettings`; built from the
+Plain immutable data, part of :class:`~polyroute.catalog._catalog.RouterSettings`; built from the
 ``costs:``, ``ledger:`` and ``budgets:`` sections of the configuration.
 """
 

@@ -27,12 +27,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from polyroute import errors
-from polyroute._catalog import Endpoint
 from polyroute._clock import Clock
-from polyroute._health import HealthState
 from polyroute._records import Record
 from polyroute._request import ChatRequest
 from polyroute._types import Attempt, Route
+from polyroute.catalog._catalog import Endpoint
+from polyroute.health._breakers import HealthState
 
 __all__ = ["EndpointStats", "Percentiles", "RoutingView", "Signals", "Stats", "WindowStats"]
 

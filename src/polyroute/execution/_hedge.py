@@ -18,15 +18,15 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from polyroute._backend import AsyncBackend
-from polyroute._catalog import Endpoint, HedgeSettings
 from polyroute._clock import Clock
-from polyroute._execution import Execution, Send
-from polyroute._opening import Opening
 from polyroute._request import ChatRequest
-from polyroute._stats import Stats
 from polyroute._types import ChatCompletion
+from polyroute.backends._http import AsyncBackend
+from polyroute.catalog._catalog import Endpoint, HedgeSettings
 from polyroute.errors import InvalidRequest, ProviderError, ReadTimeout
+from polyroute.execution._execution import Execution, Send
+from polyroute.execution._opening import Opening
+from polyroute.health._stats import Stats
 
 __all__ = ["PERCENTILES", "delay_policy", "parse_hedge", "race_complete", "race_streams"]
 

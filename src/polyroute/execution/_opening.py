@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from polyroute._backend import AsyncBackend
 from polyroute._clock import Clock
-from polyroute._execution import Send
-from polyroute._relay import Relay
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletionChunk
+from polyroute.backends._http import AsyncBackend
 from polyroute.errors import FirstTokenTimeout, ReadTimeout
+from polyroute.execution._execution import Send
+from polyroute.execution._relay import Relay
 
 __all__ = ["Opening", "first_token_limit"]
 

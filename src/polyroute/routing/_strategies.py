@@ -38,8 +38,8 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from polyroute._catalog import Endpoint
-from polyroute._stats import Signals
+from polyroute.catalog._catalog import Endpoint
+from polyroute.health._stats import Signals
 
 __all__ = [
     "BUILTIN_STRATEGIES",

@@ -2,7 +2,7 @@
 
 ``load_catalog()`` interpolates ``${VAR}`` / ``${VAR:-default}``, validates with pydantic
 (unknown keys are errors, so typos are caught), checks cross-references, and builds the
-immutable :class:`~polyroute._catalog.Catalog`. Every problem is a
+immutable :class:`~polyroute.catalog._catalog.Catalog`. Every problem is a
 :class:`~polyroute.errors.ConfigError` naming the key path.
 """
 
@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from polyroute._accounting import BudgetRule, CostSettings, LedgerSettings
-from polyroute._catalog import (
+from polyroute._secret import Secret
+from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSettings
+from polyroute.adapters import known_apis
+from polyroute.backends.litellm._backend import LITELLM_API
+from polyroute.catalog._catalog import (
     BreakerSettings,
     Catalog,
     Endpoint,
@@ -32,14 +35,11 @@ from polyroute._catalog import (
     RoutingSettings,
     Timeouts,
 )
-from polyroute._litellm_backend import LITELLM_API
-from polyroute._preferences import normalize_preferences
-from polyroute._secret import Secret
-from polyroute.adapters import known_apis
 from polyroute.errors import ConfigError, InvalidRequest
+from polyroute.routing._preferences import normalize_preferences
 
 if TYPE_CHECKING:
-    from polyroute._price_sources import PriceTable
+    from polyroute.catalog._price_sources import PriceTable
 
 __all__ = ["RouterConfig", "load_catalog", "load_config_data", "load_ledger_settings"]
 
@@ -420,7 +420,7 @@ def _hedge(cfg: HedgeConfig | None) -> HedgeSettings:
 
 def price_tables(costs: CostsConfig, base_dir: Path | None) -> list[PriceTable]:
     """The price tables ``costs.sources`` names, in precedence order."""
-    from polyroute._price_sources import load_litellm_prices, load_openrouter_prices
+    from polyroute.catalog._price_sources import load_litellm_prices, load_openrouter_prices
 
     tables: list[PriceTable] = []
     for i, src in enumerate(costs.sources):

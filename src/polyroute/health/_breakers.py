@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from polyroute._catalog import BreakerSettings
+from polyroute.catalog._catalog import BreakerSettings
 
 __all__ = ["BreakerState", "CircuitBreaker", "HealthState"]
 

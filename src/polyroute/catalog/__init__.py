@@ -1,0 +1,3 @@
+"""The catalog and where it comes from: configuration files, the environment, known providers, model
+ids and imported price catalogs.
+"""

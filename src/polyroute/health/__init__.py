@@ -1,0 +1,3 @@
+"""Endpoint health: circuit breakers and live rolling statistics, read by routing and written by every
+attempt.
+"""
