@@ -24,10 +24,12 @@ from polyroute.backends.litellm._backend import LITELLM_API, LiteLLMBackend
 from polyroute.catalog._catalog import Catalog, ProviderSpec, RouterSettings
 from polyroute.errors import ConfigError, InvalidRequest
 from polyroute.execution import _engine
-from polyroute.execution._execution import CallObserver, Execution
+from polyroute.execution._execution import Execution
+from polyroute.execution._observers import CallObserver, Observers
 from polyroute.execution._stream import AsyncStream, Stream
 from polyroute.health._breakers import HealthState
 from polyroute.health._stats import EndpointStats, RoutingView, Stats
+from polyroute.observability._logs import LogObserver
 from polyroute.routing._planner import Plan, make_plan
 from polyroute.routing._sticky import StickySessions
 from polyroute.routing._strategies import BUILTIN_STRATEGIES, Strategy
@@ -42,6 +44,8 @@ __all__ = ["Router"]
 
 #: the caller of a call that says nothing about who calls (shared: callers are immutable)
 _ANONYMOUS = Caller()
+#: every router logs its attempts and fail-overs (a level check while the loggers are quiet)
+_LOGS = LogObserver()
 
 
 def _default_sync_transport(provider: ProviderSpec) -> Transport:
@@ -96,9 +100,7 @@ class Router:
         )
         ledger_observer = self._accounts.observer
         extra = (ledger_observer,) if ledger_observer is not None else ()
-        self._observers: tuple[CallObserver, ...] = (self._stats, self._sticky, *observers, *extra)
-        #: the observers' ``on_attempt_start`` hooks, found once
-        self._starters = tuple(f for o in self._observers if (f := getattr(o, "on_attempt_start", None)) is not None)
+        self._observers = Observers((self._stats, self._sticky, *observers, *extra, _LOGS))
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
         #: the catalog in service, its index and backends (replaced whole by :meth:`reload`)
@@ -318,6 +320,7 @@ class Router:
                 "hedging races two attempts at once, which needs acompletion(); a sync call runs one at a time",
                 param="hedge",
             )
+        request_id = "pr-" + secrets.token_hex(12)
         return Execution(
             request,
             plan,
@@ -325,11 +328,10 @@ class Router:
             health=self._health,
             clock=self._clock,
             rng=self._rng,
-            request_id="pr-" + secrets.token_hex(12),
-            observers=self._observers,
+            request_id=request_id,
+            observers=self._observers.for_call(self, request, request_id, plan),
             budget=self._accounts.start(request),
             hedge_delay=hedge,
-            starters=self._starters,
         )
 
     @overload

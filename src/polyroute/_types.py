@@ -311,7 +311,8 @@ class Attempt:
     ``outcome`` is ``"success"``, ``"error"`` or ``"skipped"`` (not sent: circuit open, or a
     budget or context filter). ``error`` is the error class name, ``status`` the HTTP status.
     ``cost`` is what the provider charges for it (``None`` when unknown); ``cost_breakdown`` has
-    the lines, the platform fee and the provider's own figure.
+    the lines, the platform fee and the provider's own figure. ``finish_reasons`` are the
+    choices' finish reasons of a successful attempt.
     """
 
     model: str
@@ -328,6 +329,7 @@ class Attempt:
     cost: Decimal | None = None
     started_at: float = 0.0
     cost_breakdown: CostBreakdown | None = None
+    finish_reasons: tuple[str, ...] = ()
 
     def model_dump(self, *, mode: str = "python") -> JSON:
         return {
@@ -345,6 +347,7 @@ class Attempt:
             "cost": _decimal_out(self.cost, mode),
             "cost_breakdown": self.cost_breakdown.model_dump(mode=mode) if self.cost_breakdown is not None else None,
             "started_at": self.started_at,
+            "finish_reasons": list(self.finish_reasons),
         }
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from polyroute._clock import Clock
 from polyroute._request import ChatRequest
@@ -28,6 +28,7 @@ from polyroute.errors import (
     ProviderError,
     RateLimited,
 )
+from polyroute.execution._observers import AttemptStarter, CallObserver, Observers
 from polyroute.execution._policy import Action, backoff, decide
 from polyroute.health._breakers import HealthState
 from polyroute.routing._planner import Candidate, Plan
@@ -38,28 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["AttemptStarter", "CallObserver", "Execution", "Send", "Wait"]
 
 log = logging.getLogger("polyroute")
-
-
-class CallObserver(Protocol):
-    """Told about every attempt and every finished call (ledger, statistics, tracing).
-
-    Observers must not raise; if one does, the error is logged and the call goes on. An observer
-    may also define ``on_attempt_start(request, request_id, model, endpoint)``, called when an
-    attempt is sent (before its ``on_attempt``); the live statistics use it to count requests in
-    flight.
-    """
-
-    def on_attempt(self, request: ChatRequest, request_id: str, attempt: Attempt) -> None:
-        """An attempt ended (or was skipped)."""
-        ...
-
-    def on_call(self, request: ChatRequest, route: Route | None, error: PolyrouteError | None) -> None:
-        """The call ended: with ``route`` on success, with ``error`` otherwise."""
-        ...
-
-
-#: an observer's ``on_attempt_start(request, request_id, model, endpoint)`` hook
-AttemptStarter = Callable[[ChatRequest, str, str, Endpoint], None]
+_NO_OBSERVERS = Observers()
 
 
 @dataclass(slots=True)  # not frozen: one is built per attempt, and a frozen __init__ costs ~0.5 µs more
@@ -108,7 +88,6 @@ class Execution:
         "_rng",
         "_sends",
         "_settings",
-        "_starters",
         "_wait",
         "attempts",
         "errors",
@@ -128,10 +107,9 @@ class Execution:
         clock: Clock,
         rng: random.Random,
         request_id: str,
-        observers: Sequence[CallObserver] = (),
+        observers: Observers | None = None,
         budget: CallBudget | None = None,
         hedge_delay: Callable[[Endpoint], float | None] | None = None,
-        starters: Sequence[AttemptStarter] | None = None,
     ) -> None:
         self.request = request
         self.request_id = request_id
@@ -140,15 +118,12 @@ class Execution:
         self.prompt_tokens = plan.prompt_tokens
         self._hedge_delay = hedge_delay
         self._sends = 0
-        if starters is None:
-            starters = [f for o in observers if (f := getattr(o, "on_attempt_start", None)) is not None]
-        self._starters = starters
         self._catalog = catalog
         self._settings: RouterSettings = catalog.settings
         self._health = health
         self._clock = clock
         self._rng = rng
-        self._observers = observers
+        self._observers = observers if observers is not None else _NO_OBSERVERS
         self.attempts: list[Attempt] = []
         self.errors: list[ProviderError] = []
         self.started = clock.monotonic()
@@ -257,11 +232,7 @@ class Execution:
 
     def _send(self, cand: Candidate, now: float) -> Send:
         self._sends += 1
-        for start in self._starters:
-            try:
-                start(self.request, self.request_id, cand.model, cand.endpoint)
-            except Exception:
-                log.exception("polyroute observer failed")
+        self._observers.attempt_started(self.request, self.request_id, cand.model, cand.endpoint)
         provider = self._catalog.provider(cand.endpoint.provider)
         timeouts = provider.timeouts
         remaining = None
@@ -327,22 +298,14 @@ class Execution:
 
     def _finish_error(self, error: PolyrouteError) -> PolyrouteError:
         error.with_attempts(self.attempts)
-        for obs in self._observers:
-            try:
-                obs.on_call(self.request, None, error)
-            except Exception:
-                log.exception("polyroute observer failed")
+        self._observers.call(self.request, None, error)
         return error
 
     # -- outcomes ----------------------------------------------------------------------------
 
     def _record(self, attempt: Attempt) -> None:
         self.attempts.append(attempt)
-        for obs in self._observers:
-            try:
-                obs.on_attempt(self.request, self.request_id, attempt)
-            except Exception:
-                log.exception("polyroute observer failed")
+        self._observers.attempt(self.request, self.request_id, attempt)
 
     def _skip(self, cand: Candidate, error: str, message: str) -> None:
         self._record(
@@ -415,21 +378,26 @@ class Execution:
         elif action is Action.NEXT_MISCONFIGURED:
             breaker.hold(now, self._settings.breaker.auth_cooldown, type(error).__name__)
 
-    def succeeded(self, send: Send, started: float, usage: Usage | None, *, ttft: float | None = None) -> Route:
+    def succeeded(
+        self,
+        send: Send,
+        started: float,
+        usage: Usage | None,
+        *,
+        ttft: float | None = None,
+        finish_reasons: tuple[str, ...] = (),
+    ) -> Route:
         """The attempt ``send`` succeeded: record it and return the route."""
         now = self._clock.monotonic()
         endpoint = send.candidate.endpoint
         self._health.breaker(endpoint.key).record_success()
         attempt = self._attempt(send, outcome="success", started=started, now=now, ttft=ttft, usage=usage, error=None)
+        attempt.finish_reasons = finish_reasons
         self._record(attempt)
         if send.hold is not None:  # a budget holds a reservation for it
             self._settle(send.hold, _charged(attempt))
         route = self.route(send.candidate, usage, now)
-        for obs in self._observers:
-            try:
-                obs.on_call(self.request, route, None)
-            except Exception:
-                log.exception("polyroute observer failed")
+        self._observers.call(self.request, route, None)
         return route
 
     def abandoned(

@@ -8,9 +8,20 @@ chunk can carry the route.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from polyroute._types import ChatCompletionChunk, Route, Usage
 
-__all__ = ["Relay"]
+__all__ = ["Relay", "finish_reasons"]
+
+
+def finish_reasons(choices: Sequence[Any]) -> tuple[str, ...]:
+    """The finish reasons of ``choices`` (message choices or stream deltas), in order."""
+    if len(choices) == 1:
+        reason = choices[0].finish_reason
+        return (reason,) if reason is not None else ()
+    return tuple(c.finish_reason for c in choices if c.finish_reason is not None)
 
 
 class Relay:
@@ -62,6 +73,15 @@ class Relay:
                     text.append(choice.delta.content)
         self.delivered_chunks += len(chunks)
         return chunks
+
+    @property
+    def finish_reasons(self) -> tuple[str, ...]:
+        """The finish reasons of the chunks held back for the end (read before :meth:`finish`)."""
+        out: tuple[str, ...] = ()
+        for c in self._tail or self._pending:
+            if c.choices:
+                out += finish_reasons(c.choices)
+        return out
 
     @property
     def delivered_text(self) -> str:

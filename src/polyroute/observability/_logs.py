@@ -1,0 +1,97 @@
+"""Structured log records of attempts and fail-overs, through the standard :mod:`logging` module.
+
+Every router logs (it costs a level check when the loggers are quiet):
+
+- ``polyroute.attempt`` at DEBUG: one record per attempt when it ends (skipped ones included);
+- ``polyroute.failover`` at INFO: one record each time a call leaves an endpoint that failed
+  for another one;
+- ``polyroute.call`` at DEBUG: one record per call.
+
+A record's fields are the span's attributes (``gen_ai.*``, ``polyroute.*``, ``error.type``),
+passed in ``extra``: ``getattr(record, "polyroute.endpoint")``, or every field with a JSON
+formatter. Records never hold secrets, and never the prompt or the completion.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from polyroute._request import ChatRequest
+from polyroute.errors import PolyrouteError
+from polyroute.observability._watch import CallWatch, Fields, start_fields
+
+if TYPE_CHECKING:
+    from polyroute._router import Router
+    from polyroute.routing._planner import Plan
+
+__all__ = ["LogObserver"]
+
+ATTEMPT = logging.getLogger("polyroute.attempt")
+FAILOVER = logging.getLogger("polyroute.failover")
+CALL = logging.getLogger("polyroute.call")
+
+
+class LogObserver:
+    """Logs attempts (DEBUG), fail-overs (INFO) and calls (DEBUG); every router has one."""
+
+    __slots__ = ()
+
+    def on_call_start(self, router: Router, request: ChatRequest, request_id: str, plan: Plan) -> _LoggedCall | None:
+        """Follow the call only when one of the loggers would emit."""
+        if not (FAILOVER.isEnabledFor(logging.INFO) or ATTEMPT.isEnabledFor(logging.DEBUG)):
+            return None
+        return _LoggedCall(router, request, plan, start_fields(request, request_id, plan))
+
+    def on_attempt(self, request: ChatRequest, request_id: str, attempt: object) -> None:
+        """Attempts are logged by the call's own observer."""
+
+    def on_call(self, request: ChatRequest, route: object, error: PolyrouteError | None) -> None:
+        """Calls are logged by the call's own observer."""
+
+
+class _LoggedCall(CallWatch):
+    """One call's records: its start fields are added to each."""
+
+    __slots__ = ("_call", "_failed")
+
+    def __init__(self, router: Router, request: ChatRequest, plan: Plan, call: Fields) -> None:
+        super().__init__(router, request, plan)
+        self._call: Fields = {k: call[k] for k in ("polyroute.request_id", "polyroute.stream") if k in call}
+        #: the last attempt that failed, until the call moves on
+        self._failed: Fields | None = None
+
+    def opened(self, fields: Fields) -> Any:
+        failed = self._failed
+        if failed is not None and fields.get("polyroute.attempt.outcome") != "skipped":
+            self._failed = None
+            if failed["polyroute.endpoint"] != fields["polyroute.endpoint"] and FAILOVER.isEnabledFor(logging.INFO):
+                extra: Fields = {**self._call, **failed, "polyroute.failover.to": fields["polyroute.endpoint"]}
+                FAILOVER.info(
+                    "polyroute failed over from %s (%s) to %s",
+                    failed["polyroute.endpoint"],
+                    failed.get("error.type"),
+                    fields["polyroute.endpoint"],
+                    extra=extra,
+                )
+        return fields
+
+    def closed(self, handle: Any, fields: Fields, error: bool, end_ns: int) -> None:
+        out: Fields = {**self._call, **handle, **fields}
+        if error:
+            self._failed = out
+        if ATTEMPT.isEnabledFor(logging.DEBUG):
+            ATTEMPT.debug(
+                "polyroute attempt %s at %s: %s",
+                out["polyroute.attempt.number"],
+                out["polyroute.endpoint"],
+                out.get("error.type") or out.get("polyroute.skip.reason") or out["polyroute.attempt.outcome"],
+                extra=out,
+            )
+
+    def ended(self, fields: Fields, error: PolyrouteError | None) -> None:
+        if CALL.isEnabledFor(logging.DEBUG):
+            out: Fields = {**self._call, **fields}
+            CALL.debug(
+                "polyroute call %s: %s", out["polyroute.request_id"], out.get("error.type") or "success", extra=out
+            )

@@ -1,0 +1,240 @@
+"""Following one call: the fields of its attempts and of the call, as spans and log records carry them.
+
+A :class:`CallWatch` is the per-call observer that tracing and logging return from
+``on_call_start``. It numbers the attempts, knows why the plan put each endpoint where it was
+(the candidate's reason), how long the call waited before a retry, and, once the execution has
+given its verdict on an endpoint, the state of that endpoint's circuit breaker. Subclasses turn
+the fields into spans (:mod:`polyroute.observability.otel`) or log records
+(:mod:`polyroute.observability._logs`).
+
+Field names follow the OpenTelemetry GenAI semantic conventions (``gen_ai.*``, ``error.type``)
+plus polyroute's own (``polyroute.*``); prompts and completions are never among them unless the
+observer was asked to capture content.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from polyroute._request import ChatRequest
+from polyroute._types import Attempt, Route, Usage
+from polyroute.catalog._catalog import Endpoint
+from polyroute.errors import PolyrouteError
+
+if TYPE_CHECKING:
+    from polyroute._router import Router
+    from polyroute.routing._planner import Plan
+
+__all__ = ["CallWatch", "Fields", "attempt_outcome", "call_fields", "start_fields", "usage_fields"]
+
+#: attribute values as OpenTelemetry takes them
+Fields = dict[str, Any]
+
+#: request parameters recorded as ``gen_ai.request.*`` attributes
+_REQUEST_PARAMS = (
+    ("max_tokens", "gen_ai.request.max_tokens"),
+    ("max_completion_tokens", "gen_ai.request.max_tokens"),
+    ("temperature", "gen_ai.request.temperature"),
+    ("top_p", "gen_ai.request.top_p"),
+    ("frequency_penalty", "gen_ai.request.frequency_penalty"),
+    ("presence_penalty", "gen_ai.request.presence_penalty"),
+    ("seed", "gen_ai.request.seed"),
+)
+
+
+def attempt_outcome(attempt: Attempt) -> str:
+    """``success``, ``error``, ``skipped`` or ``cancelled`` (stopped by polyroute or the caller)."""
+    if attempt.outcome == "error" and attempt.error == "Cancelled":
+        return "cancelled"
+    return attempt.outcome
+
+
+def usage_fields(usage: Usage | None, out: Fields) -> None:
+    """Token counts, as ``gen_ai.usage.*`` and ``polyroute.usage.*``."""
+    if usage is None:
+        return
+    out["gen_ai.usage.input_tokens"] = usage.prompt_tokens
+    out["gen_ai.usage.output_tokens"] = usage.completion_tokens
+    if usage.prompt_tokens_details:
+        out["polyroute.usage.cached_tokens"] = usage.cached_tokens
+        write = usage.cache_write_tokens
+        if write:
+            out["polyroute.usage.cache_write_tokens"] = write
+    if usage.completion_tokens_details:
+        out["polyroute.usage.reasoning_tokens"] = usage.reasoning_tokens
+
+
+def start_fields(request: ChatRequest, request_id: str, plan: Plan) -> Fields:
+    """A call's fields known when it starts."""
+    out: Fields = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": request.models[0],
+        "polyroute.request_id": request_id,
+        "polyroute.stream": request.stream,
+        "polyroute.plan.candidates": [c.endpoint.key for c in plan.candidates],
+    }
+    if len(request.models) > 1:
+        out["polyroute.request.models"] = list(request.models)
+    params = request.params
+    for name, attr in _REQUEST_PARAMS:
+        value = params.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[attr] = value
+    return out
+
+
+def call_fields(route: Route | None, error: PolyrouteError | None) -> Fields:
+    """A call's fields known when it ends."""
+    out: Fields = {}
+    attempts: Sequence[Attempt] = route.attempts if route is not None else (error.attempts if error else ())
+    out["polyroute.attempts"] = len(attempts)
+    out["polyroute.fallbacks"] = sum(1 for a in attempts if a.outcome == "error")
+    if route is not None:
+        out["polyroute.outcome"] = "success"
+        out["gen_ai.provider.name"] = route.provider
+        out["gen_ai.response.model"] = route.endpoint_model
+        out["polyroute.model"] = route.model
+        out["polyroute.endpoint"] = f"{route.provider}/{route.endpoint_model}"
+        if route.cost is not None:
+            out["polyroute.cost_usd"] = float(route.cost)
+        usage_fields(route.usage, out)
+        served = attempts[-1] if attempts else None
+        if served is not None and served.finish_reasons:
+            out["gen_ai.response.finish_reasons"] = list(served.finish_reasons)
+    else:
+        name = type(error).__name__
+        out["polyroute.outcome"] = "cancelled" if name == "Cancelled" else "error"
+        out["error.type"] = name
+        costs = [a.cost for a in attempts if a.cost is not None]
+        if costs:
+            out["polyroute.cost_usd"] = float(sum(costs))
+    return out
+
+
+class CallWatch:
+    """One call's attempts, numbered and explained; subclasses say what to do with the fields."""
+
+    __slots__ = ("_ended", "_health", "_now", "_number", "_open", "_pending", "_plan", "capture_content", "request")
+
+    def __init__(self, router: Router, request: ChatRequest, plan: Plan, *, capture_content: bool = False) -> None:
+        self.request = request
+        self.capture_content = capture_content
+        self._plan = plan
+        self._health = router.health
+        self._now = router.clock.monotonic
+        self._number = 0
+        #: (provider, endpoint model) -> monotonic time its last attempt ended, for retry delays
+        self._ended: dict[tuple[str, str], float] = {}
+        #: (provider, endpoint model) -> handles of its attempts running now (two when hedged)
+        self._open: dict[tuple[str, str], list[Any]] = {}
+        #: ended attempts waiting for the breaker's verdict: (handle, endpoint key, fields, wall ns)
+        self._pending: list[tuple[Any, str, Fields, int]] = []
+
+    # -- what subclasses do --------------------------------------------------------------------
+
+    def opened(self, fields: Fields) -> Any:
+        """An attempt was sent (``fields`` known at its start); return a handle for :meth:`closed`."""
+        raise NotImplementedError
+
+    def closed(self, handle: Any, fields: Fields, error: bool, end_ns: int) -> None:
+        """The attempt of ``handle`` ended (``fields`` known at its end, breaker state included)."""
+        raise NotImplementedError
+
+    def ended(self, fields: Fields, error: PolyrouteError | None) -> None:
+        """The call ended."""
+        raise NotImplementedError
+
+    # -- observer hooks ------------------------------------------------------------------------
+
+    def _reason(self, model: str, endpoint: Endpoint) -> str | None:
+        for cand in self._plan.candidates:
+            if cand.endpoint is endpoint and cand.model == model:
+                return cand.reason
+        return None
+
+    def _start(self, model: str, provider: str, endpoint_model: str, retry: int | None) -> Fields:
+        self._number += 1
+        fields: Fields = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": provider,
+            "gen_ai.request.model": endpoint_model,
+            "polyroute.model": model,
+            "polyroute.endpoint": f"{provider}/{endpoint_model}",
+            "polyroute.attempt.number": self._number,
+        }
+        if retry is not None:
+            fields["polyroute.attempt.retry"] = retry
+        return fields
+
+    def on_attempt_start(self, request: ChatRequest, request_id: str, model: str, endpoint: Endpoint) -> None:
+        """An attempt is being sent: open it."""
+        self._flush()
+        fields = self._start(model, endpoint.provider, endpoint.model, None)
+        reason = self._reason(model, endpoint)
+        if reason is not None:
+            fields["polyroute.route.reason"] = reason
+        last = self._ended.get((endpoint.provider, endpoint.model))
+        if last is not None:
+            fields["polyroute.retry.delay_s"] = max(self._now() - last, 0.0)
+        self._open.setdefault((endpoint.provider, endpoint.model), []).append(self.opened(fields))
+
+    def on_attempt(self, request: ChatRequest, request_id: str, attempt: Attempt) -> None:
+        """An attempt ended (or was skipped): close it once its breaker has its verdict."""
+        self._flush()
+        key = (attempt.provider, attempt.endpoint_model)
+        outcome = attempt_outcome(attempt)
+        if outcome == "skipped":
+            fields = self._start(attempt.model, attempt.provider, attempt.endpoint_model, None)
+            fields["polyroute.attempt.outcome"] = "skipped"
+            fields["polyroute.skip.reason"] = attempt.error
+            self._pending.append((self.opened(fields), fields["polyroute.endpoint"], {}, time.time_ns()))
+            return
+        handles = self._open.get(key)
+        if not handles:
+            return
+        handle = handles.pop(0)
+        self._ended[key] = self._now()
+        fields = {
+            "polyroute.attempt.outcome": outcome,
+            "polyroute.attempt.retry": attempt.retry,
+        }
+        if outcome == "error":
+            fields["error.type"] = attempt.error
+            if attempt.status is not None:
+                fields["http.response.status_code"] = attempt.status
+        elif outcome == "success":
+            fields["gen_ai.response.model"] = attempt.endpoint_model
+            if attempt.finish_reasons:
+                fields["gen_ai.response.finish_reasons"] = list(attempt.finish_reasons)
+        if attempt.ttft_s is not None:
+            fields["polyroute.ttft_s"] = attempt.ttft_s
+        fields["polyroute.latency_s"] = attempt.latency_s
+        usage_fields(attempt.usage, fields)
+        if attempt.cost is not None:
+            fields["polyroute.cost_usd"] = float(attempt.cost)
+        self._pending.append((handle, f"{attempt.provider}/{attempt.endpoint_model}", fields, time.time_ns()))
+
+    def on_call(self, request: ChatRequest, route: Route | None, error: PolyrouteError | None) -> None:
+        """The call ended: close what is open, then the call."""
+        self._flush()
+        self.ended(call_fields(route, error), error)
+
+    def _flush(self) -> None:
+        """Close the attempts that ended, with their endpoints' breaker states as they are now."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        now = self._now()
+        for handle, key, fields, end_ns in pending:
+            fields["polyroute.breaker.state"] = self._health.breaker(key).snapshot(now).state
+            failed = fields.get("polyroute.attempt.outcome") == "error"
+            self.closed(handle, fields, failed, end_ns)
+
+
+def content_fields(messages: Sequence[Mapping[str, Any]]) -> str:
+    """Messages as the JSON the ``gen_ai.input.messages`` attribute holds (only when opted in)."""
+    import json
+
+    return json.dumps(list(messages), default=str, ensure_ascii=False)

@@ -1,0 +1,107 @@
+"""OpenTelemetry tracing: a span per call, a child span per attempt (GenAI semantic conventions).
+
+Needs the ``otel`` extra (``pip install 'polyroute[otel]'``: the OpenTelemetry API); the
+application configures the SDK and its exporters as usual. Spans nest under the span that is
+current when the call is made (``completion()`` / ``acompletion()``), so a LangChain chain or
+a LlamaIndex query shows polyroute's attempts inside its own trace; a stream's spans end when
+its last chunk arrives, whenever it is read. See ``docs/observability.md`` for every attribute.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+try:
+    from opentelemetry import trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "polyroute's OpenTelemetry tracing needs the OpenTelemetry API: pip install 'polyroute[otel]'"
+    ) from exc
+
+from polyroute._request import ChatRequest
+from polyroute.errors import PolyrouteError
+from polyroute.observability._watch import CallWatch, Fields, content_fields, start_fields
+
+if TYPE_CHECKING:
+    from polyroute._router import Router
+    from polyroute.routing._planner import Plan
+
+__all__ = ["OpenTelemetryObserver"]
+
+_CLIENT = SpanKind.CLIENT
+
+
+class OpenTelemetryObserver:
+    """Traces every call and attempt (pass it in ``Router(observers=[...])``).
+
+    ``tracer_provider`` defaults to the global one (``opentelemetry.trace.set_tracer_provider``).
+    With ``capture_content=True`` the call span also records the prompt as
+    ``gen_ai.input.messages`` (JSON): off by default, as prompts may hold personal data.
+    """
+
+    __slots__ = ("_tracer", "capture_content")
+
+    def __init__(self, *, tracer_provider: TracerProvider | None = None, capture_content: bool = False) -> None:
+        from polyroute import __version__
+
+        self._tracer = trace.get_tracer("polyroute", __version__, tracer_provider=tracer_provider)
+        self.capture_content = capture_content
+
+    def on_call_start(self, router: Router, request: ChatRequest, request_id: str, plan: Plan) -> _TracedCall | None:
+        """Open the call's span under the current one (nothing when tracing is not recording)."""
+        fields = start_fields(request, request_id, plan)
+        if self.capture_content:
+            fields["gen_ai.input.messages"] = content_fields(request.messages)
+        span = self._tracer.start_span(f"chat {request.models[0]}", kind=_CLIENT, attributes=fields)
+        if not span.is_recording():
+            return None
+        return _TracedCall(self._tracer, span, router, request, plan, capture_content=self.capture_content)
+
+    def on_attempt(self, request: ChatRequest, request_id: str, attempt: object) -> None:
+        """Attempts are traced by the call's own observer."""
+
+    def on_call(self, request: ChatRequest, route: object, error: PolyrouteError | None) -> None:
+        """Calls are traced by the call's own observer."""
+
+    def __repr__(self) -> str:
+        return f"OpenTelemetryObserver(capture_content={self.capture_content})"
+
+
+class _TracedCall(CallWatch):
+    """One call's span and its attempts' child spans."""
+
+    __slots__ = ("_context", "_span", "_tracer")
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        span: trace.Span,
+        router: Router,
+        request: ChatRequest,
+        plan: Plan,
+        *,
+        capture_content: bool,
+    ) -> None:
+        super().__init__(router, request, plan, capture_content=capture_content)
+        self._tracer = tracer
+        self._span = span
+        self._context = trace.set_span_in_context(span)
+
+    def opened(self, fields: Fields) -> Any:
+        name = f"chat {fields['gen_ai.request.model']}"
+        return self._tracer.start_span(name, context=self._context, kind=_CLIENT, attributes=fields)
+
+    def closed(self, handle: Any, fields: Fields, error: bool, end_ns: int) -> None:
+        span: trace.Span = handle
+        span.set_attributes(fields)
+        if error:
+            span.set_status(Status(StatusCode.ERROR, fields.get("error.type")))
+        span.end(end_time=end_ns)
+
+    def ended(self, fields: Fields, error: PolyrouteError | None) -> None:
+        span = self._span
+        span.set_attributes(fields)
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        span.end()
