@@ -204,3 +204,37 @@ def test_import_polyroute_imports_neither_library() -> None:
         "sys.exit(f'imported {bad}' if bad else 0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_the_cli_serves_and_shows_what_the_processes_recorded(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "COLUMNS": "200"}
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-c", _WORKER, "2"], env=env, cwd=root, check=True, timeout=120)
+    cli = [sys.executable, "-m", "polyroute", "metrics"]
+    shown = subprocess.run([*cli, "show"], env=env, check=True, timeout=120, capture_output=True, text=True).stdout
+    a = {"model": "m", "provider": "a", "endpoint": "a/a-model", "outcome": "success", "error_type": ""}
+    assert value(samples(shown), "polyroute_calls_total", **a) == 2
+    server = subprocess.Popen([*cli, "serve", "--port", "0"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.startswith("serving http://127.0.0.1:"), line
+        with urllib.request.urlopen(line.split()[1], timeout=10) as resp:
+            assert value(samples(resp.read().decode()), "polyroute_calls_total", **a) == 2
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_the_cli_needs_the_metrics_directory(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    done = subprocess.run(
+        [sys.executable, "-m", "polyroute", "metrics", "show"],
+        env=env,
+        timeout=120,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "PROMETHEUS_MULTIPROC_DIR" in done.stderr

@@ -100,7 +100,8 @@ class Router:
         )
         ledger_observer = self._accounts.observer
         extra = (ledger_observer,) if ledger_observer is not None else ()
-        self._observers = Observers((self._stats, self._sticky, *observers, *extra, _LOGS))
+        configured = _configured_observers(catalog.settings, self)
+        self._observers = Observers((self._stats, self._sticky, *observers, *configured, *extra, _LOGS))
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
         #: the catalog in service, its index and backends (replaced whole by :meth:`reload`)
@@ -558,8 +559,32 @@ async def _aclose_all(backends: Sequence[ServedBackend]) -> None:
         await backend.aclose()
 
 
+def _configured_observers(settings: RouterSettings, router: Router) -> list[CallObserver]:
+    """The observers ``router.observability`` asks for (their libraries imported only then)."""
+    wanted = settings.observability
+    out: list[CallObserver] = []
+    if wanted.otel:
+        try:
+            from polyroute.observability.otel import OpenTelemetryObserver
+        except ImportError as exc:
+            raise ConfigError(str(exc), path="router.observability.otel") from exc
+        out.append(OpenTelemetryObserver(capture_content=wanted.capture_content))
+    if wanted.prometheus:
+        try:
+            from polyroute.observability.prometheus import PrometheusObserver
+        except ImportError as exc:
+            raise ConfigError(str(exc), path="router.observability.prometheus") from exc
+        metrics = PrometheusObserver()
+        metrics.watch(router)
+        out.append(metrics)
+    return out
+
+
 def _check_accounts(old: RouterSettings, new: RouterSettings) -> None:
-    """A reload may not change the ledger or the budgets (nor, with budgets, the cost settings)."""
+    """A reload may not change the ledger or the budgets (nor, with budgets, the cost settings),
+    nor the observers the configuration turned on."""
+    if new.observability != old.observability:
+        raise ConfigError("a reload cannot change observability; build a new router", path="router.observability")
     if new.ledger != old.ledger:
         raise ConfigError("a reload cannot change the ledger; build a new router", path="ledger")
     if new.budgets != old.budgets:

@@ -20,6 +20,7 @@ __all__ = [
     "Endpoint",
     "HedgeSettings",
     "ModelSpec",
+    "ObservabilitySettings",
     "Pricing",
     "ProviderSpec",
     "RetrySettings",
@@ -110,6 +111,18 @@ class HedgeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ObservabilitySettings:
+    """Observers the router builds itself (``router.observability``; see ``docs/observability.md``)."""
+
+    #: OpenTelemetry spans to the global tracer provider (the ``otel`` extra)
+    otel: bool = False
+    #: Prometheus metrics on prometheus-client's default registry (the ``prometheus`` extra)
+    prometheus: bool = False
+    #: record prompts on spans (``gen_ai.input.messages``)
+    capture_content: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingSettings:
     """How endpoints are ordered: outage memory, sticky sessions, hedging."""
 
@@ -135,6 +148,7 @@ class RouterSettings:
     #: ``None``: no ledger
     ledger: LedgerSettings | None = None
     budgets: tuple[BudgetRule, ...] = ()
+    observability: ObservabilitySettings = ObservabilitySettings()
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from polyroute.catalog._catalog import (
     Endpoint,
     HedgeSettings,
     ModelSpec,
+    ObservabilitySettings,
     Pricing,
     ProviderSpec,
     RetrySettings,
@@ -185,12 +186,19 @@ class RoutingConfig(_Strict):
     hedge: HedgeConfig | None = None
 
 
+class ObservabilityConfig(_Strict):
+    otel: bool = False
+    prometheus: bool = False
+    capture_content: bool = False
+
+
 class SettingsConfig(_Strict):
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     timeout: TimeoutConfig = TimeoutConfig()
     routing: RoutingConfig = RoutingConfig()
     provider: dict[str, Any] = Field(default_factory=dict)
+    observability: ObservabilityConfig = ObservabilityConfig()
 
 
 class PriceSourceConfig(_Strict):
@@ -497,6 +505,7 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
             BudgetRule(scope=b.scope, match=b.match, limit_usd=Decimal(str(b.limit_usd)), period=b.period)
             for b in config.budgets
         ),
+        observability=ObservabilitySettings(**s.observability.model_dump()),
     )
     tables = price_tables(costs, base_dir)
     providers = []

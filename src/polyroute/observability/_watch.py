@@ -73,7 +73,6 @@ def start_fields(request: ChatRequest, request_id: str, plan: Plan) -> Fields:
         "gen_ai.request.model": request.models[0],
         "polyroute.request_id": request_id,
         "polyroute.stream": request.stream,
-        "polyroute.plan.candidates": [c.endpoint.key for c in plan.candidates],
     }
     if len(request.models) > 1:
         out["polyroute.request.models"] = list(request.models)
@@ -196,10 +195,9 @@ class CallWatch:
             return
         handle = handles.pop(0)
         self._ended[key] = self._now()
-        fields = {
-            "polyroute.attempt.outcome": outcome,
-            "polyroute.attempt.retry": attempt.retry,
-        }
+        fields = {"polyroute.attempt.outcome": outcome}
+        if attempt.retry:
+            fields["polyroute.attempt.retry"] = attempt.retry
         if outcome == "error":
             fields["error.type"] = attempt.error
             if attempt.status is not None:
@@ -210,7 +208,6 @@ class CallWatch:
                 fields["gen_ai.response.finish_reasons"] = list(attempt.finish_reasons)
         if attempt.ttft_s is not None:
             fields["polyroute.ttft_s"] = attempt.ttft_s
-        fields["polyroute.latency_s"] = attempt.latency_s
         usage_fields(attempt.usage, fields)
         if attempt.cost is not None:
             fields["polyroute.cost_usd"] = float(attempt.cost)

@@ -101,17 +101,76 @@ class _Metrics:
             "polyroute_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open (as of the last call there).",
             ("provider", "endpoint"), registry=registry, multiprocess_mode="livemax",
         )  # fmt: skip
-        self._children: dict[tuple[Any, ...], Any] = {}
+        self._endpoints: dict[tuple[str, str, str], _Endpoint] = {}
 
-    def child(self, metric: Any, *labels: str) -> Any:
-        """``metric.labels(*labels)``, found once."""
-        key = (id(metric), *labels)
-        c = self._children.get(key)
-        if c is None:
-            c = self._children.setdefault(key, metric.labels(*labels))
-        return c
+    def endpoint(self, model: str, provider: str, key: str) -> _Endpoint:
+        """The children of one (model, provider, endpoint), found once."""
+        found = self._endpoints.get((model, provider, key))
+        if found is None:
+            with _lock:
+                found = self._endpoints.setdefault((model, provider, key), _Endpoint(self, model, provider, key))
+        return found
 
 
+class _Endpoint:
+    """The metric children of one model at one endpoint; label sets that vary are made on first use."""
+
+    __slots__ = (
+        "_calls",
+        "_m",
+        "_outcomes",
+        "breaker",
+        "breaker_state",
+        "cost",
+        "in_flight",
+        "labels",
+        "tokens",
+        "tps",
+        "ttft",
+    )
+
+    def __init__(self, m: _Metrics, model: str, provider: str, key: str) -> None:
+        self._m = m
+        self.labels = (model, provider, key)
+        self.in_flight = m.in_flight.labels(provider, key)
+        self.breaker = m.breaker.labels(provider, key)
+        #: the state last set on the breaker gauge
+        self.breaker_state: str | None = None
+        self.ttft = m.ttft.labels(*self.labels)
+        self.tps = m.tps.labels(*self.labels)
+        self.cost = m.cost.labels(*self.labels)
+        self.tokens = {kind: m.tokens.labels(*self.labels, kind) for kind in _TOKEN_KINDS}
+        #: (outcome, error type) -> (attempts counter, attempt duration histogram)
+        self._outcomes: dict[tuple[str, str], tuple[Any, Any]] = {}
+        #: (outcome, error type) -> (calls counter, call duration histogram)
+        self._calls: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def attempt(self, outcome: str, error: str) -> tuple[Any, Any]:
+        """The attempts counter and duration histogram of an outcome."""
+        found = self._outcomes.get((outcome, error))
+        if found is None:
+            m = self._m
+            found = (m.attempts.labels(*self.labels, outcome, error), m.attempt_seconds.labels(*self.labels, outcome))
+            self._outcomes[(outcome, error)] = found
+        return found
+
+    def call(self, outcome: str, error: str) -> tuple[Any, Any]:
+        """The calls counter and duration histogram of an outcome."""
+        found = self._calls.get((outcome, error))
+        if found is None:
+            m = self._m
+            found = (m.calls.labels(*self.labels, outcome, error), m.call_seconds.labels(*self.labels, outcome))
+            self._calls[(outcome, error)] = found
+        return found
+
+    def set_breaker(self, state: str) -> None:
+        """Set the breaker gauge (only when the state changed)."""
+        if state != self.breaker_state:
+            self.breaker_state = state
+            self.breaker.set(BREAKER_STATES.get(state, 0.0))
+
+
+_TOKEN_KINDS = ("input", "output", "cached_input", "cache_write_input", "reasoning")
 _lock = threading.Lock()
 #: metric families by registry (prometheus-client refuses to register a name twice)
 _registries: dict[int, _Metrics] = {}
@@ -184,79 +243,80 @@ class _CallMetrics:
         self._started = self._now()
 
     def on_attempt_start(self, request: ChatRequest, request_id: str, model: str, endpoint: Endpoint) -> None:
-        m = self._m
-        m.child(m.in_flight, endpoint.provider, endpoint.key).inc()
+        self._m.endpoint(model, endpoint.provider, endpoint.key).in_flight.inc()
 
     def on_attempt(self, request: ChatRequest, request_id: str, attempt: Attempt) -> None:
-        m = self._m
-        outcome = attempt_outcome(attempt)
         provider = attempt.provider
-        key = f"{provider}/{attempt.endpoint_model}"
-        labels = (attempt.model, provider, key)
-        error = (attempt.error or "") if outcome != "success" else ""
-        m.child(m.attempts, *labels, outcome, error).inc()
+        ep = self._m.endpoint(attempt.model, provider, f"{provider}/{attempt.endpoint_model}")
+        outcome = attempt_outcome(attempt)
+        count, seconds = ep.attempt(outcome, (attempt.error or "") if outcome != "success" else "")
+        count.inc()
         if outcome == "skipped":
             return
-        m.child(m.in_flight, provider, key).dec()
-        m.child(m.attempt_seconds, *labels, outcome).observe(attempt.latency_s)
+        ep.in_flight.dec()
+        latency = attempt.latency_s
+        seconds.observe(latency)
         ttft = attempt.ttft_s
         if ttft is not None:
-            m.child(m.ttft, *labels).observe(ttft)
+            ep.ttft.observe(ttft)
         usage = attempt.usage
         if usage is None:
             return
+        tokens = ep.tokens
         if usage.prompt_tokens:
-            m.child(m.tokens, *labels, "input").inc(usage.prompt_tokens)
+            tokens["input"].inc(usage.prompt_tokens)
         if usage.completion_tokens:
-            m.child(m.tokens, *labels, "output").inc(usage.completion_tokens)
+            tokens["output"].inc(usage.completion_tokens)
         if usage.prompt_tokens_details:
             if cached := usage.cached_tokens:
-                m.child(m.tokens, *labels, "cached_input").inc(cached)
+                tokens["cached_input"].inc(cached)
             if written := usage.cache_write_tokens:
-                m.child(m.tokens, *labels, "cache_write_input").inc(written)
+                tokens["cache_write_input"].inc(written)
         if usage.completion_tokens_details and (reasoning := usage.reasoning_tokens):
-            m.child(m.tokens, *labels, "reasoning").inc(reasoning)
+            tokens["reasoning"].inc(reasoning)
         if outcome == "success" and usage.completion_tokens > 0:
-            latency = attempt.latency_s
             generating = latency - ttft if ttft is not None else 0.0
             if generating <= 0:
                 generating = latency
             if generating > 0:
-                m.child(m.tps, *labels).observe(usage.completion_tokens / generating)
+                ep.tps.observe(usage.completion_tokens / generating)
 
     def on_call(self, request: ChatRequest, route: Route | None, error: PolyrouteError | None) -> None:
         m = self._m
-        attempts: Sequence[Attempt] = route.attempts if route is not None else (error.attempts if error else ())
         if route is not None:
-            labels = (route.model, route.provider, f"{route.provider}/{route.endpoint_model}")
-            outcome, error_type, seconds = "success", "", route.latency_s
+            attempts: Sequence[Attempt] = route.attempts
+            ep = m.endpoint(route.model, route.provider, f"{route.provider}/{route.endpoint_model}")
+            count, seconds = ep.call("success", "")
+            seconds.observe(route.latency_s)
         else:
+            attempts = error.attempts if error is not None else ()
             last = attempts[-1] if attempts else None
-            labels = (
-                (last.model, last.provider, f"{last.provider}/{last.endpoint_model}")
-                if last is not None
-                else (request.models[0], "", "")
-            )
-            error_type = type(error).__name__
-            outcome = "cancelled" if error_type == "Cancelled" else "error"
-            seconds = self._now() - self._started
-        m.child(m.calls, *labels, outcome, error_type).inc()
-        m.child(m.call_seconds, *labels, outcome).observe(seconds)
+            if last is not None:
+                ep = m.endpoint(last.model, last.provider, f"{last.provider}/{last.endpoint_model}")
+            else:
+                ep = m.endpoint(request.models[0], "", "")
+            name = type(error).__name__
+            count, seconds = ep.call("cancelled" if name == "Cancelled" else "error", name)
+            seconds.observe(self._now() - self._started)
+        count.inc()
         # cost per endpoint, summed exactly before it becomes a float; breakers after the verdicts
-        costs: dict[tuple[str, str, str], Decimal] = {}
-        now = None
+        if len(attempts) == 1:
+            only = attempts[0]
+            if only.cost:
+                ep.cost.inc(float(only.cost))
+            if only.outcome != "success" or ep.breaker_state != "closed":
+                ep.set_breaker(self._health.breaker(ep.labels[2]).snapshot(self._now()).state)
+            return
+        costs: dict[_Endpoint, Decimal] = {}
+        now = self._now()
         for a in attempts:
-            key = f"{a.provider}/{a.endpoint_model}"
-            if a.cost is not None and a.outcome != "skipped":
-                k = (a.model, a.provider, key)
-                costs[k] = costs.get(k, Decimal(0)) + a.cost
-            if now is None:
-                now = self._now()
-            state = self._health.breaker(key).snapshot(now).state
-            m.child(m.breaker, a.provider, key).set(BREAKER_STATES.get(state, 0.0))
-        for k, cost in costs.items():
+            at = m.endpoint(a.model, a.provider, f"{a.provider}/{a.endpoint_model}")
+            if a.cost and a.outcome != "skipped":
+                costs[at] = costs.get(at, Decimal(0)) + a.cost
+            at.set_breaker(self._health.breaker(at.labels[2]).snapshot(now).state)
+        for at, cost in costs.items():
             if cost:
-                m.child(m.cost, *k).inc(float(cost))
+                at.cost.inc(float(cost))
 
 
 class _BudgetCollector(Collector):
