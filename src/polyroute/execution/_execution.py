@@ -182,13 +182,13 @@ class Execution:
             return Wait(seconds)
         if self._retry_pending and self._current is not None:
             self._retry_pending = False
-            cand = self._current
-            if self._health.breaker(cand.endpoint.key).admit(now):  # every attempt re-checks its breaker
-                if self._reserve(cand):
-                    return self._send(cand, now)
-                self._health.breaker(cand.endpoint.key).release()
+            current = self._current
+            if self._health.breaker(current.endpoint.key).admit(now):  # every attempt re-checks its breaker
+                if self._reserve(current):
+                    return self._send(current, now)
+                self._health.breaker(current.endpoint.key).release()
             else:
-                self._skip(cand, "CircuitOpen", "circuit breaker open (not retried)")
+                self._skip(current, "CircuitOpen", "circuit breaker open (not retried)")
         cand = self._advance(now)
         if cand is None:
             return self._finish_error(self._exhausted())
