@@ -398,11 +398,11 @@ def test_a_reservation_made_for_a_probe_another_call_took_is_released() -> None:
 # -- breakers: the half-open probe --------------------------------------------------------------
 
 
-def test_a_failed_probe_reopens_the_breaker_for_twice_the_cooldown() -> None:
+def test_a_failed_probe_reopens_the_breaker_and_is_not_retried() -> None:
     catalog = make_catalog(
         ("a", None),
         ("b", None),
-        router={"breaker": {"failure_threshold": 1, "cooldown": 10}, "retry": {"max_retries": 0}},
+        router={"breaker": {"failure_threshold": 1, "cooldown": 10}},
     )
     clock = FakeClock()
     health = HealthState(catalog.settings.breaker)
@@ -424,8 +424,21 @@ def test_a_failed_probe_reopens_the_breaker_for_twice_the_cooldown() -> None:
     assert meanwhile.send().candidate.endpoint.key == "b/b-model"
     probe.ex.failed(probe_send, ServerError("still down", status=503), 10.0)
     state = health.breaker("a/a-model").snapshot(10.0)
-    assert (state.state, state.open_until, state.reason) == ("open", 30.0, "ServerError")  # 10 + 2 x 10
-    assert probe.send().candidate.endpoint.key == "b/b-model"
+    assert (state.state, state.open_until, state.reason) == ("open", 20.0, "ServerError")  # 10 + the cooldown
+    assert probe.send().candidate.endpoint.key == "b/b-model"  # a retryable error, but the probe is not retried
+    assert probe.outcomes() == [("a", "error", "ServerError")]
+
+
+def test_a_retry_rechecks_the_breaker_another_call_opened_meanwhile() -> None:
+    h = Harness(make_catalog(("a", None), ("b", None)))
+    h.ex.failed(h.send(), ServerError("boom", status=500), 0.0)
+    wait = h.ex.next()
+    assert isinstance(wait, Wait)
+    h.health.breaker("a/a-model").hold(0.0, 60.0, "opened by another call")
+    h.clock.advance(wait.seconds)
+    assert h.send().candidate.endpoint.key == "b/b-model"
+    assert h.outcomes() == [("a", "error", "ServerError"), ("a", "skipped", "CircuitOpen")]
+    assert h.ex.attempts[1].message == "circuit breaker open (not retried)"
 
 
 def test_a_successful_probe_closes_the_breaker() -> None:

@@ -52,6 +52,15 @@ def test_no_retries_configured_moves_on_at_once() -> None:
     assert decide(ServerError("boom", status=503), 0, RetrySettings(max_retries=0)) is Action.NEXT
 
 
+def test_with_others_left_a_timeout_or_a_long_retry_after_moves_on() -> None:
+    assert decide(ReadTimeout("silent"), 0, SETTINGS, others_left=True) is Action.NEXT
+    assert decide(ReadTimeout("silent"), 0, SETTINGS, others_left=False) is Action.RETRY
+    assert decide(RateLimited("x", status=429, retry_after=1.0), 0, SETTINGS, others_left=True) is Action.NEXT
+    assert decide(RateLimited("x", status=429, retry_after=0.5), 0, SETTINGS, others_left=True) is Action.RETRY
+    assert decide(RateLimited("x", status=429, retry_after=1.0), 0, SETTINGS) is Action.RETRY
+    assert decide(ServerError("boom", status=500), 0, SETTINGS, others_left=True) is Action.RETRY
+
+
 def test_a_retry_after_above_the_cap_moves_on_and_one_at_the_cap_is_retried() -> None:
     assert decide(RateLimited("x", status=429, retry_after=20.5), 0, SETTINGS) is Action.NEXT
     assert decide(RateLimited("x", status=429, retry_after=20.0), 0, SETTINGS) is Action.RETRY
