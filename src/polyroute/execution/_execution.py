@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -107,9 +107,10 @@ class Execution:
         clock: Clock,
         rng: random.Random,
         request_id: str,
-        observers: Observers | None = None,
+        observers: Observers | Sequence[CallObserver] = (),
         budget: CallBudget | None = None,
         hedge_delay: Callable[[Endpoint], float | None] | None = None,
+        starters: Sequence[AttemptStarter] | None = None,
     ) -> None:
         self.request = request
         self.request_id = request_id
@@ -123,7 +124,9 @@ class Execution:
         self._health = health
         self._clock = clock
         self._rng = rng
-        self._observers = observers if observers is not None else _NO_OBSERVERS
+        if not isinstance(observers, Observers):
+            observers = Observers(observers, starters=starters) if observers or starters is not None else _NO_OBSERVERS
+        self._observers = observers
         self.attempts: list[Attempt] = []
         self.errors: list[ProviderError] = []
         self.started = clock.monotonic()

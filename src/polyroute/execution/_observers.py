@@ -65,7 +65,7 @@ def _notify(hooks: Sequence[Callable[..., None]], *args: Any) -> None:
         try:
             hook(*args)
         except Exception:
-            log.exception("polyroute observer %s failed", getattr(hook, "__qualname__", hook))
+            log.exception("polyroute observer failed: %s", getattr(hook, "__qualname__", hook))
 
 
 class Observers:
@@ -73,12 +73,17 @@ class Observers:
 
     __slots__ = ("_attempts", "_calls", "_starters", "call_starters", "observers")
 
-    def __init__(self, observers: Sequence[CallObserver] = ()) -> None:
+    def __init__(
+        self, observers: Sequence[CallObserver] = (), *, starters: Sequence[AttemptStarter] | None = None
+    ) -> None:
         self.observers = tuple(observers)
         self._attempts = tuple(o.on_attempt for o in self.observers)
         self._calls = tuple(o.on_call for o in self.observers)
-        self._starters: tuple[AttemptStarter, ...] = tuple(
-            f for o in self.observers if (f := getattr(o, "on_attempt_start", None)) is not None
+        #: the ``on_attempt_start`` hooks (``starters``, when given, replace the observers' own)
+        self._starters: tuple[AttemptStarter, ...] = (
+            tuple(starters)
+            if starters is not None
+            else tuple(f for o in self.observers if (f := getattr(o, "on_attempt_start", None)) is not None)
         )
         #: the observers' ``on_call_start`` hooks
         self.call_starters: tuple[CallStarter, ...] = tuple(
@@ -94,7 +99,7 @@ class Observers:
             try:
                 obs = start(router, request, request_id, plan)
             except Exception:
-                log.exception("polyroute observer %s failed", getattr(start, "__qualname__", start))
+                log.exception("polyroute observer failed: %s", getattr(start, "__qualname__", start))
                 continue
             if obs is not None:
                 extra.append(obs)
