@@ -76,11 +76,21 @@ async def main():
     return cpu
 
 cpu = asyncio.run(main())
-print("@@" + json.dumps({{"cpu_us": cpu * 1e6}}))
+floor = None
+if variant in ("otel", "both"):  # the SDK's own cost: two spans, no attributes
+    tracer = provider.get_tracer("floor")
+    for _ in range(200):
+        tracer.start_span("x").end()
+    c0 = time.process_time()
+    for _ in range(n):
+        tracer.start_span("call").end()
+        tracer.start_span("attempt").end()
+    floor = (time.process_time() - c0) / n * 1e6
+print("@@" + json.dumps({{"cpu_us": cpu * 1e6, "sdk_floor_us": floor}}))
 """
 
 
-def _once(variant: str, n: int, cwd: Path, src: str | None = None) -> float:
+def _once(variant: str, n: int, cwd: Path, src: str | None = None) -> dict[str, Any]:
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join([src, str(cwd)])
@@ -95,22 +105,28 @@ def _once(variant: str, n: int, cwd: Path, src: str | None = None) -> float:
     )
     for line in proc.stdout.splitlines():
         if line.startswith("@@"):
-            return float(json.loads(line[2:])["cpu_us"])
+            out: dict[str, Any] = json.loads(line[2:])
+            return out
     raise RuntimeError(f"observability measurement failed: {proc.stderr[-2000:]}")
 
 
 def measure_observability(rounds: int, n: int, cwd: Path) -> dict[str, Any]:
     """Per variant: CPU µs per call over rounds, and what it adds to "none"."""
     samples: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    floors: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for _ in range(rounds):
         for v in VARIANTS:
-            samples[v].append(_once(v, n, cwd))
+            got = _once(v, n, cwd)
+            samples[v].append(got["cpu_us"])
+            if got.get("sdk_floor_us") is not None:
+                floors[v].append(got["sdk_floor_us"])
     out: dict[str, Any] = {"n": n, "rounds": rounds, "variants": {}}
     for v in VARIANTS:
         added = [s - b for s, b in zip(samples[v], samples["none"], strict=True)]
         out["variants"][v] = {
             "cpu_us": spread(samples[v]).to_json(),
             "added_us": spread(added).to_json(),
+            "sdk_floor_us": spread(floors[v]).to_json() if floors[v] else None,
             "samples": samples[v],
         }
     return out
@@ -121,8 +137,8 @@ def compare(src: str, rounds: int, n: int, cwd: Path) -> dict[str, Any]:
     base: list[float] = []
     here: list[float] = []
     for _ in range(rounds):
-        base.append(_once("none", n, cwd, src))
-        here.append(_once("none", n, cwd, str(cwd / "src")))
+        base.append(_once("none", n, cwd, src)["cpu_us"])
+        here.append(_once("none", n, cwd, str(cwd / "src"))["cpu_us"])
     return {"baseline": spread(base).to_json(), "this": spread(here).to_json(), "base": base, "here": here}
 
 
@@ -133,7 +149,9 @@ if __name__ == "__main__":
     ap.add_argument("-n", type=int, default=3000)
     args = ap.parse_args()
     root = Path(__file__).resolve().parent.parent
-    result = compare(args.compare, args.rounds, args.n, root) if args.compare else measure_observability(
-        args.rounds, args.n, root
+    result = (
+        compare(args.compare, args.rounds, args.n, root)
+        if args.compare
+        else measure_observability(args.rounds, args.n, root)
     )
     print(json.dumps(result, indent=1))

@@ -95,6 +95,10 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
             )
     if res.get("routing", {}).get("summary"):
         out += _routing_targets(res["routing"])
+    obs = res.get("observability", {}).get("variants")
+    if obs:
+        both = obs["both"]["added_us"]["median"]
+        out.append(("observability: added CPU per call, spans + metrics", "≤ 15 µs", f"{_f(both, 1)} µs", both <= 15))
     return out
 
 
@@ -293,6 +297,36 @@ def _imports(res: dict[str, Any], assets: Path) -> list[str]:
             )
         lines.append("")
     return lines
+
+
+_OBS_LABELS = {
+    "none": "no observers (logs quiet)",
+    "otel": "OpenTelemetry (SDK, batched, exporter drops)",
+    "prometheus": "Prometheus (default registry)",
+    "both": "both",
+}
+
+
+def _observability(res: dict[str, Any], assets: Path) -> list[str]:
+    sec = res.get("observability")
+    if not sec:
+        return []
+    lines = [
+        "## Observability",
+        "",
+        f"polyroute's own CPU per non-streamed call over the in-memory transport (no socket), {sec['n']:,} calls "
+        f"after a warm-up, in a fresh interpreter per variant and round ({sec['rounds']} rounds, interleaved); "
+        '"added" is the difference with the first row in the same round. `python -m benchmarks._observability` '
+        "runs this alone; `--compare OTHER/src` times the first row against another checkout.",
+        "",
+        "| observers | CPU µs per call | added µs | of which the SDK's two bare spans, µs |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, d in sec["variants"].items():
+        floor = _s(d["sdk_floor_us"], 1) if d.get("sdk_floor_us") else ""
+        added = _s(d["added_us"], 1) if name != "none" else ""
+        lines.append(f"| {_OBS_LABELS.get(name, name)} | {_s(d['cpu_us'], 1)} | {added} | {floor} |")
+    return [*lines, ""]
 
 
 def _planning(res: dict[str, Any], assets: Path) -> list[str]:
@@ -495,7 +529,7 @@ def render(res: dict[str, Any], doc: Path) -> None:
         lines += ["Failures during this run (left out of the tables):", ""]
         lines += [f"- `{k}`: {v}" for k, v in res["failures"].items()]
         lines.append("")
-    for part in (_latency, _throughput, _streaming, _imports, _planning, _routing):
+    for part in (_latency, _throughput, _streaming, _imports, _planning, _routing, _observability):
         lines += part(res, assets)
     lines.append(_METHOD)
     doc.write_text("\n".join(lines), encoding="utf-8")

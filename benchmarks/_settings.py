@@ -32,6 +32,9 @@ class Settings:
     import_slow_rounds: int
     concurrency: int = 50
     section_cap_s: float = 30.0
+    #: observability's cost: fresh interpreters per variant and round, calls each
+    observability_rounds: int = 5
+    observability_n: int = 3000
     extras: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -79,4 +82,6 @@ QUICK = Settings(
     import_rounds=2,
     import_slow_rounds=1,
     section_cap_s=10.0,
+    observability_rounds=2,
+    observability_n=1000,
 )

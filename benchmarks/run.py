@@ -27,6 +27,7 @@ from benchmarks import _sections
 from benchmarks._control import start_server
 from benchmarks._env import environment, loadavg
 from benchmarks._imports import measure_imports
+from benchmarks._observability import measure_observability
 from benchmarks._report import render, targets
 from benchmarks._settings import FULL, QUICK, Settings
 from benchmarks._workers import WorkerError, WorkerProc
@@ -36,7 +37,7 @@ __all__ = ["main"]
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
-SECTIONS = ("imports", "latency", "throughput", "streaming", "memory", "planning", "routing")
+SECTIONS = ("imports", "latency", "throughput", "streaming", "memory", "planning", "routing", "observability")
 CLIENT_CPU, SERVER_CPU = 0, 1
 
 
@@ -66,7 +67,10 @@ def _run(args: argparse.Namespace, settings: Settings, only: set[str]) -> dict[s
         res["imports"] = measure_imports(
             settings.import_rounds, settings.import_slow_rounds, ROOT, with_litellm=with_litellm
         )
-    needs_workers = only - {"imports"}
+    if "observability" in only:
+        _say("observability: measuring (fresh interpreters, in-memory transport)")
+        res["observability"] = measure_observability(settings.observability_rounds, settings.observability_n, ROOT)
+    needs_workers = only - {"imports", "observability"}
     if needs_workers:
         log = open(RESULTS / "run.log", "ab")  # noqa: SIM115
         server_proc, server = start_server(

@@ -41,3 +41,20 @@ def test_quiet_loggers_follow_nothing(caplog: pytest.LogCaptureFixture) -> None:
     with routed({"m": [ep("a")]}) as (router, _, _):
         router.completion(model="m", messages=USER)
     assert not [r for r in caplog.records if r.name.startswith("polyroute.")]
+
+
+def test_at_info_only_failovers_are_logged_with_the_failed_attempts_fields(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="polyroute")
+    settings = {**ORDERED, "retry": {"max_retries": 1}}
+    with routed({"m": [ep("a"), ep("b")]}, router=settings) as (router, sim, _):
+        sim.provider("a").set_default(ErrorReply(503))
+        route = router.completion(model="m", messages=USER).route
+    assert [a.provider for a in route.attempts] == ["a", "a", "b"]
+    records = [r for r in caplog.records if r.name.startswith("polyroute.")]
+    (failover,) = records  # the retry at the same endpoint is not a fail-over
+    assert failover.getMessage() == "polyroute failed over from a/a-model (ServerError) to b/b-model"
+    assert getattr(failover, "polyroute.attempt.number") == 2
+    assert getattr(failover, "polyroute.attempt.retry") == 1
+    assert getattr(failover, "polyroute.request_id") == route.request_id
+    assert getattr(failover, "polyroute.route.reason") == router.plan("m", USER).candidates[0].reason
+    assert getattr(failover, "polyroute.breaker.state") == "closed"

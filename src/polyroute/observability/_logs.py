@@ -18,8 +18,18 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from polyroute._request import ChatRequest
+from polyroute._types import Attempt, Route
+from polyroute.catalog._catalog import Endpoint
 from polyroute.errors import PolyrouteError
-from polyroute.observability._watch import CallWatch, Fields, start_fields
+from polyroute.observability._watch import (
+    CallWatch,
+    Fields,
+    attempt_outcome,
+    end_fields,
+    opening_fields,
+    plan_reason,
+    start_fields,
+)
 
 if TYPE_CHECKING:
     from polyroute._router import Router
@@ -37,11 +47,15 @@ class LogObserver:
 
     __slots__ = ()
 
-    def on_call_start(self, router: Router, request: ChatRequest, request_id: str, plan: Plan) -> _LoggedCall | None:
-        """Follow the call only when one of the loggers would emit."""
-        if not (FAILOVER.isEnabledFor(logging.INFO) or ATTEMPT.isEnabledFor(logging.DEBUG)):
-            return None
-        return _LoggedCall(router, request, plan, start_fields(request, request_id, plan))
+    def on_call_start(
+        self, router: Router, request: ChatRequest, request_id: str, plan: Plan
+    ) -> _LoggedCall | _Failovers | None:
+        """Follow the call only as far as the loggers would emit."""
+        if ATTEMPT.isEnabledFor(logging.DEBUG) or CALL.isEnabledFor(logging.DEBUG):
+            return _LoggedCall(router, request, plan, start_fields(request, request_id, plan))
+        if FAILOVER.isEnabledFor(logging.INFO):
+            return _Failovers(router, request_id, plan)
+        return None
 
     def on_attempt(self, request: ChatRequest, request_id: str, attempt: object) -> None:
         """Attempts are logged by the call's own observer."""
@@ -95,3 +109,48 @@ class _LoggedCall(CallWatch):
             CALL.debug(
                 "polyroute call %s: %s", out["polyroute.request_id"], out.get("error.type") or "success", extra=out
             )
+
+
+class _Failovers:
+    """A call's fail-over records alone (INFO without DEBUG): no work until an attempt fails."""
+
+    __slots__ = ("_failed", "_health", "_now", "_number", "_plan", "_request_id")
+
+    def __init__(self, router: Router, request_id: str, plan: Plan) -> None:
+        self._request_id = request_id
+        self._plan = plan
+        self._health = router.health
+        self._now = router.clock.monotonic
+        self._number = 0
+        #: the last attempt that failed and its number, until the call moves on
+        self._failed: tuple[Attempt, int] | None = None
+
+    def on_attempt_start(self, request: ChatRequest, request_id: str, model: str, endpoint: Endpoint) -> None:
+        failed = self._failed
+        if failed is None:
+            return
+        self._failed = None
+        attempt, number = failed
+        key = f"{attempt.provider}/{attempt.endpoint_model}"
+        if key == endpoint.key:
+            return  # a retry at the same endpoint
+        fields = opening_fields(attempt.model, attempt.provider, attempt.endpoint_model, number)
+        reason = plan_reason(self._plan, attempt.model, attempt.provider, attempt.endpoint_model)
+        if reason is not None:
+            fields["polyroute.route.reason"] = reason
+        fields.update(end_fields(attempt, "error"))
+        fields["polyroute.breaker.state"] = self._health.breaker(key).snapshot(self._now()).state
+        fields["polyroute.request_id"] = self._request_id
+        fields["polyroute.failover.to"] = endpoint.key
+        FAILOVER.info("polyroute failed over from %s (%s) to %s", key, attempt.error, endpoint.key, extra=fields)
+
+    def on_attempt(self, request: ChatRequest, request_id: str, attempt: Attempt) -> None:
+        self._number += 1
+        outcome = attempt_outcome(attempt)
+        if outcome == "error":
+            self._failed = (attempt, self._number)
+        elif outcome != "skipped":
+            self._failed = None
+
+    def on_call(self, request: ChatRequest, route: Route | None, error: PolyrouteError | None) -> None:
+        return None

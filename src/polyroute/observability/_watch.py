@@ -27,7 +27,17 @@ if TYPE_CHECKING:
     from polyroute._router import Router
     from polyroute.routing._planner import Plan
 
-__all__ = ["CallWatch", "Fields", "attempt_outcome", "call_fields", "start_fields", "usage_fields"]
+__all__ = [
+    "CallWatch",
+    "Fields",
+    "attempt_outcome",
+    "call_fields",
+    "end_fields",
+    "opening_fields",
+    "plan_reason",
+    "start_fields",
+    "usage_fields",
+]
 
 #: attribute values as OpenTelemetry takes them
 Fields = dict[str, Any]
@@ -112,6 +122,48 @@ def call_fields(route: Route | None, error: PolyrouteError | None) -> Fields:
     return out
 
 
+def opening_fields(model: str, provider: str, endpoint_model: str, number: int) -> Fields:
+    """An attempt's fields known when it is sent."""
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": endpoint_model,
+        "polyroute.model": model,
+        "polyroute.endpoint": f"{provider}/{endpoint_model}",
+        "polyroute.attempt.number": number,
+    }
+
+
+def end_fields(attempt: Attempt, outcome: str) -> Fields:
+    """A sent attempt's fields known when it ends (the breaker's state apart)."""
+    fields: Fields = {"polyroute.attempt.outcome": outcome}
+    if attempt.retry:
+        fields["polyroute.attempt.retry"] = attempt.retry
+    if outcome == "error":
+        fields["error.type"] = attempt.error
+        if attempt.status is not None:
+            fields["http.response.status_code"] = attempt.status
+    elif outcome == "success":
+        fields["gen_ai.response.model"] = attempt.endpoint_model
+        if attempt.finish_reasons:
+            fields["gen_ai.response.finish_reasons"] = list(attempt.finish_reasons)
+    if attempt.ttft_s is not None:
+        fields["polyroute.ttft_s"] = attempt.ttft_s
+    usage_fields(attempt.usage, fields)
+    if attempt.cost is not None:
+        fields["polyroute.cost_usd"] = float(attempt.cost)
+    return fields
+
+
+def plan_reason(plan: Plan, model: str, provider: str, endpoint_model: str) -> str | None:
+    """Why the plan put the endpoint (serving ``model``) where it was."""
+    for cand in plan.candidates:
+        ep = cand.endpoint
+        if ep.model == endpoint_model and ep.provider == provider and cand.model == model:
+            return cand.reason
+    return None
+
+
 class CallWatch:
     """One call's attempts, numbered and explained; subclasses say what to do with the fields."""
 
@@ -148,29 +200,16 @@ class CallWatch:
     # -- observer hooks ------------------------------------------------------------------------
 
     def _reason(self, model: str, endpoint: Endpoint) -> str | None:
-        for cand in self._plan.candidates:
-            if cand.endpoint is endpoint and cand.model == model:
-                return cand.reason
-        return None
+        return plan_reason(self._plan, model, endpoint.provider, endpoint.model)
 
-    def _start(self, model: str, provider: str, endpoint_model: str, retry: int | None) -> Fields:
+    def _start(self, model: str, provider: str, endpoint_model: str) -> Fields:
         self._number += 1
-        fields: Fields = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": provider,
-            "gen_ai.request.model": endpoint_model,
-            "polyroute.model": model,
-            "polyroute.endpoint": f"{provider}/{endpoint_model}",
-            "polyroute.attempt.number": self._number,
-        }
-        if retry is not None:
-            fields["polyroute.attempt.retry"] = retry
-        return fields
+        return opening_fields(model, provider, endpoint_model, self._number)
 
     def on_attempt_start(self, request: ChatRequest, request_id: str, model: str, endpoint: Endpoint) -> None:
         """An attempt is being sent: open it."""
         self._flush()
-        fields = self._start(model, endpoint.provider, endpoint.model, None)
+        fields = self._start(model, endpoint.provider, endpoint.model)
         reason = self._reason(model, endpoint)
         if reason is not None:
             fields["polyroute.route.reason"] = reason
@@ -185,7 +224,7 @@ class CallWatch:
         key = (attempt.provider, attempt.endpoint_model)
         outcome = attempt_outcome(attempt)
         if outcome == "skipped":
-            fields = self._start(attempt.model, attempt.provider, attempt.endpoint_model, None)
+            fields = self._start(attempt.model, attempt.provider, attempt.endpoint_model)
             fields["polyroute.attempt.outcome"] = "skipped"
             fields["polyroute.skip.reason"] = attempt.error
             self._pending.append((self.opened(fields), fields["polyroute.endpoint"], {}, time.time_ns()))
@@ -195,22 +234,7 @@ class CallWatch:
             return
         handle = handles.pop(0)
         self._ended[key] = self._now()
-        fields = {"polyroute.attempt.outcome": outcome}
-        if attempt.retry:
-            fields["polyroute.attempt.retry"] = attempt.retry
-        if outcome == "error":
-            fields["error.type"] = attempt.error
-            if attempt.status is not None:
-                fields["http.response.status_code"] = attempt.status
-        elif outcome == "success":
-            fields["gen_ai.response.model"] = attempt.endpoint_model
-            if attempt.finish_reasons:
-                fields["gen_ai.response.finish_reasons"] = list(attempt.finish_reasons)
-        if attempt.ttft_s is not None:
-            fields["polyroute.ttft_s"] = attempt.ttft_s
-        usage_fields(attempt.usage, fields)
-        if attempt.cost is not None:
-            fields["polyroute.cost_usd"] = float(attempt.cost)
+        fields = end_fields(attempt, outcome)
         self._pending.append((handle, f"{attempt.provider}/{attempt.endpoint_model}", fields, time.time_ns()))
 
     def on_call(self, request: ChatRequest, route: Route | None, error: PolyrouteError | None) -> None:
