@@ -261,19 +261,49 @@ def test_a_langchain_chain_contains_polyroutes_spans(traces: Traces) -> None:
 
 def test_a_llama_index_query_contains_polyroutes_spans(traces: Traces) -> None:
     pytest.importorskip("llama_index.llms.polyroute")
-    from llama_index.core.llms import ChatMessage
+    from llama_index.core import Document, VectorStoreIndex
+    from llama_index.core.embeddings import MockEmbedding
     from llama_index.llms.polyroute import Polyroute
 
+    docs = [Document(text="The Eiffel Tower was completed in 1889."), Document(text="Lyon has good food.")]
+    index = VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=8))
+
     async def run() -> None:
-        with routed({"m": [ep("a")]}, observers=[traces.observer()]) as (router, _, _):
-            llm = Polyroute(model="m", router=router)
+        with routed({"m": [ep("a"), ep("b")]}, router=ORDERED, observers=[traces.observer()]) as (router, sim, _):
+            sim.provider("a").set_default(ErrorReply(503))
+            engine = index.as_query_engine(llm=Polyroute(model="m", router=router), similarity_top_k=2)
             with traces.app.start_as_current_span("query") as parent:
-                await llm.achat([ChatMessage(role="user", content="hello")])
-                llm.complete("hello again")
+                assert str(engine.query("When was the tower completed?")) == "Hello from b"
+            with traces.app.start_as_current_span("async query") as aparent:
+                await engine.aquery("When was the tower completed?")
             await router.aclose()
         calls = [s for s in traces.spans if s.name == "chat m"]
         assert len(calls) == 2
-        assert all(c.parent is not None and c.parent.span_id == parent.get_span_context().span_id for c in calls)
+        # each call span sits inside its query's trace (under LlamaIndex's own work, if it traces)
+        assert calls[0].context.trace_id == parent.get_span_context().trace_id
+        assert calls[1].context.trace_id == aparent.get_span_context().trace_id
+        for call in calls:
+            outcomes = [s.attributes["polyroute.attempt.outcome"] for s in traces.children(call)]  # type: ignore[index]
+            assert outcomes == ["error", "success"]
+
+    asyncio.run(run())
+
+
+def test_an_async_stream_read_in_another_task_keeps_its_parent(traces: Traces) -> None:
+    async def run() -> None:
+        with routed({"m": [ep("a")]}, observers=[traces.observer()]) as (router, sim, _):
+            sim.provider("a").set_default(Reply(text="streamed text", chunk_size=3))
+            with traces.app.start_as_current_span("handler") as parent:
+                stream = await router.acompletion(model="m", messages=USER, stream=True)
+
+            async def read() -> str:
+                return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+            assert await asyncio.create_task(read()) == "streamed text"
+            await router.aclose()
+        call = traces.named("chat m")
+        assert call.parent is not None and call.parent.span_id == parent.get_span_context().span_id
+        assert [s.name for s in traces.children(call)] == ["chat a-model"]
 
     asyncio.run(run())
 
