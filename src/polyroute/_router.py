@@ -66,7 +66,8 @@ class Router:
     Build one from configuration with :meth:`from_config` and share it: it holds the
     connection pools, the endpoints' health and live statistics, and sticky sessions.
     ``clock`` and ``rng`` are injectable so that tests are exact; ``observers`` are told about
-    every attempt and call (tracing, your own accounting); ``strategies`` adds routing strategies
+    every attempt and call (OpenTelemetry spans and Prometheus metrics: :mod:`polyroute.observability`;
+    your own accounting); ``strategies`` adds routing strategies
     that ``provider.sort`` can name (see :class:`polyroute.Strategy`).
 
     ``ledger`` records every attempt (default: the one the configuration's ``ledger:`` names, if
