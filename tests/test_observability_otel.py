@@ -89,7 +89,7 @@ def test_a_call_that_fails_over_is_a_span_with_one_child_per_attempt(traces: Tra
     assert (attrs["polyroute.attempts"], attrs["polyroute.fallbacks"]) == (2, 1)
     assert attrs["polyroute.cost_usd"] == float(route.cost)
     assert attrs["polyroute.outcome"] == "success"
-    assert "gen_ai.input.messages" not in attrs  # prompts only when asked for
+    assert "gen_ai.input.messages" not in attrs and "gen_ai.output.messages" not in attrs  # only when asked for
 
     failed, served = traces.children(call)
     assert failed.name == "chat a-model" and served.name == "chat b-model"
@@ -227,11 +227,22 @@ def test_a_budget_refusal_is_an_error_span_with_a_skipped_attempt(traces: Traces
     assert "alice" not in repr([dict(s.attributes or {}) for s in traces.spans])  # no user ids
 
 
-def test_prompts_are_recorded_only_when_asked_for(traces: Traces) -> None:
-    with routed({"m": [ep("a")]}, observers=[traces.observer(capture_content=True)]) as (router, _, _):
+def test_prompts_and_replies_are_recorded_only_when_asked_for(traces: Traces) -> None:
+    import json
+
+    with routed({"m": [ep("a")]}, observers=[traces.observer(capture_content=True)]) as (router, sim, _):
+        sim.provider("a").set_default(Reply(text="general kenobi", chunk_size=4))
         router.completion(model="m", messages=USER)
-    recorded = traces.named("chat m").attributes["gen_ai.input.messages"]  # type: ignore[index]
-    assert "hello there" in recorded  # type: ignore[operator]
+        list(router.completion(model="m", messages=USER, stream=True))
+    whole, streamed = [s for s in traces.spans if s.name == "chat m"]
+    for call in (whole, streamed):
+        attrs = call.attributes or {}
+        assert json.loads(attrs["gen_ai.input.messages"]) == [  # type: ignore[arg-type]
+            {"role": "user", "parts": [{"type": "text", "content": "hello there"}]}
+        ]
+        assert json.loads(attrs["gen_ai.output.messages"]) == [  # type: ignore[arg-type]
+            {"role": "assistant", "parts": [{"type": "text", "content": "general kenobi"}], "finish_reason": "stop"}
+        ]
 
 
 def test_nothing_is_done_without_a_recording_tracer() -> None:

@@ -119,7 +119,7 @@ class ObservabilitySettings:
     otel: bool = False
     #: Prometheus metrics on prometheus-client's default registry (the ``prometheus`` extra)
     prometheus: bool = False
-    #: record prompts on spans (``gen_ai.input.messages``)
+    #: record prompts and replies on spans (``gen_ai.input.messages``, ``gen_ai.output.messages``)
     capture_content: bool = False
 
 

@@ -22,7 +22,7 @@ from polyroute.errors import (
 )
 from polyroute.execution._execution import Execution, Send, Wait
 from polyroute.execution._opening import Opening, first_token_limit
-from polyroute.execution._relay import Relay, finish_reasons
+from polyroute.execution._relay import Relay
 
 __all__ = ["acomplete", "astream", "complete", "stream"]
 
@@ -45,7 +45,7 @@ def complete(ex: Execution, backend_for: BackendFor, clock: Clock) -> ChatComple
             except BaseException:
                 ex.abandoned(action, started, None, message="the call was interrupted")
                 raise
-            resp.route = ex.succeeded(action, started, resp.usage, finish_reasons=finish_reasons(resp.choices))
+            resp.route = ex.succeeded(action, started, resp.usage, reply=resp)
             return resp
         if type(action) is Wait:
             clock.sleep(action.seconds)
@@ -85,7 +85,7 @@ async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -
             except BaseException:
                 ex.abandoned(action, started, None, message="the call was cancelled")
                 raise
-            resp.route = ex.succeeded(action, started, resp.usage, finish_reasons=finish_reasons(resp.choices))
+            resp.route = ex.succeeded(action, started, resp.usage, reply=resp)
             return resp
         if type(action) is Wait:
             await clock.asleep(action.seconds)
@@ -158,7 +158,7 @@ def stream(
                 raise
             finally:
                 source.close()  # type: ignore[attr-defined]
-            route = ex.succeeded(action, started, relay.usage, ttft=ttft, finish_reasons=relay.finish_reasons)
+            route = ex.succeeded(action, started, relay.usage, ttft=ttft, reply=relay)
             yield from relay.finish(route, ex.request_id, int(clock.time()))
             return
     finally:
@@ -246,7 +246,7 @@ async def astream(
                 raise
             finally:
                 await opening.close()
-            route = ex.succeeded(action, started, relay.usage, ttft=ttft, finish_reasons=relay.finish_reasons)
+            route = ex.succeeded(action, started, relay.usage, ttft=ttft, reply=relay)
             for c in relay.finish(route, ex.request_id, int(clock.time())):
                 yield c
             return

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from polyroute._clock import Clock
 from polyroute._request import ChatRequest
-from polyroute._types import Attempt, Route, Usage
+from polyroute._types import Attempt, ChatCompletion, Route, Usage
 from polyroute.accounting._cost import call_cost, cost_breakdown, count_images
 from polyroute.catalog._catalog import Catalog, Endpoint, ProviderSpec, RouterSettings, Timeouts
 from polyroute.errors import (
@@ -30,6 +30,7 @@ from polyroute.errors import (
 )
 from polyroute.execution._observers import AttemptStarter, CallObserver, Observers
 from polyroute.execution._policy import Action, backoff, decide
+from polyroute.execution._relay import Relay, finish_reasons
 from polyroute.health._breakers import HealthState
 from polyroute.routing._planner import Candidate, Plan
 
@@ -389,14 +390,19 @@ class Execution:
         usage: Usage | None,
         *,
         ttft: float | None = None,
-        finish_reasons: tuple[str, ...] = (),
+        reply: ChatCompletion | Relay | None = None,
     ) -> Route:
-        """The attempt ``send`` succeeded: record it and return the route."""
+        """The attempt ``send`` succeeded: record it and return the route. ``reply`` is the
+        response (a stream's relay): its finish reasons are recorded, and observers that capture
+        content are shown it."""
         now = self._clock.monotonic()
         endpoint = send.candidate.endpoint
         self._health.breaker(endpoint.key).record_success()
         attempt = self._attempt(send, outcome="success", started=started, now=now, ttft=ttft, usage=usage, error=None)
-        attempt.finish_reasons = finish_reasons
+        if reply is not None:
+            attempt.finish_reasons = reply.finish_reasons if isinstance(reply, Relay) else finish_reasons(reply.choices)
+            if self._observers.outputs:
+                self._observers.output(self.request, self.request_id, reply)
         self._record(attempt)
         if send.hold is not None:  # a budget holds a reservation for it
             self._settle(send.hold, _charged(attempt))

@@ -26,7 +26,6 @@ from polyroute.catalog._catalog import Endpoint, HedgeSettings
 from polyroute.errors import InvalidRequest, ProviderError, ReadTimeout
 from polyroute.execution._execution import Execution, Send
 from polyroute.execution._opening import Opening
-from polyroute.execution._relay import finish_reasons
 from polyroute.health._stats import Stats
 
 __all__ = ["PERCENTILES", "delay_policy", "parse_hedge", "race_complete", "race_streams"]
@@ -188,7 +187,7 @@ async def race_complete(
         return None
     send, started, result, _ = won
     resp: ChatCompletion = result
-    resp.route = ex.succeeded(send, started, resp.usage, finish_reasons=finish_reasons(resp.choices))
+    resp.route = ex.succeeded(send, started, resp.usage, reply=resp)
     return resp
 
 

@@ -8,7 +8,10 @@ optional:
   its ``on_attempt``);
 - ``on_call_start(router, request, request_id, plan)``: a call is starting (before anything is
   sent); it may return an observer of *this call only*, which then gets the call's
-  ``on_attempt_start`` / ``on_attempt`` / ``on_call`` (tracing keeps its spans there).
+  ``on_attempt_start`` / ``on_attempt`` / ``on_call`` (tracing keeps its spans there), and
+  ``on_output(request, request_id, reply)`` if it defines it (content capture: the serving
+  reply, a ``ChatCompletion`` or a stream's relay with its ``text``), just before its
+  ``on_attempt``.
 
 :class:`Observers` finds the hooks once per router and calls them; an observer that raises is
 logged (logger ``polyroute``) and ignored: observing never breaks a call.
@@ -71,7 +74,7 @@ def _notify(hooks: Sequence[Callable[..., None]], *args: Any) -> None:
 class Observers:
     """The observers of a router (or of one call), their hooks found once."""
 
-    __slots__ = ("_attempts", "_calls", "_starters", "call_starters", "observers")
+    __slots__ = ("_attempts", "_calls", "_starters", "call_starters", "observers", "outputs")
 
     def __init__(
         self, observers: Sequence[CallObserver] = (), *, starters: Sequence[AttemptStarter] | None = None
@@ -88,6 +91,10 @@ class Observers:
         #: the observers' ``on_call_start`` hooks
         self.call_starters: tuple[CallStarter, ...] = tuple(
             f for o in self.observers if (f := getattr(o, "on_call_start", None)) is not None
+        )
+        #: the observers' ``on_output(request, request_id, reply)`` hooks (content capture)
+        self.outputs: tuple[Callable[..., None], ...] = tuple(
+            f for o in self.observers if (f := getattr(o, "on_output", None)) is not None
         )
 
     def for_call(self, router: Any, request: ChatRequest, request_id: str, plan: Plan) -> Observers:
@@ -112,6 +119,8 @@ class Observers:
         starters = [f for o in extra if (f := getattr(o, "on_attempt_start", None)) is not None]
         call._starters = (*self._starters, *starters)
         call.call_starters = ()
+        outputs = [f for o in extra if (f := getattr(o, "on_output", None)) is not None]
+        call.outputs = (*self.outputs, *outputs)
         return call
 
     def attempt_started(self, request: ChatRequest, request_id: str, model: str, endpoint: Endpoint) -> None:
@@ -126,3 +135,7 @@ class Observers:
     def call(self, request: ChatRequest, route: Route | None, error: PolyrouteError | None) -> None:
         """The call ended."""
         _notify(self._calls, request, route, error)
+
+    def output(self, request: ChatRequest, request_id: str, reply: Any) -> None:
+        """The reply that served the call (a ``ChatCompletion``, or a stream's relay)."""
+        _notify(self.outputs, request, request_id, reply)

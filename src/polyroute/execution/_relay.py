@@ -84,6 +84,12 @@ class Relay:
         return out
 
     @property
+    def text(self) -> str:
+        """The whole text so far: delivered, and held back for the end."""
+        held = [d.content for c in self._pending + self._tail for ch in c.choices if (d := ch.delta).content]
+        return "".join(self._text + held)
+
+    @property
     def delivered_text(self) -> str:
         """The text already handed to the caller."""
         return "".join(self._text)

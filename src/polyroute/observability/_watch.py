@@ -33,7 +33,9 @@ __all__ = [
     "attempt_outcome",
     "call_fields",
     "end_fields",
+    "input_messages",
     "opening_fields",
+    "output_messages",
     "plan_reason",
     "start_fields",
     "usage_fields",
@@ -254,8 +256,59 @@ class CallWatch:
             self.closed(handle, fields, failed, end_ns)
 
 
-def content_fields(messages: Sequence[Mapping[str, Any]]) -> str:
-    """Messages as the JSON the ``gen_ai.input.messages`` attribute holds (only when opted in)."""
+def _parts(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A chat message's content as the GenAI conventions' parts."""
+    parts: list[dict[str, Any]] = []
+    content = message.get("content")
+    if isinstance(content, str):
+        parts.append({"type": "text", "content": content})
+    elif isinstance(content, list):
+        for item in content:
+            if isinstance(item, Mapping) and item.get("type") == "text":
+                parts.append({"type": "text", "content": item.get("text")})
+            elif isinstance(item, Mapping):
+                parts.append({"type": str(item.get("type"))})  # images, audio, files: their kind only
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": call.get("id"),
+                "name": function.get("name"),
+                "arguments": function.get("arguments"),
+            }
+        )
+    if message.get("role") == "tool":
+        parts = [{"type": "tool_call_response", "id": message.get("tool_call_id"), "response": content}]
+    return parts
+
+
+def input_messages(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The prompt as ``gen_ai.input.messages`` holds it (JSON; only when content is captured)."""
     import json
 
-    return json.dumps(list(messages), default=str, ensure_ascii=False)
+    out = [{"role": m.get("role"), "parts": _parts(m)} for m in messages if isinstance(m, Mapping)]
+    return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def output_messages(reply: Any) -> str:
+    """The reply as ``gen_ai.output.messages`` holds it: a ``ChatCompletion``'s choices, or a
+    stream relay's text (JSON; only when content is captured)."""
+    import json
+
+    choices = getattr(reply, "choices", None)
+    if isinstance(choices, list):
+        out = [
+            {"role": "assistant", "parts": _parts(c.message.model_dump()), "finish_reason": c.finish_reason}
+            for c in choices
+        ]
+    else:
+        reasons = getattr(reply, "finish_reasons", ())
+        out = [
+            {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": getattr(reply, "text", "")}],
+                "finish_reason": reasons[0] if reasons else None,
+            }
+        ]
+    return json.dumps(out, default=str, ensure_ascii=False)

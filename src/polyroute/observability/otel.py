@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from polyroute._request import ChatRequest
 from polyroute.errors import PolyrouteError
-from polyroute.observability._watch import CallWatch, Fields, content_fields, start_fields
+from polyroute.observability._watch import CallWatch, Fields, input_messages, output_messages, start_fields
 
 if TYPE_CHECKING:
     from polyroute._router import Router
@@ -36,8 +36,9 @@ class OpenTelemetryObserver:
     """Traces every call and attempt (pass it in ``Router(observers=[...])``).
 
     ``tracer_provider`` defaults to the global one (``opentelemetry.trace.set_tracer_provider``).
-    With ``capture_content=True`` the call span also records the prompt as
-    ``gen_ai.input.messages`` (JSON): off by default, as prompts may hold personal data.
+    With ``capture_content=True`` the call span also records the prompt and the reply as
+    ``gen_ai.input.messages`` and ``gen_ai.output.messages`` (JSON, the GenAI conventions'
+    shape): off by default, as prompts and replies may hold personal data.
     """
 
     __slots__ = ("_tracer", "capture_content")
@@ -52,11 +53,12 @@ class OpenTelemetryObserver:
         """Open the call's span under the current one (nothing when tracing is not recording)."""
         fields = start_fields(request, request_id, plan)
         if self.capture_content:
-            fields["gen_ai.input.messages"] = content_fields(request.messages)
+            fields["gen_ai.input.messages"] = input_messages(request.messages)
         span = self._tracer.start_span(f"chat {request.models[0]}", kind=_CLIENT, attributes=fields)
         if not span.is_recording():
             return None
-        return _TracedCall(self._tracer, span, router, request, plan, capture_content=self.capture_content)
+        traced = _CapturingCall if self.capture_content else _TracedCall
+        return traced(self._tracer, span, router, request, plan, capture_content=self.capture_content)
 
     def on_attempt(self, request: ChatRequest, request_id: str, attempt: object) -> None:
         """Attempts are traced by the call's own observer."""
@@ -105,3 +107,13 @@ class _TracedCall(CallWatch):
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         span.end()
+
+
+class _CapturingCall(_TracedCall):
+    """A traced call that records the reply too (``capture_content=True``)."""
+
+    __slots__ = ()
+
+    def on_output(self, request: ChatRequest, request_id: str, reply: Any) -> None:
+        """The serving reply: recorded on the call's span."""
+        self._span.set_attribute("gen_ai.output.messages", output_messages(reply))
