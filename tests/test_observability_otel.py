@@ -362,3 +362,24 @@ def test_the_configuration_can_turn_tracing_and_metrics_on(traces: Traces) -> No
         if s.name == "polyroute_calls_total" and s.labels["model"] == "configured"
     ]
     assert calls == [1.0]
+
+
+def test_an_embeddings_call_is_an_embeddings_span(traces: Traces) -> None:
+    clock = FakeClock()
+    with ProviderSimulator(clock=clock) as sim:
+        p = sim.add_provider("a", embedding_dimensions=8)
+        cfg = {
+            "providers": {"a": {"base_url": p.base_url}},
+            "models": {
+                "emb": {"kind": "embedding", "endpoints": [{"provider": "a", "model": "embed-1", "dimensions": 8}]}
+            },
+        }
+        observer = traces.observer(capture_content=True)
+        with polyroute.Router.from_config(cfg, clock=clock, observers=[observer]) as router:
+            resp = router.embedding("emb", ["hello world"])
+    call = traces.named("embeddings emb")
+    assert call.attributes["gen_ai.operation.name"] == "embeddings"  # type: ignore[index]
+    assert call.attributes["gen_ai.usage.input_tokens"] == resp.route.usage.prompt_tokens  # type: ignore[index,union-attr]
+    assert "gen_ai.output.messages" not in (call.attributes or {})
+    (attempt,) = traces.children(call)
+    assert attempt.name == "embeddings embed-1"

@@ -390,17 +390,20 @@ class Execution:
         usage: Usage | None,
         *,
         ttft: float | None = None,
-        reply: ChatCompletion | Relay | None = None,
+        reply: object = None,
     ) -> Route:
         """The attempt ``send`` succeeded: record it and return the route. ``reply`` is the
-        response (a stream's relay): its finish reasons are recorded, and observers that capture
-        content are shown it."""
+        response (a stream's relay): a chat reply's finish reasons are recorded, and observers
+        that capture content are shown it."""
         now = self._clock.monotonic()
         endpoint = send.candidate.endpoint
         self._health.breaker(endpoint.key).record_success()
         attempt = self._attempt(send, outcome="success", started=started, now=now, ttft=ttft, usage=usage, error=None)
         if reply is not None:
-            attempt.finish_reasons = reply.finish_reasons if isinstance(reply, Relay) else finish_reasons(reply.choices)
+            if isinstance(reply, Relay):
+                attempt.finish_reasons = reply.finish_reasons
+            elif isinstance(reply, ChatCompletion):
+                attempt.finish_reasons = finish_reasons(reply.choices)
             if self._observers.outputs:
                 self._observers.output(self.request, self.request_id, reply)
         self._record(attempt)

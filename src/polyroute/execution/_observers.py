@@ -112,15 +112,20 @@ class Observers:
                 extra.append(obs)
         if not extra:
             return self
+        attempts, calls = list(self._attempts), list(self._calls)
+        starters, outputs = list(self._starters), list(self.outputs)
+        for o in extra:
+            attempts.append(o.on_attempt)
+            calls.append(o.on_call)
+            if (f := getattr(o, "on_attempt_start", None)) is not None:
+                starters.append(f)
+            if (f := getattr(o, "on_output", None)) is not None:
+                outputs.append(f)
         call = Observers.__new__(Observers)
         call.observers = (*self.observers, *extra)
-        call._attempts = (*self._attempts, *(o.on_attempt for o in extra))
-        call._calls = (*self._calls, *(o.on_call for o in extra))
-        starters = [f for o in extra if (f := getattr(o, "on_attempt_start", None)) is not None]
-        call._starters = (*self._starters, *starters)
+        call._attempts, call._calls = tuple(attempts), tuple(calls)
+        call._starters, call.outputs = tuple(starters), tuple(outputs)
         call.call_starters = ()
-        outputs = [f for o in extra if (f := getattr(o, "on_output", None)) is not None]
-        call.outputs = (*self.outputs, *outputs)
         return call
 
     def attempt_started(self, request: ChatRequest, request_id: str, model: str, endpoint: Endpoint) -> None:

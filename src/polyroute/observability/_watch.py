@@ -35,6 +35,7 @@ __all__ = [
     "end_fields",
     "input_messages",
     "opening_fields",
+    "operation",
     "output_messages",
     "plan_reason",
     "start_fields",
@@ -78,10 +79,15 @@ def usage_fields(usage: Usage | None, out: Fields) -> None:
         out["polyroute.usage.reasoning_tokens"] = usage.reasoning_tokens
 
 
+def operation(request: ChatRequest) -> str:
+    """``gen_ai.operation.name``: ``chat``, or ``embeddings`` for an embeddings call."""
+    return "embeddings" if request.kind == "embedding" else "chat"
+
+
 def start_fields(request: ChatRequest, request_id: str, plan: Plan) -> Fields:
     """A call's fields known when it starts."""
     out: Fields = {
-        "gen_ai.operation.name": "chat",
+        "gen_ai.operation.name": operation(request),
         "gen_ai.request.model": request.models[0],
         "polyroute.request_id": request_id,
         "polyroute.stream": request.stream,
@@ -124,10 +130,10 @@ def call_fields(route: Route | None, error: PolyrouteError | None) -> Fields:
     return out
 
 
-def opening_fields(model: str, provider: str, endpoint_model: str, number: int) -> Fields:
+def opening_fields(model: str, provider: str, endpoint_model: str, number: int, op: str = "chat") -> Fields:
     """An attempt's fields known when it is sent."""
     return {
-        "gen_ai.operation.name": "chat",
+        "gen_ai.operation.name": op,
         "gen_ai.provider.name": provider,
         "gen_ai.request.model": endpoint_model,
         "polyroute.model": model,
@@ -206,7 +212,7 @@ class CallWatch:
 
     def _start(self, model: str, provider: str, endpoint_model: str) -> Fields:
         self._number += 1
-        return opening_fields(model, provider, endpoint_model, self._number)
+        return opening_fields(model, provider, endpoint_model, self._number, operation(self.request))
 
     def on_attempt_start(self, request: ChatRequest, request_id: str, model: str, endpoint: Endpoint) -> None:
         """An attempt is being sent: open it."""
@@ -291,12 +297,14 @@ def input_messages(messages: Sequence[Mapping[str, Any]]) -> str:
     return json.dumps(out, default=str, ensure_ascii=False)
 
 
-def output_messages(reply: Any) -> str:
+def output_messages(reply: Any) -> str | None:
     """The reply as ``gen_ai.output.messages`` holds it: a ``ChatCompletion``'s choices, or a
     stream relay's text (JSON; only when content is captured)."""
     import json
 
     choices = getattr(reply, "choices", None)
+    if choices is None and not hasattr(reply, "text"):
+        return None  # not a chat reply (embeddings)
     if isinstance(choices, list):
         out = [
             {"role": "assistant", "parts": _parts(c.message.model_dump()), "finish_reason": c.finish_reason}

@@ -52,9 +52,10 @@ class OpenTelemetryObserver:
     def on_call_start(self, router: Router, request: ChatRequest, request_id: str, plan: Plan) -> _TracedCall | None:
         """Open the call's span under the current one (nothing when tracing is not recording)."""
         fields = start_fields(request, request_id, plan)
-        if self.capture_content:
+        op = fields["gen_ai.operation.name"]
+        if self.capture_content and op == "chat":
             fields["gen_ai.input.messages"] = input_messages(request.messages)
-        span = self._tracer.start_span(f"chat {request.models[0]}", kind=_CLIENT, attributes=fields)
+        span = self._tracer.start_span(f"{op} {request.models[0]}", kind=_CLIENT, attributes=fields)
         if not span.is_recording():
             return None
         traced = _CapturingCall if self.capture_content else _TracedCall
@@ -91,7 +92,7 @@ class _TracedCall(CallWatch):
         self._context = trace.set_span_in_context(span)
 
     def opened(self, fields: Fields) -> Any:
-        name = f"chat {fields['gen_ai.request.model']}"
+        name = f"{fields['gen_ai.operation.name']} {fields['gen_ai.request.model']}"
         return self._tracer.start_span(name, context=self._context, kind=_CLIENT, attributes=fields)
 
     def closed(self, handle: Any, fields: Fields, error: bool, end_ns: int) -> None:
@@ -116,4 +117,6 @@ class _CapturingCall(_TracedCall):
 
     def on_output(self, request: ChatRequest, request_id: str, reply: Any) -> None:
         """The serving reply: recorded on the call's span."""
-        self._span.set_attribute("gen_ai.output.messages", output_messages(reply))
+        messages = output_messages(reply)
+        if messages is not None:
+            self._span.set_attribute("gen_ai.output.messages", messages)
