@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 
 from polyroute._clock import Clock
-from polyroute._types import ChatCompletion, ChatCompletionChunk
+from polyroute._types import ChatCompletion, ChatCompletionChunk, Usage
+from polyroute.accounting._delivered import delivered_usage
 from polyroute.backends._http import AsyncBackend, Backend
 from polyroute.catalog._catalog import Timeouts
 from polyroute.errors import (
@@ -28,6 +29,13 @@ __all__ = ["acomplete", "astream", "complete", "stream"]
 
 BackendFor = Callable[[str], Backend]
 AsyncBackendFor = Callable[[str], AsyncBackend]
+
+
+def _billed(ex: Execution, relay: Relay) -> Usage | None:
+    """The usage of a stream the caller left: the provider's, else (content delivered) an estimate."""
+    if relay.usage is not None or not relay.committed:
+        return relay.usage
+    return delivered_usage(ex.request, relay.delivered_text)
 
 
 def complete(ex: Execution, backend_for: BackendFor, clock: Clock) -> ChatCompletion:
@@ -154,7 +162,7 @@ def stream(
                 ex.failed(action, err, started, ttft=ttft)
                 continue
             except GeneratorExit:
-                ex.abandoned(action, started, relay.usage, ttft=ttft)
+                ex.abandoned(action, started, _billed(ex, relay), ttft=ttft)
                 raise
             finally:
                 source.close()  # type: ignore[attr-defined]
@@ -242,7 +250,7 @@ async def astream(
                     StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
                 ) from err
             except (GeneratorExit, asyncio.CancelledError):
-                ex.abandoned(action, started, relay.usage, ttft=ttft)
+                ex.abandoned(action, started, _billed(ex, relay), ttft=ttft)
                 raise
             finally:
                 await opening.close()
