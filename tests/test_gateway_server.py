@@ -240,6 +240,7 @@ def test_client_disconnect_mid_stream_cancels_upstream_and_bills_what_was_delive
     row = rows[0]
     assert row.error == "Cancelled" and row.provider == "a"  # type: ignore[attr-defined]
     assert row.completion_tokens >= 4 and row.cost is not None and row.cost > Decimal(0)  # type: ignore[attr-defined]
+    assert row.usage_estimated  # type: ignore[attr-defined]
     assert row.caller_key == gw.keys.list()[0].fingerprint  # type: ignore[attr-defined]
 
 

@@ -92,10 +92,11 @@ def _modalities(endpoints: tuple[Endpoint, ...]) -> list[str]:
 def _architecture(spec: ModelSpec) -> dict[str, Any]:
     inputs = _modalities(spec.endpoints)
     tokenizer = next((ep.tokenizer for ep in spec.endpoints if ep.tokenizer), None)
+    output = "embeddings" if getattr(spec, "kind", "chat") == "embedding" else "text"
     return {
-        "modality": "+".join(inputs) + "->text",
+        "modality": "+".join(inputs) + "->" + output,
         "input_modalities": inputs,
-        "output_modalities": ["text"],
+        "output_modalities": [output],
         "tokenizer": tokenizer or "Other",
         "instruct_type": None,
     }
