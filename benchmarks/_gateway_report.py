@@ -75,8 +75,9 @@ def render_section(res: dict[str, Any]) -> str:
         "",
         *_targets(summary),
         "",
-        "| | p50 (ms) | p99 (ms) | added p50 (ms) | added p99 (ms) | req/s at 50 concurrent | RSS (MB) |",
-        "|---|---|---|---|---|---|---|",
+        "| | p50 (ms) | p99 (ms) | added p50 (ms) | added p99 (ms) | gateway CPU per call (µs) "
+        "| req/s at 50 concurrent | RSS (MB) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in ("direct", "polyroute", "litellm"):
         row = summary.get(name)
@@ -89,7 +90,8 @@ def render_section(res: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {_NAMES[name]} | {_ms(row['p50_ms'])} | {_ms(row['p99_ms'])} | {_ms(row.get('added_p50_ms'))} | "
-            f"{_ms(row.get('added_p99_ms'))} | {_rps(row['rps'])} | {rss_text} |"
+            f"{_ms(row.get('added_p99_ms'))} | {_rps(row.get('cpu_us_per_request'))} | {_rps(row['rps'])} | "
+            f"{rss_text} |"
         )
     errors = {n: r["errors"] for n, r in summary.items() if r["errors"]}
     lines += ["", f"Failed requests: {errors or 'none'}.", "", END]

@@ -100,6 +100,21 @@ def _rss_mb(pid: int) -> tuple[float, float]:
     return one(pid), total
 
 
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds used so far by ``pid`` and its live children."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pids += [int(c) for c in (task / "children").read_text().split()]
+    for p in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 240.0) -> None:
     import httpx
 
@@ -263,8 +278,12 @@ async def throughput(base: str, key: str, seconds: float, concurrency: int = 50)
 def _measure(name: str, base: str, key: str, pid: int | None, s: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {"latency": [], "throughput": []}
     for r in range(s.latency_rounds):
-        out["latency"].append(asyncio.run(latency(base, key, s.latency_requests, s.warmup)))
-        _say(f"{name}: latency round {r + 1}: {out['latency'][-1]}")
+        cpu0 = _cpu_s(pid) if pid is not None else 0.0
+        row = asyncio.run(latency(base, key, s.latency_requests, s.warmup))
+        if pid is not None:
+            row["cpu_us"] = (_cpu_s(pid) - cpu0) * 1e6 / (s.latency_requests + s.warmup)
+        out["latency"].append(row)
+        _say(f"{name}: latency round {r + 1}: {row}")
     for r in range(s.throughput_rounds):
         out["throughput"].append(asyncio.run(throughput(base, key, s.throughput_seconds)))
         _say(f"{name}: throughput round {r + 1}: {out['throughput'][-1]['rps']:.0f} req/s")
@@ -287,6 +306,7 @@ def _summary(res: dict[str, Any]) -> dict[str, Any]:
             pairs = list(zip(data["latency"], direct["latency"], strict=False))
             row["added_p50_ms"] = spread([a["p50"] - d["p50"] for a, d in pairs]).to_json()
             row["added_p99_ms"] = spread([a["p99"] - d["p99"] for a, d in pairs]).to_json()
+            row["cpu_us_per_request"] = spread([r.get("cpu_us", float("nan")) for r in data["latency"]]).to_json()
             row["rss_mb"] = data.get("rss_mb")
             row["rss_tree_mb"] = data.get("rss_tree_mb")
         out[name] = row

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,3 +106,39 @@ def test_serve_subprocess_serves_the_openai_sdk_and_stops_on_sigterm(
     assert first.status_code == 302 and httpx.get(url + login.group(0), follow_redirects=False).status_code == 401
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_shares_the_port(tmp_path: Path, sim: ProviderSimulator) -> None:
+    import socket
+
+    cfg = str(_config(tmp_path, sim))
+    env = {**os.environ, "POLYROUTE_DATA_DIR": str(tmp_path)}
+    key = subprocess.run([sys.executable, "-m", "polyroute", "keys", "create", "t", "-c", cfg],
+                         capture_output=True, text=True, env=env, timeout=60, check=True).stdout.strip()  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "polyroute", "serve", "-c", cfg, "--port", str(port), "--workers", "2",
+                             "--no-login"], stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):  # bounded: until a worker listens (spawned workers import polyroute first)
+            try:
+                httpx.get(url + "/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                threading.Event().wait(0.1)
+        served = 0
+        for _ in range(10):
+            with httpx.Client() as client:  # a new connection each time: the kernel spreads them
+                r = client.post(url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                                json={"model": "m", "messages": [{"role": "user", "content": "x"}]})  # fmt: skip
+                served += r.status_code == 200
+        assert served == 10
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
