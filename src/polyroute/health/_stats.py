@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyroute import errors
 from polyroute._clock import Clock
@@ -33,6 +33,9 @@ from polyroute._request import ChatRequest
 from polyroute._types import Attempt, Route
 from polyroute.catalog._catalog import Endpoint
 from polyroute.health._breakers import HealthState
+
+if TYPE_CHECKING:
+    from polyroute.state._limits import RateLimits
 
 __all__ = ["EndpointStats", "Percentiles", "RoutingView", "Signals", "Stats", "WindowStats"]
 
@@ -647,14 +650,24 @@ class RoutingView:
     """What planning reads about endpoints: breaker availability plus live statistics.
 
     ``available(key, now)``, ``signals(key, now)`` and ``in_flight(key)`` are the health
-    state's and the statistics' own methods, bound once."""
+    state's and the statistics' own methods, bound once; with ``limits``, an endpoint at its
+    rate limit is not available either (planning moves it behind the others)."""
 
     __slots__ = ("available", "failing", "health", "in_flight", "signals", "stats")
 
-    def __init__(self, health: HealthState, stats: Stats) -> None:
+    def __init__(self, health: HealthState, stats: Stats, limits: RateLimits | None = None) -> None:
         self.health = health
         self.stats = stats
-        self.available = health.available
+        if limits is None:
+            self.available = health.available
+        else:
+            breaker_ok = health.available
+            rate_ok = limits.available
+
+            def available(key: str, now: float) -> bool:
+                return breaker_ok(key, now) and rate_ok(key, now)
+
+            self.available = available
         self.signals = stats.signals
         self.in_flight = stats.in_flight
         self.failing = stats.failing
