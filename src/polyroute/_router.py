@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
 from polyroute._clock import Clock, SystemClock
-from polyroute._generation import Generation, ServedBackend, cached_endpoints
+from polyroute._generation import Generation, ServedBackend
 from polyroute._params import ROUTING_KEYS, CompletionParams
 from polyroute._request import Caller, ChatRequest, validate_params
 from polyroute._types import ChatCompletion
@@ -24,14 +24,14 @@ from polyroute.backends.litellm._backend import LITELLM_API, LiteLLMBackend
 from polyroute.catalog._catalog import Catalog, ProviderSpec, RouterSettings
 from polyroute.errors import ConfigError, InvalidRequest
 from polyroute.execution import _engine
+from polyroute.execution._admission import Gate
 from polyroute.execution._execution import CallObserver, Execution
 from polyroute.execution._stream import AsyncStream, Stream
-from polyroute.execution._admission import Gate
 from polyroute.health._breakers import HealthState
 from polyroute.health._stats import RoutingView
 from polyroute.routing._planner import Plan, make_plan
-from polyroute.state._backend import LocalState, StateBackend, StatsReport
 from polyroute.routing._strategies import BUILTIN_STRATEGIES, Strategy
+from polyroute.state._backend import LocalState, StateBackend, StatsReport
 
 if TYPE_CHECKING:
     from polyroute.budgets import BudgetGuard
@@ -596,9 +596,7 @@ async def _aclose_all(backends: Sequence[ServedBackend]) -> None:
 def _open_state(catalog: Catalog, clock: Clock) -> StateBackend:
     """The state backend the configuration names (Redis imported only when asked for)."""
     if catalog.settings.state.backend == "redis":
-        from polyroute.state._redis import RedisState
-
-        return RedisState(catalog, clock)
+        raise ConfigError("the Redis state backend is not available yet", path="router.state.backend")
     return LocalState(catalog, clock)
 
 

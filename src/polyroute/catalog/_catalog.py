@@ -137,7 +137,7 @@ class RouterSettings:
     ledger: LedgerSettings | None = None
     budgets: tuple[BudgetRule, ...] = ()
     #: where breakers, statistics, sticky sessions, rate limits and budget counters live
-    state: StateSettings = StateSettings()
+    state: StateSettings = field(default_factory=StateSettings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,7 @@ class Gate:
         self.limits = limits
         self.clock = clock
 
-    def reserve(self, endpoint: Endpoint) -> Reservation | None | BudgetExceeded | RateRefusal:
+    def reserve(self, endpoint: Endpoint) -> Reservation | BudgetExceeded | RateRefusal | None:
         """Take a rate-limit slot, then reserve the attempt's worst case."""
         limits = self.limits
         if limits is not None and limits.checks(endpoint.key):
@@ -84,7 +84,7 @@ class Gate:
         except Exception as exc:
             return _unreachable(exc)
 
-    async def areserve(self, endpoint: Endpoint) -> Reservation | None | BudgetExceeded | RateRefusal:
+    async def areserve(self, endpoint: Endpoint) -> Reservation | BudgetExceeded | RateRefusal | None:
         """:meth:`reserve` without blocking the event loop."""
         limits = self.limits
         if limits is not None and limits.checks(endpoint.key):

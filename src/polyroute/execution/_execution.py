@@ -257,11 +257,7 @@ class Execution:
                 admitted = self._admitted
                 if admitted is None or admitted[0] is not cand:
                     limit = self._min_context
-                    if (
-                        limit is not None
-                        and endpoint.context_length is not None
-                        and endpoint.context_length <= limit
-                    ):
+                    if limit is not None and endpoint.context_length is not None and endpoint.context_length <= limit:
                         self._i += 1
                         self._skip(
                             cand,

@@ -15,15 +15,11 @@ from polyroute.state._settings import RateLimit, StateSettings
 if TYPE_CHECKING:
     from polyroute.state._backend import LocalState, StateBackend, StateStatus, StatsReport
     from polyroute.state._limits import RateLimits
-    from polyroute.state._redis import RedisState
-    from polyroute.state._redis_budget import RedisBudgetStore
 
 __all__ = [
     "LocalState",
     "RateLimit",
     "RateLimits",
-    "RedisBudgetStore",
-    "RedisState",
     "StateBackend",
     "StateSettings",
     "StateStatus",
@@ -47,12 +43,4 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(f"polyroute.state.{module}"), name)
-    if name == "RedisState":
-        from polyroute.state._redis import RedisState
-
-        return RedisState
-    if name == "RedisBudgetStore":
-        from polyroute.state._redis_budget import RedisBudgetStore
-
-        return RedisBudgetStore
     raise AttributeError(f"module 'polyroute.state' has no attribute {name!r}")
