@@ -213,17 +213,27 @@ class Execution:
             return Wait(seconds)
         if self._retry_pending and self._current is not None:
             current = self._current
-            if self._gate is not None:
-                admitted = self._admitted
-                if admitted is None or admitted[0] is not current:
-                    return Reserve(current, self._gate)
-                self._admitted = None
+            breaker = self._health.breaker(current.endpoint.key)  # every attempt re-checks its breaker
+            gate = self._gate
+            admitted = self._admitted
+            if gate is None:
                 self._retry_pending = False
-                if self._admit(current, admitted[1]):
-                    return self._send(current, now, self._health.breaker(current.endpoint.key))
+                if breaker.admit(now):
+                    return self._send(current, now, breaker)
+                self._skip(current, "CircuitOpen", "circuit breaker open (not retried)")
+            elif admitted is None or admitted[0] is not current:
+                if breaker.available(now):
+                    return Reserve(current, gate)
+                self._retry_pending = False
+                self._skip(current, "CircuitOpen", "circuit breaker open (not retried)")
             else:
                 self._retry_pending = False
-                return self._send(current, now, self._health.breaker(current.endpoint.key))
+                self._admitted = None
+                if self._admit(current, admitted[1]):
+                    if breaker.admit(now):
+                        return self._send(current, now, breaker)
+                    self._release_unsent()
+                    self._skip(current, "CircuitOpen", "circuit breaker open (not retried)")
         found = self._advance(now)
         if found is None:
             return self._finish_error(self._exhausted())
@@ -455,8 +465,9 @@ class Execution:
         if send.hold is not None:  # a budget holds a reservation for it
             self._settle(send.hold, _charged(attempt))
         breaker = self._breaker(send)
+        opened = False
         if error.counts_against_endpoint:
-            breaker.record_failure(now, retry_after=error.retry_after, reason=type(error).__name__)
+            opened = breaker.record_failure(now, retry_after=error.retry_after, reason=type(error).__name__)
         elif isinstance(error, RateLimited):
             breaker.release()
             if error.retry_after:
@@ -466,16 +477,11 @@ class Execution:
         if final:
             return
         retry = self._settings.retry
-        action = decide(error, send.retry, retry)
-        if action is Action.RETRY and concurrent:
-            return
-        if (
-            action is Action.RETRY
-            and error.retry_after is not None
-            and error.retry_after >= retry.failover_after
-            and self._i < len(self._cands)
-        ):
-            action = Action.NEXT  # another candidate is waiting: the breaker holds this one meanwhile
+        action = decide(error, send.retry, retry, others_left=self._i < len(self._cands))
+        if action is Action.RETRY and (concurrent or opened):
+            if concurrent:
+                return
+            action = Action.NEXT  # the breaker is open (a failed probe, or the threshold reached)
         if action is Action.RETRY:
             delay = backoff(send.retry, retry, self._rng, error.retry_after)
             if self._deadline is None or now + delay < self._deadline:

@@ -1,17 +1,29 @@
 """Endpoint health shared by every request in the process: circuit breakers.
 
-A breaker per endpoint counts consecutive failures that are the endpoint's fault. At the
-threshold it opens for a cooldown (at least as long as any ``Retry-After`` the provider sent;
-doubling on each re-open up to a cap). When the cooldown ends one request is let through as a
-probe (half-open): success closes the breaker, failure re-opens it. Re-opening never shortens
-an existing cooldown.
+A breaker per endpoint counts consecutive failures that are the endpoint's fault. The rules
+(the semantics any storage backend must keep):
 
-Storage: each breaker lives in this process. A shared state backend (see
-:mod:`polyroute.state`) keeps the breakers of many processes in step: a breaker tells its
-``listener`` when it opens or closes (the backend publishes that), the backend applies what
-other processes published with :meth:`CircuitBreaker.apply_remote`, and with ``shared_probe``
-set a half-open breaker admits its probe only while this process holds the cluster-wide probe
-lease (:meth:`CircuitBreaker.grant_probe`), so exactly one process probes.
+- **Closed**: every request is admitted (no lock taken). At ``failure_threshold`` consecutive
+  failures the breaker opens.
+- **Open**: nothing is admitted for the cooldown: ``cooldown`` seconds, or longer when the
+  provider sent a ``Retry-After`` (up to ``max_cooldown``). Re-opening never shortens an
+  existing cooldown.
+- **Half-open**: when the cooldown has passed, exactly one request is admitted as a probe.
+  Success closes the breaker; failure re-opens it for the *base* cooldown again (no doubling), so
+  a recovered endpoint gets traffic back within one cooldown of recovering, and a dead one costs
+  one probe per cooldown. A failed probe is never retried: :meth:`CircuitBreaker.record_failure`
+  returns ``True`` when the breaker is open after it, and the caller moves on.
+- A hold (``Retry-After``, a bad key) keeps the endpoint out for a while without opening it.
+- A probe claim that is never resolved (its caller vanished) expires after one cooldown.
+
+Every attempt, retries included, asks :meth:`CircuitBreaker.admit` before it is sent.
+
+Storage: each breaker lives in this process. A shared state backend (see :mod:`polyroute.state`)
+keeps the breakers of many processes in step without touching the request path: a breaker tells
+its ``listener`` when it opens, is held or closes (the backend publishes that), the backend
+applies what other processes published with :meth:`CircuitBreaker.apply_remote`, and with
+``shared_probe`` set a half-open breaker admits its probe only while this process holds the
+cluster-wide probe lease (:meth:`CircuitBreaker.grant_probe`), so exactly one process probes.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ from polyroute.catalog._catalog import BreakerSettings
 
 __all__ = ["BreakerListener", "BreakerState", "CircuitBreaker", "HealthState"]
 
-#: told ``(key, breaker)`` after a breaker opens (or re-opens) or closes; must not block
+#: told ``(key, breaker)`` after a breaker opens, is held or closes; must not block
 BreakerListener = Callable[[str, "CircuitBreaker"], None]
 
 
@@ -46,7 +58,7 @@ class CircuitBreaker:
         "_lock",
         "_open_until",
         "_opens",
-        "_probe_in_flight",
+        "_probe_since",
         "_probe_until",
         "_reason",
         "key",
@@ -58,7 +70,7 @@ class CircuitBreaker:
     def __init__(self, settings: BreakerSettings, key: str = "", listener: BreakerListener | None = None) -> None:
         self.settings = settings
         self.key = key
-        #: told about openings and closings (a shared state backend publishes them)
+        #: told about openings, holds and closings (a shared state backend publishes them)
         self.listener = listener
         #: the half-open probe needs the cluster-wide lease (:meth:`grant_probe`)
         self.shared_probe = False
@@ -66,9 +78,14 @@ class CircuitBreaker:
         self._failures = 0
         self._opens = 0
         self._open_until = 0.0
-        self._probe_in_flight = False
+        #: when the half-open probe in flight was admitted (``None``: no probe in flight)
+        self._probe_since: float | None = None
         self._reason: str | None = None
         self._lock = threading.Lock()
+
+    def _probe_busy(self, now: float) -> bool:
+        since = self._probe_since
+        return since is not None and now - since < self.settings.cooldown
 
     def available(self, now: float) -> bool:
         """Whether a request may be sent now, without claiming the half-open probe."""
@@ -76,7 +93,7 @@ class CircuitBreaker:
             return False
         if not self._opens:
             return True
-        return not self._probe_in_flight and (not self.shared_probe or self._probe_until > now)
+        return not self._probe_busy(now) and (not self.shared_probe or self._probe_until > now)
 
     def admit(self, now: float) -> bool:
         """Whether to send a request now. In half-open state, only one probe is admitted."""
@@ -85,28 +102,28 @@ class CircuitBreaker:
         if not self._opens:  # closed: the hot path takes no lock
             return True
         with self._lock:
-            if self._probe_in_flight or (self.shared_probe and self._probe_until <= now):
+            if self._probe_busy(now) or (self.shared_probe and self._probe_until <= now):
                 return False
-            self._probe_in_flight = True
-            self._probe_until = 0.0  # the lease is used up by this probe
+            self._probe_since = now
+            self._probe_until = 0.0  # this probe uses the lease up
             return True
 
-    # -- sharing (a state backend drives these) -----------------------------------------------------
+    # -- sharing (a state backend drives these) ---------------------------------------------------
 
     def wants_probe(self, now: float) -> bool:
-        """Half-open, waiting for a probe, and no lease held here: the backend may claim one."""
+        """Half-open, no probe in flight and no lease held here: the backend may claim the lease."""
         return (
             self.shared_probe
             and bool(self._opens)
             and self._open_until <= now
-            and not self._probe_in_flight
+            and not self._probe_busy(now)
             and self._probe_until <= now
         )
 
     def grant_probe(self, until: float) -> None:
         """This process won the cluster-wide probe lease, valid until ``until`` (monotonic)."""
         with self._lock:
-            if self._opens and not self._probe_in_flight:
+            if self._opens:
                 self._probe_until = until
 
     def exported(self) -> tuple[float, int, str | None]:
@@ -114,18 +131,21 @@ class CircuitBreaker:
         return self._open_until, self._opens, self._reason
 
     def apply_remote(self, open_until: float, opens: int, reason: str | None, now: float) -> None:
-        """Another process opened (``opens > 0``) or closed this endpoint's breaker. Opening
-        never shortens a cooldown; closing applies once the local cooldown is over."""
+        """Another process opened, held (``open_until`` ahead) or closed (``opens == 0``) this
+        endpoint's breaker. Cooldowns are never shortened; a close applies once the local
+        cooldown is over."""
         with self._lock:
-            if opens > 0:
-                if open_until > self._open_until or opens > self._opens:
-                    self._open_until = max(self._open_until, open_until)
-                    self._opens = max(self._opens, opens)
-                    self._reason = reason
-                    self._probe_until = 0.0
-            elif self._opens and self._open_until <= now and not self._probe_in_flight:
+            if open_until > self._open_until:
+                self._open_until = open_until
+                self._reason = reason
+            if opens > self._opens:
+                self._opens = opens
+                self._reason = reason
+                self._probe_until = 0.0
+            elif opens == 0 and self._opens and self._open_until <= now:
                 self._failures = 0
                 self._opens = 0
+                self._probe_since = None
                 self._probe_until = 0.0
                 self._reason = None
 
@@ -135,43 +155,55 @@ class CircuitBreaker:
             listener(self.key, self)
 
     def release(self) -> None:
-        """Give back a probe slot that was admitted but not used."""
-        self._probe_in_flight = False
+        """Give back a probe slot that was admitted but not used (or ended with no verdict)."""
+        self._probe_since = None
 
     def record_success(self) -> None:
         """A request succeeded: close the breaker."""
-        if self._failures or self._opens or self._probe_in_flight:
+        if self._failures or self._opens or self._probe_since is not None:
             with self._lock:
                 was_open = self._opens
                 self._failures = 0
                 self._opens = 0
-                self._probe_in_flight = False
+                self._probe_since = None
                 self._reason = None
-            if was_open:
+            if was_open and self.listener is not None:
                 self._changed()
 
-    def record_failure(self, now: float, *, retry_after: float | None = None, reason: str | None = None) -> None:
-        """A request failed in a way that is the endpoint's fault."""
+    def record_failure(self, now: float, *, retry_after: float | None = None, reason: str | None = None) -> bool:
+        """A request failed in a way that is the endpoint's fault. Returns whether the breaker is
+        open now (then the endpoint must not be retried: a failed probe never is)."""
         with self._lock:
             self._failures += 1
-            was_probe = self._probe_in_flight
-            self._probe_in_flight = False
+            was_probe = self._opens > 0 and self._probe_since is not None
+            self._probe_since = None
             opened = was_probe or self._failures >= self.settings.failure_threshold
             if opened:
-                cooldown = min(self.settings.cooldown * (2 ** min(self._opens, 16)), self.settings.max_cooldown)
-                self._open(now, max(cooldown, retry_after or 0.0), reason)
+                self._open(now, self._cooldown(retry_after), reason)
             elif retry_after:
                 # not open yet, but the provider told us when to come back: respect it
-                self._open_until = max(self._open_until, now + retry_after)
-        if opened:
+                self._open_until = max(self._open_until, now + min(retry_after, self.settings.max_cooldown))
+            is_open = self._open_until > now
+        if (opened or retry_after) and self.listener is not None:
             self._changed()
+        return is_open
+
+    def _cooldown(self, retry_after: float | None) -> float:
+        """The base cooldown, or the provider's Retry-After when longer (up to ``max_cooldown``)."""
+        settings = self.settings
+        return max(settings.cooldown, min(retry_after or 0.0, settings.max_cooldown))
 
     def hold(self, now: float, seconds: float, reason: str) -> None:
-        """Keep the endpoint out of rotation for ``seconds`` (bad key, no quota, Retry-After)."""
+        """Keep the endpoint out of rotation for ``seconds`` (bad key, no quota, Retry-After).
+
+        A hold is a gate in time, not a verdict: when it ends, traffic resumes (no probe), unless
+        the breaker was already open for failures."""
         with self._lock:
-            self._probe_in_flight = False
-            self._open(now, seconds, reason)
-        self._changed()
+            self._probe_since = None
+            self._open_until = max(self._open_until, now + seconds)  # never shorten
+            self._reason = reason
+        if self.listener is not None:
+            self._changed()
 
     def _open(self, now: float, seconds: float, reason: str | None) -> None:
         self._opens += 1
@@ -198,7 +230,7 @@ class HealthState:
     def __init__(self, settings: BreakerSettings | None = None) -> None:
         self.settings = settings or BreakerSettings()
         self._breakers: dict[str, CircuitBreaker] = {}
-        #: given to every breaker (a shared state backend sets these before the first call)
+        #: given to every breaker (a shared state backend sets these)
         self.listener: BreakerListener | None = None
         self.shared_probe = False
 
@@ -216,7 +248,7 @@ class HealthState:
         return list(self._breakers.values())
 
     def share(self, listener: BreakerListener | None, shared_probe: bool) -> None:
-        """Tell every breaker (now and later) about openings' ``listener`` and probe leases."""
+        """Give every breaker (now and later) a ``listener`` and the probe-lease rule."""
         self.listener = listener
         self.shared_probe = shared_probe
         for b in list(self._breakers.values()):
