@@ -596,7 +596,9 @@ async def _aclose_all(backends: Sequence[ServedBackend]) -> None:
 def _open_state(catalog: Catalog, clock: Clock) -> StateBackend:
     """The state backend the configuration names (Redis imported only when asked for)."""
     if catalog.settings.state.backend == "redis":
-        raise ConfigError("the Redis state backend is not available yet", path="router.state.backend")
+        from polyroute.state._redis import RedisState
+
+        return RedisState(catalog, clock)
     return LocalState(catalog, clock)
 
 

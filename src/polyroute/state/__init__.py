@@ -15,11 +15,15 @@ from polyroute.state._settings import RateLimit, StateSettings
 if TYPE_CHECKING:
     from polyroute.state._backend import LocalState, StateBackend, StateStatus, StatsReport
     from polyroute.state._limits import RateLimits
+    from polyroute.state._redis import RedisState
+    from polyroute.state._redis_budget import RedisBudgetStore
 
 __all__ = [
     "LocalState",
     "RateLimit",
     "RateLimits",
+    "RedisBudgetStore",
+    "RedisState",
     "StateBackend",
     "StateSettings",
     "StateStatus",
@@ -34,6 +38,8 @@ _LAZY = {
     "StateStatus": "_backend",
     "StatsReport": "_backend",
     "RateLimits": "_limits",
+    "RedisState": "_redis",
+    "RedisBudgetStore": "_redis_budget",
 }
 
 
