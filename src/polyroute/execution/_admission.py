@@ -56,7 +56,7 @@ class RateRefusal:
 
 
 def _unreachable(exc: BaseException) -> BudgetExceeded:
-    log.warning("polyroute budget store failed (%s); nothing was sent", type(exc).__name__)
+    log.error("polyroute budget store failed (%s: %s); nothing was sent", type(exc).__name__, exc)
     return BudgetExceeded(f"the budget store could not be reached ({type(exc).__name__}); nothing was sent")
 
 

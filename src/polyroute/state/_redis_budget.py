@@ -133,7 +133,7 @@ class RedisBudgetStore:
         try:
             found = self._state.run_script(_RESERVE, self._keys(charges), args)
         except Exception as exc:
-            return self._fallback_reserve(exc, hold_id, charges, amount, now, expires_at)
+            return self._fallback_reserve(exc, hold_id, charges, amount, now=now, expires_at=expires_at)
         return self._refusal(charges, found)
 
     async def areserve(
@@ -144,11 +144,11 @@ class RedisBudgetStore:
         try:
             found = await self._state.arun_script(_RESERVE, self._keys(charges), args)
         except Exception as exc:
-            return self._fallback_reserve(exc, hold_id, charges, amount, now, expires_at)
+            return self._fallback_reserve(exc, hold_id, charges, amount, now=now, expires_at=expires_at)
         return self._refusal(charges, found)
 
     def _fallback_reserve(
-        self, exc: Exception, hold_id: str, charges: Sequence[Charge], amount: Decimal, now: float, expires_at: float
+        self, exc: Exception, hold_id: str, charges: Sequence[Charge], amount: Decimal, *, now: float, expires_at: float
     ) -> Refusal | None:
         if self._fallback is None:
             self._state.budget_refused()
