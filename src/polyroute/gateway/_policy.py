@@ -145,8 +145,8 @@ class KeyBudgetGuard(BudgetGuard):
 
 def attach_key_budgets(router: Router, keys: KeyStore) -> tuple[KeyBudgetGuard, bool]:
     """Make ``router`` charge gateway keys' credit limits (keeping its configured budgets and
-    their counter store: the ledger's database when it has one). Returns the guard and whether
-    its counter store is new (then the caller closes it: the router does not)."""
+    their counter store: the state backend's (Redis) or the ledger's database). Returns the guard
+    and whether its counter store is new (then the caller closes it: the router does not)."""
     from polyroute.accounting._wiring import _store_for
     from polyroute.budgets import BudgetGuard
 
@@ -155,7 +155,14 @@ def attach_key_budgets(router: Router, keys: KeyStore) -> tuple[KeyBudgetGuard, 
     if isinstance(current, KeyBudgetGuard):
         return current, False
     costs = router.catalog.settings.costs
-    base = current or BudgetGuard((), _store_for(router.ledger), clock=router.clock, costs=costs)
-    guard = KeyBudgetGuard(base, keys)
+    if current is None:
+        ledger = router.ledger
+        # the state backend's own store when it has one (Redis), else the ledger's database
+        store = router._state.budget_store(lambda: _store_for(ledger))
+        current = BudgetGuard((), store, clock=router.clock, costs=costs)
+        guard = KeyBudgetGuard(current, keys)
+        accounts.guard = guard
+        return guard, True
+    guard = KeyBudgetGuard(current, keys)
     accounts.guard = guard
-    return guard, current is None
+    return guard, False
