@@ -119,9 +119,7 @@ class Router:
         ledger_observer = self._accounts.observer
         extra = (ledger_observer,) if ledger_observer is not None else ()
         configured = _configured_observers(catalog.settings, self)
-        self._observers = Observers(
-            (self._stats, self._sticky, self._limits, *observers, *configured, *extra, _LOGS)
-        )
+        self._observers = Observers((self._stats, self._sticky, self._limits, *observers, *configured, *extra, _LOGS))
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
         #: the catalog in service, its index and backends (replaced whole by :meth:`reload`)
