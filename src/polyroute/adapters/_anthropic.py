@@ -12,14 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-import orjson
-
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, Choice
 from polyroute.adapters._anthropic_decode import anthropic_error, anthropic_message, anthropic_usage, finish_reason
 from polyroute.adapters._anthropic_encode import encode_request
 from polyroute.adapters._anthropic_stream import AnthropicStreamDecoder
-from polyroute.adapters._jsonbody import body_text, json_object, maybe_json
+from polyroute.adapters._jsonbody import body_text, encode_body, json_object, maybe_json
 from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import MalformedResponse, ProviderError
 from polyroute.transports._base import HttpRequest
@@ -48,7 +46,7 @@ class AnthropicAdapter:
             headers["x-api-key"] = provider.api_key.reveal()
         if provider.headers:
             headers.update(provider.headers)
-        return HttpRequest("POST", provider.base_url.rstrip("/") + "/messages", headers, orjson.dumps(body))
+        return HttpRequest("POST", provider.base_url.rstrip("/") + "/messages", headers, encode_body(body))
 
     def parse_response(self, endpoint: Endpoint, body: bytes) -> ChatCompletion:
         data = json_object(body)

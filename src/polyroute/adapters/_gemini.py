@@ -15,14 +15,12 @@ import time
 from collections.abc import Mapping
 from urllib.parse import quote
 
-import orjson
-
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, Choice
 from polyroute.adapters._gemini_decode import blocked_prompt, candidate_parts, finish_reason, gemini_error, gemini_usage
 from polyroute.adapters._gemini_encode import encode_request
 from polyroute.adapters._gemini_stream import GeminiStreamDecoder
-from polyroute.adapters._jsonbody import json_object, maybe_json
+from polyroute.adapters._jsonbody import encode_body, json_object, maybe_json
 from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import ProviderError
 from polyroute.transports._base import HttpRequest
@@ -50,7 +48,7 @@ class GeminiAdapter:
             headers["x-goog-api-key"] = provider.api_key.reveal()
         if provider.headers:
             headers.update(provider.headers)
-        return HttpRequest("POST", url, headers, orjson.dumps(encode_request(endpoint, request)))
+        return HttpRequest("POST", url, headers, encode_body(encode_request(endpoint, request)))
 
     def parse_response(self, endpoint: Endpoint, body: bytes) -> ChatCompletion:
         data = json_object(body)

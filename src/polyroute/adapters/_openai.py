@@ -11,7 +11,7 @@ import orjson
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, ChatCompletionChunk
 from polyroute.adapters._classify import classify, retry_after
-from polyroute.adapters._jsonbody import body_text, maybe_json
+from polyroute.adapters._jsonbody import body_text, encode_body, maybe_json
 from polyroute.adapters._sse import SSEParser
 from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import IncompleteStream, MalformedResponse, ProviderError, ServerError
@@ -84,7 +84,9 @@ class OpenAIAdapter:
     name = "openai"
 
     def build_request(self, provider: ProviderSpec, endpoint: Endpoint, request: ChatRequest) -> HttpRequest:
-        body: dict[str, Any] = {"model": endpoint.model, "messages": request.messages}
+        encoded = request.messages_json
+        messages = request.messages if encoded is None else orjson.Fragment(encoded)
+        body: dict[str, Any] = {"model": endpoint.model, "messages": messages}
         if request.params:
             body.update(request.params)
         if endpoint.extra_body:
@@ -103,7 +105,7 @@ class OpenAIAdapter:
             headers["Authorization"] = "Bearer " + provider.api_key.reveal()
         if provider.headers:
             headers.update(provider.headers)
-        return HttpRequest("POST", provider.base_url.rstrip("/") + "/chat/completions", headers, orjson.dumps(body))
+        return HttpRequest("POST", provider.base_url.rstrip("/") + "/chat/completions", headers, encode_body(body))
 
     def parse_response(self, endpoint: Endpoint, body: bytes) -> ChatCompletion:
         try:
