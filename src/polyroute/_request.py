@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -26,7 +26,7 @@ from polyroute.errors import InvalidRequest
 if TYPE_CHECKING:
     from polyroute.catalog._catalog import HedgeSettings
 
-__all__ = ["MAX_INT", "Caller", "ChatRequest", "build_request", "validate_params"]
+__all__ = ["MAX_INT", "Caller", "ChatRequest", "Preferences", "build_request", "validate_params"]
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
@@ -94,6 +94,15 @@ class ChatRequest:
     #: ``messages`` as JSON, encoded once by :func:`build_request` (``None`` if not validated)
     messages_json: bytes | None = field(default=None, repr=False, compare=False)
 
+    #: what the call asks for: ``"chat"`` here, ``"embedding"`` for an embeddings request
+    kind: ClassVar[str] = "chat"
+
+    def __post_init__(self) -> None:
+        provider = self.provider
+        if provider is not None and type(provider) is not Preferences:
+            # built by hand (not by build_request): normalised here, still once per request
+            object.__setattr__(self, "provider", _provider(provider))
+
     @property
     def model(self) -> str:
         """The primary model."""
@@ -104,6 +113,12 @@ class ChatRequest:
         """``max_completion_tokens`` or ``max_tokens``, whichever was given."""
         value = self.params.get("max_completion_tokens", self.params.get("max_tokens"))
         return value if isinstance(value, int) else None
+
+
+class Preferences(dict[str, Any]):
+    """A request's provider preferences, normalised (see ``normalize_preferences``)."""
+
+    __slots__ = ()
 
 
 def _fail(param: str, message: str) -> InvalidRequest:
@@ -453,12 +468,13 @@ def _include_usage(value: Any) -> bool:
     return bool(usage)
 
 
-def _provider(value: Any) -> Mapping[str, Any] | None:
+def _provider(value: Any) -> Preferences | None:
     if value is None:
         return None
     from polyroute.routing._preferences import normalize_preferences
 
-    return normalize_preferences(value) or None
+    prefs = normalize_preferences(value)
+    return Preferences(prefs) if prefs else None
 
 
 def _hedging(value: Any, settings: HedgeSettings | None) -> HedgeSettings | None:

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 __all__ = [
     "COLUMNS",
+    "KEYS_TABLE",
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
     "USAGE_TABLE",
@@ -26,6 +27,7 @@ __all__ = [
 USAGE_TABLE = "polyroute_usage"
 SPEND_TABLE = "polyroute_budget_spend"
 HOLDS_TABLE = "polyroute_budget_holds"
+KEYS_TABLE = "polyroute_gateway_keys"
 MIGRATIONS_TABLE = "polyroute_migrations"
 
 #: (column, SQLite type, PostgreSQL type), in :class:`~polyroute.ledger.LedgerRow` order
@@ -55,8 +57,13 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("project", "TEXT", "TEXT"),
     ("tags", "TEXT NOT NULL DEFAULT '[]'", "JSONB NOT NULL DEFAULT '[]'"),
     ("metadata", "TEXT NOT NULL DEFAULT '{}'", "JSONB NOT NULL DEFAULT '{}'"),
+    # migration 17
+    ("kind", "TEXT NOT NULL DEFAULT 'chat'", "TEXT NOT NULL DEFAULT 'chat'"),
+    ("usage_estimated", "INTEGER NOT NULL DEFAULT 0", "BOOLEAN NOT NULL DEFAULT FALSE"),
 )
 COLUMN_NAMES = tuple(c[0] for c in COLUMNS)
+#: the columns migration 1 created (later ones are added by their own migration)
+_V1_COLUMNS = COLUMNS[:25]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +81,7 @@ def _create_usage(dialect: int) -> str:
         key = "id INTEGER PRIMARY KEY AUTOINCREMENT"
     else:
         key = "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
-    cols = ",\n  ".join(f"{name} {types[dialect - 1]}" for name, *types in COLUMNS)
+    cols = ",\n  ".join(f"{name} {types[dialect - 1]}" for name, *types in _V1_COLUMNS)
     return f"CREATE TABLE {USAGE_TABLE} (\n  {key},\n  {cols}\n)"
 
 
@@ -108,6 +115,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             " expires_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (hold_id, counter))",
             f"CREATE INDEX {HOLDS_TABLE}_counter ON {HOLDS_TABLE} (counter)",
         ),
+    ),
+    # numbered after its issue (16) so that other new tables can take 3, 4... without a clash
+    Migration(
+        16,
+        "gateway keys",
+        sqlite=(
+            f"CREATE TABLE {KEYS_TABLE} (hash TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+            " label TEXT NOT NULL, limit_usd TEXT, limit_reset TEXT, models TEXT NOT NULL DEFAULT '[]',"
+            " providers TEXT NOT NULL DEFAULT '[]', rpm INTEGER, disabled INTEGER NOT NULL DEFAULT 0,"
+            " created_at REAL NOT NULL, updated_at REAL)",
+        ),
+        postgres=(
+            f"CREATE TABLE {KEYS_TABLE} (hash TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+            " label TEXT NOT NULL, limit_usd NUMERIC, limit_reset TEXT, models JSONB NOT NULL DEFAULT '[]',"
+            " providers JSONB NOT NULL DEFAULT '[]', rpm INTEGER, disabled BOOLEAN NOT NULL DEFAULT FALSE,"
+            " created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION)",
+        ),
+    ),
+    # numbered after its issue (17), like 16
+    Migration(
+        17,
+        "call kind (chat, embedding) and estimated usage",
+        sqlite=tuple(f"ALTER TABLE {USAGE_TABLE} ADD COLUMN {name} {lite}" for name, lite, _ in COLUMNS[25:]),
+        postgres=tuple(f"ALTER TABLE {USAGE_TABLE} ADD COLUMN {name} {pg}" for name, _, pg in COLUMNS[25:]),
     ),
 )
 
