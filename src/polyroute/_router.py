@@ -115,7 +115,10 @@ class Router:
         if provider.api == LITELLM_API:
             return LiteLLMBackend(provider)
         return HttpBackend(
-            provider, adapter_for(provider.api), sync_transport=self._make_sync, async_transport=self._make_async
+            provider,
+            adapter_for(provider.api, clock=self._clock),
+            sync_transport=self._make_sync,
+            async_transport=self._make_async,
         )
 
     @classmethod

@@ -35,6 +35,7 @@ _KEY_SHAPES = re.compile(
 )
 _SECRET_NAME = re.compile(r"key|token|secret|passw|auth|cookie|credential", re.IGNORECASE)
 
+
 class _Remembered:
     """The secret values to scrub, in a thread-safe registry of bounded size."""
 

@@ -9,9 +9,9 @@ back on the next turn), stop reasons as OpenAI finish reasons, and usage with
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
+from polyroute._clock import Clock, SystemClock
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, Choice
 from polyroute.adapters._anthropic_decode import anthropic_error, anthropic_message, anthropic_usage, finish_reason
@@ -32,6 +32,10 @@ class AnthropicAdapter:
     """Encodes requests for, and decodes responses from, the Anthropic Messages API."""
 
     name = "anthropic"
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        #: dates a Retry-After given as an HTTP date, and ``created`` (default: the system clock)
+        self._clock: Clock = clock or SystemClock()
 
     def build_request(self, provider: ProviderSpec, endpoint: Endpoint, request: ChatRequest) -> HttpRequest:
         body = encode_request(endpoint, request)
@@ -56,19 +60,21 @@ class AnthropicAdapter:
         if not isinstance(content, list):
             raise MalformedResponse("response has no content blocks", status=200, body=body_text(body))
         usage = data.get("usage")
+        if usage is not None and not isinstance(usage, Mapping):
+            raise MalformedResponse("usage is not an object", status=200, body=body_text(body))
         choice = Choice(
             index=0, message=anthropic_message(content), finish_reason=finish_reason(data.get("stop_reason"))
         )
         return ChatCompletion(
             id=str(data.get("id") or ""),
-            created=int(time.time()),
+            created=int(self._clock.time()),
             model=str(data.get("model") or endpoint.model),
             choices=[choice],
             usage=anthropic_usage(usage) if isinstance(usage, Mapping) else None,
         )
 
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
-        return anthropic_error(status, maybe_json(body), headers, body)
+        return anthropic_error(status, maybe_json(body), headers, body, now=self._clock.time())
 
     def stream_decoder(self, endpoint: Endpoint, request: ChatRequest) -> AnthropicStreamDecoder:
-        return AnthropicStreamDecoder(endpoint.model, int(time.time()))
+        return AnthropicStreamDecoder(endpoint.model, int(self._clock.time()))
