@@ -48,13 +48,13 @@ _ANONYMOUS = Caller()
 def _default_sync_transport(provider: ProviderSpec) -> Transport:
     from polyroute.transports._httpx import HttpxTransport
 
-    return HttpxTransport(max_connections=provider.max_connections)
+    return HttpxTransport(max_connections=provider.max_connections, max_body_bytes=provider.limits.max_body_bytes)
 
 
 def _default_async_transport(provider: ProviderSpec) -> AsyncTransport:
     from polyroute.transports._aiohttp import AiohttpTransport
 
-    return AiohttpTransport(max_connections=provider.max_connections)
+    return AiohttpTransport(max_connections=provider.max_connections, max_body_bytes=provider.limits.max_body_bytes)
 
 
 class Router:
