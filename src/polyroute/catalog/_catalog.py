@@ -13,6 +13,7 @@ from typing import Any
 
 from polyroute._secret import Secret
 from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSettings
+from polyroute.state._settings import RateLimit, StateSettings
 
 __all__ = [
     "BreakerSettings",
@@ -148,6 +149,8 @@ class RouterSettings:
     #: ``None``: no ledger
     ledger: LedgerSettings | None = None
     budgets: tuple[BudgetRule, ...] = ()
+    #: where breakers, statistics, sticky sessions, rate limits and budget counters live
+    state: StateSettings = field(default_factory=StateSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +168,8 @@ class ProviderSpec:
     #: ask OpenAI-compatible streams for a final usage chunk (``stream_options.include_usage``)
     stream_usage: bool = True
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: requests / tokens per minute for the whole account (every endpoint of this provider)
+    rate_limit: RateLimit | None = None
     limits: Limits = Limits()
 
     def __repr__(self) -> str:
@@ -176,7 +181,7 @@ class ProviderSpec:
             f"ProviderSpec(name={self.name!r}, api={self.api!r}, base_url={self.base_url!r}, "
             f"api_key={self.api_key!r}, headers={headers!r}, timeouts={self.timeouts!r}, "
             f"max_connections={self.max_connections!r}, stream_usage={self.stream_usage!r}, "
-            f"options={options!r}, limits={self.limits!r})"
+            f"options={options!r}, limits={self.limits!r}, rate_limit={self.rate_limit!r})"
         )
 
 
@@ -216,6 +221,8 @@ class Endpoint:
     quantization: str | None = None
     tokenizer: str | None = None
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    #: requests / tokens per minute at this endpoint
+    rate_limit: RateLimit | None = None
     #: set on the endpoints of an embedding model (``kind: embedding``), ``None`` on chat ones
     embedding: EmbeddingLimits | None = None
 
