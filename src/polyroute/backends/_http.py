@@ -14,8 +14,8 @@ from polyroute._types import ChatCompletion, ChatCompletionChunk
 from polyroute.adapters import WireAdapter
 from polyroute.adapters._sanity import DECODE_ERRORS, check_chunk, check_completion, decoding, wrong_shape
 from polyroute.catalog._catalog import Endpoint, ProviderSpec, Timeouts
-from polyroute.errors import MalformedResponse, ResponseTooLarge
-from polyroute.transports._base import AsyncTransport, Transport
+from polyroute.errors import BadRequest, InvalidRequest, MalformedResponse, ProviderError, ResponseTooLarge
+from polyroute.transports._base import AsyncTransport, HttpRequest, Transport
 
 if TYPE_CHECKING:
     from polyroute.adapters._embeddings import EmbeddingCodec
@@ -90,6 +90,19 @@ class HttpBackend:
             self._async = self._make_async(self.provider)
         return self._async
 
+    def _build(self, endpoint: Endpoint, request: ChatRequest) -> HttpRequest:
+        """The HTTP request. Encoding happens before anything is sent, so an encoder's failure is a
+        :class:`BadRequest` for this endpoint (not billed, its reservation released; the call may
+        fail over to an endpoint whose wire API can carry the request), never a stray exception."""
+        try:
+            return self.adapter.build_request(self.provider, endpoint, request)
+        except ProviderError:
+            raise
+        except (InvalidRequest, *DECODE_ERRORS) as exc:
+            raise BadRequest(
+                f"the request could not be encoded for {endpoint.key}: {exc}", code="unencodable_request"
+            ) from exc
+
     def _parse(self, endpoint: Endpoint, status: int, headers: Mapping[str, str], body: bytes) -> ChatCompletion:
         adapter = self.adapter
         if len(body) > self._max_body:
@@ -103,16 +116,16 @@ class HttpBackend:
         return check_completion(resp)
 
     def complete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
-        resp = self._transport().send(self.adapter.build_request(self.provider, endpoint, request), timeouts)
+        resp = self._transport().send(self._build(endpoint, request), timeouts)
         return self._parse(endpoint, resp.status, resp.headers, resp.body)
 
     async def acomplete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
-        resp = await self._atransport().send(self.adapter.build_request(self.provider, endpoint, request), timeouts)
+        resp = await self._atransport().send(self._build(endpoint, request), timeouts)
         return self._parse(endpoint, resp.status, resp.headers, resp.body)
 
     def stream(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> Iterator[ChatCompletionChunk]:
         adapter = self.adapter
-        resp = self._transport().stream(adapter.build_request(self.provider, endpoint, request), timeouts)
+        resp = self._transport().stream(self._build(endpoint, request), timeouts)
         try:
             if resp.status >= 300:
                 with decoding("error body"):
@@ -139,7 +152,7 @@ class HttpBackend:
         self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts
     ) -> AsyncIterator[ChatCompletionChunk]:
         adapter = self.adapter
-        resp = await self._atransport().stream(adapter.build_request(self.provider, endpoint, request), timeouts)
+        resp = await self._atransport().stream(self._build(endpoint, request), timeouts)
         try:
             if resp.status >= 300:
                 body = await resp.read()
