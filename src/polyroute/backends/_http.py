@@ -6,7 +6,7 @@ HTTP). Backends that are not HTTP (the LiteLLM bridge) implement the same two me
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from polyroute._request import ChatRequest
@@ -75,6 +75,8 @@ class HttpBackend:
         self._sync: Transport | None = None
         self._async: AsyncTransport | None = None
         self._codec: EmbeddingCodec | None = None
+        #: told the headers of every successful response (the router learns rate limits from them)
+        self.on_headers: Callable[[Endpoint, Mapping[str, str]], None] | None = None
 
     def _transport(self) -> Transport:
         if self._sync is None:
@@ -91,6 +93,8 @@ class HttpBackend:
         resp = self._transport().send(adapter.build_request(self.provider, endpoint, request), timeouts)
         if resp.status >= 300:
             raise adapter.parse_error(resp.status, resp.headers, resp.body)
+        if self.on_headers is not None:
+            self.on_headers(endpoint, resp.headers)
         return adapter.parse_response(endpoint, resp.body)
 
     async def acomplete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
@@ -98,6 +102,8 @@ class HttpBackend:
         resp = await self._atransport().send(adapter.build_request(self.provider, endpoint, request), timeouts)
         if resp.status >= 300:
             raise adapter.parse_error(resp.status, resp.headers, resp.body)
+        if self.on_headers is not None:
+            self.on_headers(endpoint, resp.headers)
         return adapter.parse_response(endpoint, resp.body)
 
     def stream(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> Iterator[ChatCompletionChunk]:
@@ -106,6 +112,8 @@ class HttpBackend:
         try:
             if resp.status >= 300:
                 raise adapter.parse_error(resp.status, resp.headers, resp.read())
+            if self.on_headers is not None:
+                self.on_headers(endpoint, resp.headers)
             decoder = adapter.stream_decoder(endpoint, request)
             for data in resp.iter_bytes():
                 yield from decoder.feed(data)
@@ -123,6 +131,8 @@ class HttpBackend:
         try:
             if resp.status >= 300:
                 raise adapter.parse_error(resp.status, resp.headers, await resp.read())
+            if self.on_headers is not None:
+                self.on_headers(endpoint, resp.headers)
             decoder = adapter.stream_decoder(endpoint, request)
             read = resp.read_chunk
             while not decoder.done:

@@ -194,6 +194,7 @@ class RedisState:
         self._down_until = 0.0  # monotonic: Redis is not tried before then
         self._connected = True
         self._errors = 0
+        self._timeouts = 0  # in a row
         self._fallbacks = 0
         self._budget_refusals = 0
         self._last_error: str | None = None
@@ -315,7 +316,13 @@ class RedisState:
         self._sticky_found(request, models, values)
 
     def report(self, endpoints: Iterable[Endpoint], now: float) -> dict[str, EndpointStats]:
-        """The cluster's statistics (this process's merged with the others', as last synced)."""
+        """The cluster's statistics (this process's merged with the others', as last synced; a
+        process that has not synced yet, such as ``polyroute stats``, reads them now)."""
+        if self._last_sync < 0 and self._connected:
+            try:
+                self._sync_stats(now)
+            except Exception as exc:
+                self._failed(exc)
         return self.stats.report(endpoints, self.health, now)
 
     def status(self) -> StateStatus:
@@ -372,12 +379,17 @@ class RedisState:
             raise _Down("redis is marked down")
 
     def _failed(self, exc: BaseException) -> None:
+        """Count a failed operation. A refused or broken connection marks Redis down at once;
+        timeouts do after three in a row (one slow answer fails only its own operation)."""
         if isinstance(exc, _Down):
             return
         first = False
         with self._lock:
             self._errors += 1
             self._last_error = type(exc).__name__
+            self._timeouts = self._timeouts + 1 if isinstance(exc, self._redis.exceptions.TimeoutError) else 0
+            if 0 < self._timeouts < 3:
+                return
             if self._connected:
                 first = True
             self._connected = False
@@ -430,10 +442,12 @@ class RedisState:
         if script is None:
             script = self._scripts[source] = self._client.register_script(source)
         try:
-            return script(keys=keys, args=args, client=self._client)
+            found = script(keys=keys, args=args, client=self._client)
         except Exception as exc:
             self._failed(exc)
             raise
+        self._timeouts = 0
+        return found
 
     async def arun_script(self, source: str, keys: list[str], args: list[Any]) -> Any:
         """:meth:`run_script` over ``redis.asyncio``."""
@@ -444,12 +458,14 @@ class RedisState:
             script = self._scripts[source] = self._client.register_script(source)
         try:
             try:
-                return await client.evalsha(script.sha, len(keys), *keys, *args)
+                found = await client.evalsha(script.sha, len(keys), *keys, *args)
             except self._redis.exceptions.NoScriptError:
-                return await client.eval(source, len(keys), *keys, *args)
+                found = await client.eval(source, len(keys), *keys, *args)
         except Exception as exc:
             self._failed(exc)
             raise
+        self._timeouts = 0
+        return found
 
     def read_counter(self, spent_key: str, holds_key: str) -> tuple[str | None, dict[str, str]]:
         """A budget counter's raw spent value and holds."""
