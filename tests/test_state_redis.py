@@ -354,6 +354,7 @@ async def test_redis_killed_mid_run_every_call_ends_within_its_deadline_budgets_
         assert time.monotonic() - sync_started < 5
         status = router.stats().state
         assert not status.connected and status.errors >= 1 and status.budget_refusals >= 6
+        assert status.fallbacks >= 5  # the calls routed on this process's own state
         # Redis comes back: the process rejoins and budgets work again
         proxy.start()
         _wait_for(lambda: router.stats().state.connected, 10)

@@ -188,7 +188,9 @@ class RedisState:
         self.sticky = StickySessions(window=catalog.settings.routing.sticky_window, now=clock.monotonic)
         self.limits: RateLimits = RedisRateLimits(self)
         self._lock = threading.Lock()
-        self._writes: deque[tuple[Any, ...]] = deque()
+        #: writes for the background thread (bounded: while Redis is down the oldest go first;
+        #: breakers are republished on rejoin anyway)
+        self._writes: deque[tuple[Any, ...]] = deque(maxlen=10_000)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._down_until = 0.0  # monotonic: Redis is not tried before then
@@ -282,7 +284,11 @@ class RedisState:
         return [f"{self.prefix}:sticky:{m}:{digest}" for m in models]
 
     def prepare(self, request: ChatRequest) -> None:
-        """Fetch the conversation's sticky endpoint when this process has not seen it."""
+        """Fetch the conversation's sticky endpoint when this process has not seen it. While Redis
+        is unreachable, count the call as routed on local state alone."""
+        if not self._connected:
+            self.fell_back()
+            return
         models = self._sticky_wanted(request)
         if not models:
             return
@@ -300,6 +306,9 @@ class RedisState:
 
     async def aprepare(self, request: ChatRequest) -> None:
         """:meth:`prepare` over ``redis.asyncio``."""
+        if not self._connected:
+            self.fell_back()
+            return
         models = self._sticky_wanted(request)
         if not models:
             return
