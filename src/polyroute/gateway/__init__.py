@@ -1,0 +1,1 @@
+"""The gateway: polyroute as an OpenAI- and OpenRouter-compatible HTTP server (``polyroute serve``)."""
