@@ -19,7 +19,7 @@ import polyroute
 from dashboard_support import ADMIN_KEY, Context, populated
 from polyroute.gateway.dashboard import install
 from polyroute.gateway.dashboard._app import SUMMARY_TTL
-from polyroute.gateway.dashboard._data import money, summary, window_start
+from polyroute.gateway.dashboard._data import money, summarize_aggregate, summary, window_start
 from polyroute.ledger import LedgerRow
 from polyroute.reports import daily_spend, leaderboard, summarize
 from polyroute.testing import FakeClock
@@ -172,7 +172,12 @@ async def test_the_summary_is_the_ledger(client: TestClient[Any, Any], context: 
 
 
 @pytest.mark.asyncio
-async def test_a_summary_is_reused_for_a_few_seconds(client: TestClient[Any, Any], context: Context) -> None:
+async def test_a_summary_is_reused_for_a_few_seconds(
+    client: TestClient[Any, Any], context: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from polyroute.gateway.dashboard import _app
+
+    monkeypatch.setattr(_app, "TTL_FACTOR", 0.0)  # kept SUMMARY_TTL, however long the reading took
     clock = context.router.clock
     assert isinstance(clock, FakeClock)
     first = await (await client.get("/api/v1/dashboard/summary", headers=ADMIN)).json()
@@ -259,3 +264,44 @@ def test_importing_polyroute_does_not_import_the_dashboard() -> None:
     code = "import sys, polyroute; print(any(m.startswith('polyroute.gateway') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- the database does the counting ------------------------------------------------------------
+
+
+def _by_rows(ledger: Any, now: float, days: int) -> dict[str, Any]:
+    return summary(ledger.rows(), now=now, days=days)
+
+
+def _by_database(ledger: Any, now: float, days: int) -> dict[str, Any]:
+    from polyroute.gateway.dashboard._queries import aggregate
+
+    return summarize_aggregate(aggregate(ledger, since=window_start(now, days)), now=now, days=days)
+
+
+@pytest.mark.parametrize("days", [1, 3, 30])
+@pytest.mark.parametrize("scan", [2000, 3])
+def test_sqlite_aggregates_like_the_rows(
+    context: Context, days: int, scan: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from polyroute.gateway.dashboard import _queries
+
+    monkeypatch.setattr(_queries, "_SCAN", scan)  # 3: too few rows to find 30 calls, so it groups them all
+    now = context.router.clock.time()
+    assert _by_database(context.ledger, now, days) == _by_rows(context.ledger, now, days)
+
+
+@pytest.mark.postgres
+def test_postgres_aggregates_like_the_rows(context: Context, postgres_url: str, postgres_schema: str) -> None:
+    from polyroute.ledger import PostgresLedger
+
+    pg = PostgresLedger(postgres_url, schema=postgres_schema)
+    try:
+        for r in context.ledger.rows():
+            pg.record(r)
+        assert pg.flush(30)
+        now = context.router.clock.time()
+        for days in (1, 7):
+            assert _by_database(pg, now, days) == _by_rows(context.ledger, now, days)
+    finally:
+        pg.close()
