@@ -53,7 +53,7 @@ def test_half_open_probe_closes_on_success(
     assert router.health.snapshot(clock.monotonic())["a/a-model"].state == "closed"
 
 
-def test_failed_probe_reopens_with_longer_cooldown(
+def test_failed_probe_reopens_for_the_base_cooldown(
     sim: ProviderSimulator, make_router: RouterFactory, clock: FakeClock
 ) -> None:
     router = make_router({"m": [endpoint("a"), endpoint("b")]}, router=SETTINGS)
@@ -65,10 +65,40 @@ def test_failed_probe_reopens_with_longer_cooldown(
     assert len(sim.provider("a").requests) == 3
     clock.advance(31)
     router.completion(model="m", messages=USER)
-    assert len(sim.provider("a").requests) == 3  # cooldown doubled to 60 s
-    clock.advance(30)
+    assert len(sim.provider("a").requests) == 4  # re-opened for the base 30 s, not doubled
+    clock.advance(29)
     router.completion(model="m", messages=USER)
+    assert len(sim.provider("a").requests) == 4  # one probe per cooldown, no more
+    clock.advance(2)
+    router.completion(model="m", messages=USER)
+    assert len(sim.provider("a").requests) == 5
+
+
+def test_a_failed_probe_is_never_retried(sim: ProviderSimulator, make_router: RouterFactory, clock: FakeClock) -> None:
+    router = make_router(
+        {"m": [endpoint("a"), endpoint("b")]},
+        router={"retry": {"max_retries": 2, "base_delay": 0}, "breaker": {"failure_threshold": 3, "cooldown": 30}},
+    )
+    sim.provider("a").set_default(ErrorReply(503))
+    router.completion(model="m", messages=USER)  # 1 try + 2 retries: the third failure opens it
+    assert len(sim.provider("a").requests) == 3
+    clock.advance(31)
+    resp = router.completion(model="m", messages=USER)  # the probe fails: no retry, straight to b
     assert len(sim.provider("a").requests) == 4
+    assert resp.route is not None
+    assert [(a.provider, a.outcome) for a in resp.route.attempts] == [("a", "error"), ("b", "success")]
+
+
+def test_retries_recheck_the_breaker(sim: ProviderSimulator, make_router: RouterFactory) -> None:
+    router = make_router(
+        {"m": [endpoint("a"), endpoint("b")]},
+        router={"retry": {"max_retries": 5, "base_delay": 0}, "breaker": {"failure_threshold": 2, "cooldown": 30}},
+    )
+    sim.provider("a").set_default(ErrorReply(503))
+    resp = router.completion(model="m", messages=USER)
+    # the second failure opened the breaker: the four retries left were not sent
+    assert len(sim.provider("a").requests) == 2
+    assert resp.route is not None and resp.route.provider == "b"
 
 
 def test_cooldown_is_at_least_retry_after_and_never_shortened(

@@ -41,7 +41,10 @@ def test_backoff_is_exponential_with_full_jitter(
 ) -> None:
     router = make_router(
         {"m": [endpoint("a"), endpoint("b")]},
-        router={"retry": {"max_retries": 3, "base_delay": 1.0, "max_delay": 3.0}},
+        router={
+            "retry": {"max_retries": 3, "base_delay": 1.0, "max_delay": 3.0},
+            "breaker": {"failure_threshold": 10},  # the breaker would stop the retries at 3 failures
+        },
     )
     sim.provider("a").set_default(ErrorReply(503))
     router.completion(model="m", messages=USER)

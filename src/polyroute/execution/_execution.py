@@ -182,8 +182,13 @@ class Execution:
             return Wait(seconds)
         if self._retry_pending and self._current is not None:
             self._retry_pending = False
-            if self._reserve(self._current):
-                return self._send(self._current, now)
+            current = self._current
+            if self._health.breaker(current.endpoint.key).admit(now):  # every attempt re-checks its breaker
+                if self._reserve(current):
+                    return self._send(current, now)
+                self._health.breaker(current.endpoint.key).release()
+            else:
+                self._skip(current, "CircuitOpen", "circuit breaker open (not retried)")
         cand = self._advance(now)
         if cand is None:
             return self._finish_error(self._exhausted())
@@ -379,8 +384,9 @@ class Execution:
         if send.hold is not None:  # a budget holds a reservation for it
             self._settle(send.hold, _charged(attempt))
         breaker = self._health.breaker(endpoint.key)
+        opened = False
         if error.counts_against_endpoint:
-            breaker.record_failure(now, retry_after=error.retry_after, reason=type(error).__name__)
+            opened = breaker.record_failure(now, retry_after=error.retry_after, reason=type(error).__name__)
         elif isinstance(error, RateLimited):
             breaker.release()
             if error.retry_after:
@@ -390,16 +396,11 @@ class Execution:
         if final:
             return
         retry = self._settings.retry
-        action = decide(error, send.retry, retry)
-        if action is Action.RETRY and concurrent:
-            return
-        if (
-            action is Action.RETRY
-            and error.retry_after is not None
-            and error.retry_after >= retry.failover_after
-            and self._i < len(self._cands)
-        ):
-            action = Action.NEXT  # another candidate is waiting: the breaker holds this one meanwhile
+        action = decide(error, send.retry, retry, others_left=self._i < len(self._cands))
+        if action is Action.RETRY and (concurrent or opened):
+            if concurrent:
+                return
+            action = Action.NEXT  # the breaker is open (a failed probe, or the threshold reached)
         if action is Action.RETRY:
             delay = backoff(send.retry, retry, self._rng, error.retry_after)
             if self._deadline is None or now + delay < self._deadline:

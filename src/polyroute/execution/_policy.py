@@ -16,6 +16,7 @@ from polyroute.errors import (
     ModelNotFound,
     ProviderError,
     QuotaExceeded,
+    Timeout,
 )
 
 __all__ = ["Action", "backoff", "decide"]
@@ -36,12 +37,22 @@ class Action(enum.Enum):
     FAIL = "fail"
 
 
-def decide(error: ProviderError, retries_done: int, settings: RetrySettings) -> Action:
-    """What to do after ``error`` on an endpoint already retried ``retries_done`` times."""
+def decide(error: ProviderError, retries_done: int, settings: RetrySettings, *, others_left: bool = False) -> Action:
+    """What to do after ``error`` on an endpoint already retried ``retries_done`` times.
+
+    With ``others_left`` (another candidate is waiting) two retryable failures move on at once
+    instead of retrying: a timeout (a silent endpoint would make every retry wait as long again)
+    and a ``Retry-After`` of ``failover_after`` or more (waiting is slower than failing over).
+    """
     if error.retryable:
         if retries_done >= settings.max_retries:
             return Action.NEXT
-        if error.retry_after is not None and error.retry_after > settings.max_retry_after:
+        retry_after = error.retry_after
+        if retry_after is not None and retry_after > settings.max_retry_after:
+            return Action.NEXT
+        if others_left and (
+            isinstance(error, Timeout) or (retry_after is not None and retry_after >= settings.failover_after)
+        ):
             return Action.NEXT
         return Action.RETRY
     if isinstance(error, ContextLengthExceeded):

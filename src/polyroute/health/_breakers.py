@@ -1,10 +1,22 @@
 """Endpoint health shared by every request in the process: circuit breakers.
 
-A breaker per endpoint counts consecutive failures that are the endpoint's fault. At the
-threshold it opens for a cooldown (at least as long as any ``Retry-After`` the provider sent;
-doubling on each re-open up to a cap). When the cooldown ends one request is let through as a
-probe (half-open): success closes the breaker, failure re-opens it. Re-opening never shortens
-an existing cooldown.
+A breaker per endpoint counts consecutive failures that are the endpoint's fault. The rules
+(the semantics any storage backend must keep):
+
+- **Closed**: every request is admitted (no lock taken). At ``failure_threshold`` consecutive
+  failures the breaker opens.
+- **Open**: nothing is admitted for the cooldown: ``cooldown`` seconds, or longer when the
+  provider sent a ``Retry-After`` (up to ``max_cooldown``). Re-opening never shortens an
+  existing cooldown.
+- **Half-open**: when the cooldown has passed, exactly one request is admitted as a probe.
+  Success closes the breaker; failure re-opens it for the *base* cooldown again (no doubling), so
+  a recovered endpoint gets traffic back within one cooldown of recovering, and a dead one costs
+  one probe per cooldown. A failed probe is never retried: :meth:`CircuitBreaker.record_failure`
+  returns ``True`` when the breaker is open after it, and the caller moves on.
+- A hold (``Retry-After``, a bad key) keeps the endpoint out for a while without opening it.
+- A probe claim that is never resolved (its caller vanished) expires after one cooldown.
+
+Every attempt, retries included, asks :meth:`CircuitBreaker.admit` before it is sent.
 """
 
 from __future__ import annotations
@@ -30,20 +42,25 @@ class BreakerState:
 class CircuitBreaker:
     """One endpoint's breaker. Times are ``Clock.monotonic()`` seconds."""
 
-    __slots__ = ("_failures", "_lock", "_open_until", "_opens", "_probe_in_flight", "_reason", "settings")
+    __slots__ = ("_failures", "_lock", "_open_until", "_opens", "_probe_since", "_reason", "settings")
 
     def __init__(self, settings: BreakerSettings) -> None:
         self.settings = settings
         self._failures = 0
         self._opens = 0
         self._open_until = 0.0
-        self._probe_in_flight = False
+        #: when the half-open probe in flight was admitted (``None``: no probe in flight)
+        self._probe_since: float | None = None
         self._reason: str | None = None
         self._lock = threading.Lock()
 
+    def _probe_busy(self, now: float) -> bool:
+        since = self._probe_since
+        return since is not None and now - since < self.settings.cooldown
+
     def available(self, now: float) -> bool:
         """Whether a request may be sent now, without claiming the half-open probe."""
-        return self._open_until <= now and not (self._opens and self._probe_in_flight)
+        return self._open_until <= now and not (self._opens and self._probe_busy(now))
 
     def admit(self, now: float) -> bool:
         """Whether to send a request now. In half-open state, only one probe is admitted."""
@@ -52,42 +69,52 @@ class CircuitBreaker:
         if not self._opens:  # closed: the hot path takes no lock
             return True
         with self._lock:
-            if self._probe_in_flight:
+            if self._probe_busy(now):
                 return False
-            self._probe_in_flight = True
+            self._probe_since = now
             return True
 
     def release(self) -> None:
-        """Give back a probe slot that was admitted but not used."""
-        self._probe_in_flight = False
+        """Give back a probe slot that was admitted but not used (or ended with no verdict)."""
+        self._probe_since = None
 
     def record_success(self) -> None:
         """A request succeeded: close the breaker."""
-        if self._failures or self._opens or self._probe_in_flight:
+        if self._failures or self._opens or self._probe_since is not None:
             with self._lock:
                 self._failures = 0
                 self._opens = 0
-                self._probe_in_flight = False
+                self._probe_since = None
                 self._reason = None
 
-    def record_failure(self, now: float, *, retry_after: float | None = None, reason: str | None = None) -> None:
-        """A request failed in a way that is the endpoint's fault."""
+    def record_failure(self, now: float, *, retry_after: float | None = None, reason: str | None = None) -> bool:
+        """A request failed in a way that is the endpoint's fault. Returns whether the breaker is
+        open now (then the endpoint must not be retried: a failed probe never is)."""
         with self._lock:
             self._failures += 1
-            was_probe = self._probe_in_flight
-            self._probe_in_flight = False
+            was_probe = self._opens > 0 and self._probe_since is not None
+            self._probe_since = None
             if was_probe or self._failures >= self.settings.failure_threshold:
-                cooldown = min(self.settings.cooldown * (2 ** min(self._opens, 16)), self.settings.max_cooldown)
-                self._open(now, max(cooldown, retry_after or 0.0), reason)
+                self._open(now, self._cooldown(retry_after), reason)
             elif retry_after:
                 # not open yet, but the provider told us when to come back: respect it
-                self._open_until = max(self._open_until, now + retry_after)
+                self._open_until = max(self._open_until, now + min(retry_after, self.settings.max_cooldown))
+            return self._open_until > now
+
+    def _cooldown(self, retry_after: float | None) -> float:
+        """The base cooldown, or the provider's Retry-After when longer (up to ``max_cooldown``)."""
+        settings = self.settings
+        return max(settings.cooldown, min(retry_after or 0.0, settings.max_cooldown))
 
     def hold(self, now: float, seconds: float, reason: str) -> None:
-        """Keep the endpoint out of rotation for ``seconds`` (bad key, no quota, Retry-After)."""
+        """Keep the endpoint out of rotation for ``seconds`` (bad key, no quota, Retry-After).
+
+        A hold is a gate in time, not a verdict: when it ends, traffic resumes (no probe), unless
+        the breaker was already open for failures."""
         with self._lock:
-            self._probe_in_flight = False
-            self._open(now, seconds, reason)
+            self._probe_since = None
+            self._open_until = max(self._open_until, now + seconds)  # never shorten
+            self._reason = reason
 
     def _open(self, now: float, seconds: float, reason: str | None) -> None:
         self._opens += 1
