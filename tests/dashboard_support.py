@@ -2,7 +2,8 @@
 
 The calls go through a :class:`polyroute.Router` to the loopback simulator over five UTC days
 (a fake clock: no sleeping), with a failover, a provider that keeps failing (its breaker opens)
-and three keys, two of them named in the key store. Rows land in an SQLite ledger.
+and three caller keys, two of them gateway keys in the key store. Rows land in an SQLite ledger;
+the gateway application (``polyroute.gateway.create_app``) serves the dashboard over them.
 """
 
 from __future__ import annotations
@@ -20,47 +21,28 @@ from typing import Any
 from aiohttp import web
 
 import polyroute
-from polyroute.accounting._settings import key_fingerprint
+from polyroute.gateway import GatewaySettings, KeyStore, create_app
 from polyroute.ledger import SQLiteLedger
 from polyroute.testing import ErrorReply, FakeClock, ProviderSimulator, Reply
 
 ADMIN_KEY = "admin-secret-for-tests"
 START = datetime(2026, 3, 6, 9, 0, tzinfo=UTC).timestamp()
-KEYS = {"sk-team-research": "research", "sk-team-support": "support", "sk-unnamed": None}
 USERS = ["alice", "bob", "carol"]
+#: a caller key the gateway's key store does not know (a library caller's): shown by fingerprint
+UNKNOWN_KEY = "sk-unnamed-library-caller"
 
 
 @dataclass
-class Keys:
-    """A key store stand-in with the gateway's lookup: fingerprints to records with a ``name``."""
-
-    names: dict[str, str] = field(default_factory=dict)
-
-    def by_fingerprint(self) -> dict[str, Any]:
-        return {fp: _Record(name) for fp, name in self.names.items()}
-
-
-@dataclass(frozen=True)
-class _Record:
-    name: str
-
-
-@dataclass
-class Context:
-    """What the dashboard reads: the router, its ledger, the keys, the admin check."""
+class Scenario:
+    """The router (its ledger filled), the key store, and the secrets of the keys in it."""
 
     router: polyroute.Router
-    keys: Keys
+    keys: KeyStore
+    secrets: list[str] = field(default_factory=list)
 
-    @property
-    def ledger(self) -> Any:
-        return self.router.ledger
-
-    def check_admin(self, request: web.Request) -> bool:
-        import hmac
-
-        auth = request.headers.get("Authorization", "")
-        return auth.startswith("Bearer ") and hmac.compare_digest(auth[7:].encode(), ADMIN_KEY.encode())
+    def app(self) -> web.Application:
+        """The gateway application over this router and key store, with the dashboard."""
+        return create_app(self.router, keys=self.keys, settings=GatewaySettings(admin_key=ADMIN_KEY))
 
 
 def _config(sim: ProviderSimulator) -> dict[str, Any]:
@@ -89,10 +71,15 @@ def _config(sim: ProviderSimulator) -> dict[str, Any]:
 
 
 @contextmanager
-def populated(tmp_path: Path) -> Iterator[Context]:
+def populated(tmp_path: Path) -> Iterator[Scenario]:
     """A router over the simulator with an SQLite ledger holding five days of calls."""
     clock = FakeClock(start=START)
     rng = random.Random(16)
+    keys = KeyStore.memory(now=clock.time)
+    research_secret, research = keys.create("research", limit=25, limit_reset="monthly")
+    support_secret, support = keys.create("support")
+    # what the gateway records as a call's caller_key: the key's id (the ledger keeps its fingerprint)
+    callers = [research.hash, support.hash, UNKNOWN_KEY]
     with ProviderSimulator(clock=clock) as sim:
         cfg = _config(sim)
         groq, openai, azure, mistral = (sim.provider(n) for n in ("groq", "openai", "azure", "mistral"))
@@ -103,7 +90,6 @@ def populated(tmp_path: Path) -> Iterator[Context]:
                 day_start = clock.time()
                 for i in range(6 + 3 * day):
                     model = ["llama-3.3-70b", "gpt-4o", "llama-3.3-70b", "mistral-large"][i % 4]
-                    key = list(KEYS)[i % 3]
                     prompt, completion = rng.randint(40, 900), rng.randint(20, 600)
                     reply = Reply(
                         text="ok",
@@ -118,13 +104,13 @@ def populated(tmp_path: Path) -> Iterator[Context]:
                         for p in (groq, openai, mistral):
                             p.set_default(reply)
                     if model == "mistral-large" and day == 4:
-                        mistral.enqueue(ErrorReply(500))
+                        mistral.enqueue(ErrorReply(500))  # three in a row open its breaker
                     try:
                         call = router.completion(
                             model=model,
                             messages=[{"role": "user", "content": f"call {day}/{i}"}],
                             user=USERS[i % 3],
-                            caller_key=key,
+                            caller_key=callers[i % 3],
                             stream=i % 2 == 0,
                         )
                         if i % 2 == 0:
@@ -136,11 +122,11 @@ def populated(tmp_path: Path) -> Iterator[Context]:
                 if day < 4:  # the last day is today: its calls are in the live statistics
                     clock.advance(86400 - (clock.time() - day_start))
             assert ledger.flush(10.0)
-            names = {key_fingerprint(k): n for k, n in KEYS.items() if n is not None}
-            yield Context(router=router, keys=Keys(names))
+            yield Scenario(router=router, keys=keys, secrets=[research_secret, support_secret])
         finally:
             router.close()
             ledger.close()
+            keys.close()
 
 
 @contextmanager

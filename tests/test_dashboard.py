@@ -16,7 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import polyroute
-from dashboard_support import ADMIN_KEY, Context, populated
+from dashboard_support import ADMIN_KEY, UNKNOWN_KEY, Scenario, populated
+from polyroute import key_fingerprint
 from polyroute.gateway.dashboard import install
 from polyroute.gateway.dashboard._app import SUMMARY_TTL
 from polyroute.gateway.dashboard._data import money, summarize_aggregate, summary, window_start
@@ -117,16 +118,14 @@ def test_an_empty_ledger_gives_zeros() -> None:
 
 
 @pytest.fixture(scope="module")
-def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
-    with populated(tmp_path_factory.mktemp("dashboard")) as ctx:
-        yield ctx
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+    with populated(tmp_path_factory.mktemp("dashboard")) as sc:
+        yield sc
 
 
 @pytest_asyncio.fixture
-async def client(context: Context) -> AsyncIterator[TestClient[Any, Any]]:
-    app = web.Application()
-    install(app, context)
-    async with TestClient(TestServer(app)) as c:
+async def client(scenario: Scenario) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(scenario.app())) as c:
         yield c
 
 
@@ -150,12 +149,12 @@ async def test_a_bad_window_is_a_400(client: TestClient[Any, Any], days: str) ->
 
 
 @pytest.mark.asyncio
-async def test_the_summary_is_the_ledger(client: TestClient[Any, Any], context: Context) -> None:
+async def test_the_summary_is_the_ledger(client: TestClient[Any, Any], scenario: Scenario) -> None:
     reply = await client.get("/api/v1/dashboard/summary", params={"days": "3"}, headers=ADMIN)
     assert reply.status == 200 and reply.headers["Cache-Control"] == "no-store"
     data = await reply.json()
-    now = context.router.clock.time()
-    rows = list(context.ledger.rows(since=window_start(now, 3)))
+    now = scenario.router.clock.time()
+    rows = list(scenario.router.ledger.rows(since=window_start(now, 3)))
     [total] = summarize(rows, ())
     assert data["ledger"] is True and len(data["days"]) == 3
     assert Decimal(data["totals"]["spend"]) == total.cost + total.fee
@@ -168,24 +167,30 @@ async def test_the_summary_is_the_ledger(client: TestClient[Any, Any], context: 
     assert [(e["model"], e["total_tokens"]) for e in data["leaderboard"]] == [
         (e.model, e.total_tokens) for e in leaderboard(rows)
     ]
-    assert "sk-" not in await reply.text()  # keys appear by name or fingerprint only
+    assert {s["name"] for s in data["spend"]["key"]["series"]} == {
+        "research",  # gateway keys by their name in the key store
+        "support",
+        key_fingerprint(UNKNOWN_KEY),  # a caller key the store does not know: its fingerprint
+    }
+    text = await reply.text()
+    assert "sk-" not in text and all(secret not in text for secret in scenario.secrets)
 
 
 @pytest.mark.asyncio
 async def test_a_summary_is_reused_for_a_few_seconds(
-    client: TestClient[Any, Any], context: Context, monkeypatch: pytest.MonkeyPatch
+    client: TestClient[Any, Any], scenario: Scenario, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from polyroute.gateway.dashboard import _app
 
     monkeypatch.setattr(_app, "TTL_FACTOR", 0.0)  # kept SUMMARY_TTL, however long the reading took
-    clock = context.router.clock
+    clock = scenario.router.clock
     assert isinstance(clock, FakeClock)
     first = await (await client.get("/api/v1/dashboard/summary", headers=ADMIN)).json()
     # the sync client (in a thread): an async call would leave a connection pool on this test's loop
     await asyncio.to_thread(
-        context.router.completion, model="llama-3.3-70b", messages=[{"role": "user", "content": "more"}]
+        scenario.router.completion, model="llama-3.3-70b", messages=[{"role": "user", "content": "more"}]
     )
-    assert context.ledger.flush(10)
+    assert scenario.router.ledger.flush(10)
     again = await (await client.get("/api/v1/dashboard/summary", headers=ADMIN)).json()
     assert again == first
     clock.advance(SUMMARY_TTL)
@@ -194,9 +199,9 @@ async def test_a_summary_is_reused_for_a_few_seconds(
 
 
 @pytest.mark.asyncio
-async def test_endpoints_are_the_live_statistics(client: TestClient[Any, Any], context: Context) -> None:
+async def test_endpoints_are_the_live_statistics(client: TestClient[Any, Any], scenario: Scenario) -> None:
     data = await (await client.get("/api/v1/dashboard/endpoints", headers=ADMIN)).json()
-    stats = context.router.stats()
+    stats = scenario.router.stats()
     assert [e["key"] for e in data["endpoints"]] == sorted(stats)
     for e in data["endpoints"]:
         s = stats[e["key"]]
@@ -282,26 +287,26 @@ def _by_database(ledger: Any, now: float, days: int) -> dict[str, Any]:
 @pytest.mark.parametrize("days", [1, 3, 30])
 @pytest.mark.parametrize("scan", [2000, 3])
 def test_sqlite_aggregates_like_the_rows(
-    context: Context, days: int, scan: int, monkeypatch: pytest.MonkeyPatch
+    scenario: Scenario, days: int, scan: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from polyroute.gateway.dashboard import _queries
 
     monkeypatch.setattr(_queries, "_SCAN", scan)  # 3: too few rows to find 30 calls, so it groups them all
-    now = context.router.clock.time()
-    assert _by_database(context.ledger, now, days) == _by_rows(context.ledger, now, days)
+    now = scenario.router.clock.time()
+    assert _by_database(scenario.router.ledger, now, days) == _by_rows(scenario.router.ledger, now, days)
 
 
 @pytest.mark.postgres
-def test_postgres_aggregates_like_the_rows(context: Context, postgres_url: str, postgres_schema: str) -> None:
+def test_postgres_aggregates_like_the_rows(scenario: Scenario, postgres_url: str, postgres_schema: str) -> None:
     from polyroute.ledger import PostgresLedger
 
     pg = PostgresLedger(postgres_url, schema=postgres_schema)
     try:
-        for r in context.ledger.rows():
+        for r in scenario.router.ledger.rows():
             pg.record(r)
         assert pg.flush(30)
-        now = context.router.clock.time()
+        now = scenario.router.clock.time()
         for days in (1, 7):
-            assert _by_database(pg, now, days) == _by_rows(context.ledger, now, days)
+            assert _by_database(pg, now, days) == _by_rows(scenario.router.ledger, now, days)
     finally:
         pg.close()

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from dashboard_support import ADMIN_KEY, Context, populated, serving
+from dashboard_support import ADMIN_KEY, populated, serving
+from polyroute.gateway import CONTEXT, GatewayContext
 
 CHROMIUM = os.environ.get("POLYROUTE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 try:
@@ -62,16 +63,12 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Context, str]]:
-    from aiohttp import web
-
-    from polyroute.gateway.dashboard import install
-
-    with populated(tmp_path_factory.mktemp("dashboard")) as context:
-        app = web.Application()
-        install(app, context)
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayContext, str]]:
+    """The gateway (``create_app``, which installs the dashboard) over the scenario's router."""
+    with populated(tmp_path_factory.mktemp("dashboard")) as scenario:
+        app = scenario.app()
         with serving(app) as base:
-            yield context, base
+            yield app[CONTEXT], base
 
 
 def _open(browser: Browser, base: str) -> tuple[Page, list[str], list[str]]:
@@ -92,7 +89,9 @@ def _sign_in(page: Page) -> None:
     page.wait_for_selector("body[data-state=ready]")
 
 
-def test_the_page_shows_the_ledger_and_draws_its_charts(browser: Browser, dashboard: tuple[Context, str]) -> None:
+def test_the_page_shows_the_ledger_and_draws_its_charts(
+    browser: Browser, dashboard: tuple[GatewayContext, str]
+) -> None:
     from polyroute.gateway.dashboard._data import window_start
     from polyroute.reports import daily_spend, summarize
 
@@ -101,8 +100,10 @@ def test_the_page_shows_the_ledger_and_draws_its_charts(browser: Browser, dashbo
     rows = list(context.ledger.rows(since=window_start(now, DAYS)))
     assert len(rows) > 50
 
-    page, requested, problems = _open(browser, base)
-    _sign_in(page)
+    # the one-time login link `serve` prints: it sets the admin cookie and sends the browser to /
+    page, requested, problems = _open(browser, base + "login?token=" + context.admin.login_token())
+    page.wait_for_selector("body[data-state=ready]")
+    assert page.url == base
 
     # totals
     [total] = summarize(rows, ())
@@ -199,7 +200,9 @@ def test_the_page_shows_the_ledger_and_draws_its_charts(browser: Browser, dashbo
     page.close()
 
 
-def test_the_live_table_refreshes_and_a_wrong_key_is_refused(browser: Browser, dashboard: tuple[Context, str]) -> None:
+def test_the_live_table_refreshes_and_a_wrong_key_is_refused(
+    browser: Browser, dashboard: tuple[GatewayContext, str]
+) -> None:
     context, base = dashboard
     page, _, problems = _open(browser, base)
     page.wait_for_selector("body[data-state=signin]")
