@@ -25,6 +25,7 @@ from __future__ import annotations
 from polyroute.testing._behaviors import (
     Behavior,
     Disconnect,
+    EmbeddingReply,
     ErrorReply,
     FunctionBehavior,
     Hang,
@@ -35,6 +36,7 @@ from polyroute.testing._behaviors import (
     Truncate,
 )
 from polyroute.testing._clock import FakeClock
+from polyroute.testing._embeddings import embedding_vector
 from polyroute.testing._provider import SimulatedProvider
 from polyroute.testing._recorded import Headers, RecordedRequest
 from polyroute.testing._server import ProviderSimulator
@@ -42,6 +44,7 @@ from polyroute.testing._server import ProviderSimulator
 __all__ = [
     "Behavior",
     "Disconnect",
+    "EmbeddingReply",
     "ErrorReply",
     "FakeClock",
     "FunctionBehavior",
@@ -55,4 +58,5 @@ __all__ = [
     "StreamErrorReply",
     "ToolCallSpec",
     "Truncate",
+    "embedding_vector",
 ]
