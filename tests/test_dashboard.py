@@ -240,7 +240,7 @@ async def test_the_page_and_its_assets_ship_in_the_package(client: TestClient[An
 @dataclass
 class _NoLedger:
     router: polyroute.Router
-    ledger: None = None
+    ledger: Any = None
 
     def check_admin(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {ADMIN_KEY}"
@@ -310,3 +310,24 @@ def test_postgres_aggregates_like_the_rows(scenario: Scenario, postgres_url: str
             assert _by_database(pg, now, days) == _by_rows(scenario.router.ledger, now, days)
     finally:
         pg.close()
+
+
+class _BrokenLedger:
+    def rows(self, *, since: float | None = None, until: float | None = None) -> Any:
+        raise OSError("database is locked")
+
+
+@pytest.mark.asyncio
+async def test_a_ledger_that_cannot_be_read_is_a_503(caplog: pytest.LogCaptureFixture) -> None:
+    cfg = {
+        "providers": {"p": {"base_url": "http://127.0.0.1:9/v1"}},
+        "models": {"m": {"endpoints": [{"provider": "p", "model": "m"}]}},
+    }
+    with polyroute.Router.from_config(cfg, clock=FakeClock(start=NOON)) as router:
+        app = web.Application()
+        install(app, _NoLedger(router, ledger=_BrokenLedger()))  # type: ignore[arg-type]
+        async with TestClient(TestServer(app)) as c:
+            reply = await c.get("/api/v1/dashboard/summary", headers=ADMIN)
+            assert reply.status == 503
+            assert (await reply.json())["error"]["code"] == 503
+            assert "could not read the ledger" in caplog.text

@@ -197,6 +197,16 @@ def test_the_page_shows_the_ledger_and_draws_its_charts(
     shot = os.environ.get("POLYROUTE_DASHBOARD_SCREENSHOT")
     if shot:
         page.screenshot(path=shot)
+
+    # what a 1366x768 laptop leaves for the page under the browser's own bars: still no page scroll
+    page.set_viewport_size({"width": 1366, "height": 650})
+    page.wait_for_function(  # the chart redraws to its new size
+        "() => { const s = document.getElementById('spend-chart');"
+        " return Number(s.getAttribute('viewBox').split(' ')[3]) === Math.max(s.clientHeight, 120); }"
+    )
+    size = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    assert size[0] <= 1366 and size[1] <= 650, size
+    assert page.locator("#spend-chart .bars rect").count() > 0
     page.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from polyroute.ledger import Ledger
 
 __all__ = ["DashboardContext", "install"]
+
+log = logging.getLogger("polyroute.gateway.dashboard")
 
 #: the files the page loads, and their content types
 _ASSETS = {
@@ -168,7 +171,11 @@ class _Dashboard:
             if cached is not None and clock.monotonic() < cached[0]:
                 return _json(cached[1])
             started = time.perf_counter()  # real time: what the reads cost the machine
-            data = await asyncio.to_thread(self._compute, days)
+            try:
+                data = await asyncio.to_thread(self._compute, days)
+            except Exception:  # a database that is down or locked: say so, and try again next time
+                log.warning("the dashboard could not read the ledger", exc_info=True)
+                return _error(503, "the ledger could not be read; try again shortly", "service_unavailable")
             took = time.perf_counter() - started
             # a slow ledger is read less often: the dashboard never keeps it busy more than 1/TTL_FACTOR
             self._cache[days] = (clock.monotonic() + max(SUMMARY_TTL, TTL_FACTOR * took), data)
