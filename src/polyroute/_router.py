@@ -410,7 +410,7 @@ class Router:
             gen.leave()
             raise
         if stream:
-            return Stream(_engine.stream(ex, gen.backend, self._clock, finished=gen.leave))
+            return Stream(_engine.stream(ex, gen.backend, self._clock, finished=gen.leave), ex.request_id)
         try:
             return _engine.complete(ex, gen.backend, self._clock)
         finally:
@@ -455,7 +455,7 @@ class Router:
             gen.leave()
             raise
         if stream:
-            return AsyncStream(_engine.astream(ex, gen.backend, self._clock, finished=gen.leave))
+            return AsyncStream(_engine.astream(ex, gen.backend, self._clock, finished=gen.leave), ex.request_id)
         try:
             return await _engine.acomplete(ex, gen.backend, self._clock)
         finally:
