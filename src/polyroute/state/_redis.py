@@ -15,7 +15,7 @@ and a background thread keeps that memory in step with the other processes:
   a conversation this process has not seen is fetched before planning (one ``GET``, only for a
   sticky-eligible request that misses locally).
 - **rate limits**: a request slot at a limited endpoint is one atomic script (a sliding window
-  per key); tokens are counted in the background.
+  per key); tokens per minute are still counted per process (learned limits are shared).
 - **budgets**: one atomic script per reservation and settlement
   (:class:`~polyroute.state.RedisBudgetStore`).
 
