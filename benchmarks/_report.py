@@ -9,6 +9,7 @@ from typing import Any
 from benchmarks._gateway_report import kept_sections
 from benchmarks._planning import growth_check
 from benchmarks._svg import Bar, Series, bar_chart, grouped_bar_chart, line_chart
+from benchmarks.embeddings import kept_sections as embedding_sections
 
 __all__ = ["render", "targets"]
 
@@ -533,5 +534,17 @@ def render(res: dict[str, Any], doc: Path) -> None:
     for part in (_latency, _throughput, _streaming, _imports, _planning, _routing, _observability):
         lines += part(res, assets)
     lines += kept_sections(doc)  # the gateway's, written by `python -m benchmarks.gateway`
+    lines += embedding_sections(doc)  # written by `python -m benchmarks.embeddings`
+    lines += _kept_shared_state(doc)  # written by `python -m benchmarks.shared_state`
     lines.append(_METHOD)
     doc.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _kept_shared_state(doc: Path) -> list[str]:
+    """The shared-state section written by ``python -m benchmarks.shared_state``, kept as it was."""
+    start, end = "<!-- shared-state:start -->", "<!-- shared-state:end -->"
+    page = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    if start not in page or end not in page:
+        return []
+    block = page.split(start, 1)[1].split(end, 1)[0]
+    return [start + block + end, ""]
