@@ -328,9 +328,11 @@ class Attempt:
     cost: Decimal | None = None
     started_at: float = 0.0
     cost_breakdown: CostBreakdown | None = None
+    #: ``usage`` is our estimate (a stream that broke before the provider reported usage)
+    usage_estimated: bool = False
 
     def model_dump(self, *, mode: str = "python") -> JSON:
-        return {
+        out = {
             "model": self.model,
             "provider": self.provider,
             "endpoint_model": self.endpoint_model,
@@ -346,6 +348,9 @@ class Attempt:
             "cost_breakdown": self.cost_breakdown.model_dump(mode=mode) if self.cost_breakdown is not None else None,
             "started_at": self.started_at,
         }
+        if self.usage_estimated:
+            out["usage_estimated"] = True
+        return out
 
 
 @dataclass(slots=True)

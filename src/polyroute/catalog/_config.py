@@ -33,6 +33,7 @@ from polyroute.catalog._catalog import (
     RetrySettings,
     RouterSettings,
     RoutingSettings,
+    StreamRecoverySettings,
     Timeouts,
 )
 from polyroute.errors import ConfigError, InvalidRequest
@@ -63,6 +64,10 @@ class TimeoutConfig(_Strict):
     read: float | None = Field(default=None, gt=0)
     first_token: float | None = Field(default=None, gt=0)
     deadline: float | None = Field(default=None, gt=0)
+    #: 0 turns it off
+    first_token_failover: float | None = Field(default=None, ge=0)
+    #: 0 turns it off
+    idle: float | None = Field(default=None, ge=0)
 
 
 class ProviderConfig(_Strict):
@@ -132,6 +137,7 @@ class EndpointConfig(_Strict):
     quantization: str | None = None
     tokenizer: str | None = None
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    continuation: Literal["prefill", "prefix", "continue_final_message", "none"] | None = None
 
 
 class ModelConfig(_Strict):
@@ -185,12 +191,19 @@ class RoutingConfig(_Strict):
     hedge: HedgeConfig | None = None
 
 
+class StreamRecoveryConfig(_Strict):
+    enabled: bool = True
+    across_models: bool = False
+
+
 class SettingsConfig(_Strict):
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     timeout: TimeoutConfig = TimeoutConfig()
     routing: RoutingConfig = RoutingConfig()
     provider: dict[str, Any] = Field(default_factory=dict)
+    #: ``true``/``false``, or ``{enabled: true, across_models: false}``
+    stream_recovery: StreamRecoveryConfig | bool = True
 
 
 class PriceSourceConfig(_Strict):
@@ -394,7 +407,16 @@ def _timeouts(base: Timeouts, cfg: TimeoutConfig | None) -> Timeouts:
         read=cfg.read if cfg.read is not None else base.read,
         first_token=cfg.first_token if cfg.first_token is not None else base.first_token,
         deadline=cfg.deadline if cfg.deadline is not None else base.deadline,
+        first_token_failover=_off(cfg.first_token_failover, base.first_token_failover),
+        idle=_off(cfg.idle, base.idle),
     )
+
+
+def _off(value: float | None, base: float | None) -> float | None:
+    """A configured limit: unset keeps ``base``, 0 turns it off."""
+    if value is None:
+        return base
+    return value or None
 
 
 def _preferences(raw: Mapping[str, Any], path: str) -> dict[str, Any]:
@@ -497,6 +519,13 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
             BudgetRule(scope=b.scope, match=b.match, limit_usd=Decimal(str(b.limit_usd)), period=b.period)
             for b in config.budgets
         ),
+        stream_recovery=(
+            StreamRecoverySettings(enabled=s.stream_recovery)
+            if isinstance(s.stream_recovery, bool)
+            else StreamRecoverySettings(
+                enabled=s.stream_recovery.enabled, across_models=s.stream_recovery.across_models
+            )
+        ),
     )
     tables = price_tables(costs, base_dir)
     providers = []
@@ -533,6 +562,7 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
                 quantization=e.quantization,
                 tokenizer=e.tokenizer,
                 extra_body=dict(e.extra_body),
+                continuation=e.continuation,
             )
             for e in m.endpoints
         )

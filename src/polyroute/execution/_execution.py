@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
@@ -28,7 +28,9 @@ from polyroute.errors import (
     ProviderError,
     RateLimited,
 )
-from polyroute.execution._policy import Action, backoff, decide
+from polyroute.execution._policy import Action, FirstTokenLimit, backoff, decide, first_token_limit
+from polyroute.execution._recovery import continuable, continuation_mode, continuation_request, estimate_tokens
+from polyroute.execution._relay import Resume
 from polyroute.health._breakers import HealthState
 from polyroute.routing._planner import Candidate, Plan
 
@@ -74,6 +76,12 @@ class Send:
     remaining: float | None
     #: the budget reservation this attempt holds, settled when it ends
     hold: Reservation | None = None
+    #: the request to send (the call's own, or a continuation of a broken stream)
+    request: ChatRequest | None = None
+    #: streams: the wait allowed for the first content (see :func:`~polyroute.execution._policy.first_token_limit`)
+    first_token: FirstTokenLimit | None = None
+    #: streams: the longest gap allowed between chunks once content has started
+    idle: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,13 +203,15 @@ class Execution:
         self._current = cand
         return self._send(cand, now)
 
-    def _advance(self, now: float) -> Candidate | None:
+    def _advance(self, now: float, accept: Callable[[Candidate], bool] | None = None) -> Candidate | None:
         """The next candidate that may be sent now (its budget reserved), recording the ones
-        skipped on the way."""
+        skipped on the way (candidates ``accept`` refuses are passed over silently)."""
         while self._i < len(self._cands):
             cand = self._cands[self._i]
             self._i += 1
             self._retries = 0
+            if accept is not None and not accept(cand):
+                continue
             endpoint = cand.endpoint
             limit = self._min_context
             if limit is not None and endpoint.context_length is not None and endpoint.context_length <= limit:
@@ -260,7 +270,49 @@ class Execution:
         self._record(attempt)
         self._settle(send.hold, attempt.cost)
 
-    def _send(self, cand: Candidate, now: float) -> Send:
+    # -- stream recovery -----------------------------------------------------------------------
+
+    def resume(self, resume: Resume) -> Send | None:
+        """The next attempt continuing a stream that broke after content: the next candidate
+        that declares a way to continue an answer (of the same model unless ``across_models``),
+        sent the delivered text as a final assistant message. ``None``: none can."""
+        recovery = self._settings.stream_recovery
+        if not recovery.enabled or not resume.text or not continuable(self.request):
+            return None
+        now = self._clock.monotonic()
+        if self._deadline is not None and now >= self._deadline:
+            return None
+        broken = self._current.model if self._current is not None else self.request.model
+        modes: dict[int, str] = {}
+
+        def accept(cand: Candidate) -> bool:
+            if cand.model != broken and not recovery.across_models:
+                return False
+            mode = continuation_mode(cand.endpoint, self._catalog.provider(cand.endpoint.provider))
+            if mode is None:
+                return False
+            modes[id(cand)] = mode
+            return True
+
+        cand = self._advance(now, accept)
+        if cand is None:
+            return None
+        self._current = cand
+        request, resume.trim = continuation_request(self.request, resume.text, modes[id(cand)])
+        return self._send(cand, now, request)
+
+    def broke(
+        self, send: Send, error: ProviderError, started: float, *, ttft: float | None, usage: Usage | None, text: str
+    ) -> None:
+        """A stream failed after content reached the caller: record the attempt, billed for what
+        it delivered (estimated from ``text`` when the provider reported no usage)."""
+        estimated = False
+        if usage is None:
+            usage = Usage(prompt_tokens=self.prompt_tokens or 0, completion_tokens=estimate_tokens(text))
+            estimated = True
+        self.failed(send, error, started, ttft=ttft, usage=usage, final=True, estimated=estimated)
+
+    def _send(self, cand: Candidate, now: float, request: ChatRequest | None = None) -> Send:
         self._sends += 1
         for start in self._starters:
             try:
@@ -273,14 +325,15 @@ class Execution:
         if self._deadline is not None:
             remaining = self._deadline - now
             if remaining < timeouts.read or remaining < timeouts.connect:
-                timeouts = Timeouts(
-                    connect=min(timeouts.connect, remaining),
-                    read=min(timeouts.read, remaining),
-                    first_token=timeouts.first_token,
-                    deadline=timeouts.deadline,
+                timeouts = replace(
+                    timeouts, connect=min(timeouts.connect, remaining), read=min(timeouts.read, remaining)
                 )
         hold, self._hold = self._hold, None
-        return Send(cand, provider, self._retries, timeouts, remaining, hold)
+        send = Send(cand, provider, self._retries, timeouts, remaining, hold, request or self.request)
+        if send.request is not None and send.request.stream:
+            send.first_token = first_token_limit(timeouts, remaining, others_left=self._i < len(self._cands))
+            send.idle = timeouts.idle
+        return send
 
     # -- budgets -------------------------------------------------------------------------------
 
@@ -372,6 +425,7 @@ class Execution:
         usage: Usage | None = None,
         final: bool = False,
         concurrent: bool = False,
+        estimated: bool = False,
     ) -> None:
         """The attempt ``send`` failed with ``error``. With ``final`` no further attempt is made;
         with ``concurrent`` (another attempt of the call is still running) it is not retried."""
@@ -380,6 +434,7 @@ class Execution:
         error.located(endpoint.provider, endpoint.model)
         self.errors.append(error)
         attempt = self._attempt(send, outcome="error", started=started, now=now, ttft=ttft, usage=usage, error=error)
+        attempt.usage_estimated = estimated
         self._record(attempt)
         if send.hold is not None:  # a budget holds a reservation for it
             self._settle(send.hold, _charged(attempt))

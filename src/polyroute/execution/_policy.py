@@ -1,15 +1,17 @@
 """What to do after a failed attempt: plain functions, no I/O.
 
 ``decide()`` maps an error to an :class:`Action`; ``backoff()`` gives the delay before a retry
-(exponential with full jitter, honouring the provider's ``Retry-After``).
+(exponential with full jitter, honouring the provider's ``Retry-After``); ``first_token_limit()``
+bounds a streamed attempt's wait for its first content (one rule for both engines).
 """
 
 from __future__ import annotations
 
 import enum
 import random
+from dataclasses import dataclass
 
-from polyroute.catalog._catalog import RetrySettings
+from polyroute.catalog._catalog import RetrySettings, Timeouts
 from polyroute.errors import (
     AuthenticationError,
     ContextLengthExceeded,
@@ -19,7 +21,7 @@ from polyroute.errors import (
     Timeout,
 )
 
-__all__ = ["Action", "backoff", "decide"]
+__all__ = ["Action", "FirstTokenLimit", "backoff", "decide", "first_token_limit"]
 
 
 class Action(enum.Enum):
@@ -75,3 +77,27 @@ def backoff(retries_done: int, settings: RetrySettings, rng: random.Random, retr
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+@dataclass(frozen=True, slots=True)
+class FirstTokenLimit:
+    """How long a streamed attempt may take to its first content, and what ends it."""
+
+    seconds: float
+    #: ``True``: the call's deadline ends it (``DeadlineExceeded`` territory), not the first-token limit
+    deadline: bool
+
+
+def first_token_limit(timeouts: Timeouts, remaining: float | None, *, others_left: bool) -> FirstTokenLimit | None:
+    """The wait allowed before a streamed attempt's first content (text, reasoning or tool-call
+    delta; SSE keep-alive comments do not count), or ``None`` for no limit.
+
+    A configured ``first_token`` always applies; otherwise ``first_token_failover`` (15 s by
+    default) applies when another candidate is left. What is left of the call's deadline caps
+    either."""
+    limit = timeouts.first_token
+    if limit is None and others_left:
+        limit = timeouts.first_token_failover
+    if remaining is not None and (limit is None or remaining < limit):
+        return FirstTokenLimit(max(remaining, 0.0), deadline=True)
+    return FirstTokenLimit(limit, deadline=False) if limit is not None else None
