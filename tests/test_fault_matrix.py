@@ -268,15 +268,15 @@ def test_07_no_first_token_limit_without_another_candidate(
 
 @pytest.mark.parametrize("mode", STREAMS)
 def test_07_reasoning_counts_as_a_first_token(sim: ProviderSimulator, clock: FakeClock, mode: str) -> None:
-    # real time, small limits: reasoning starts at once, the answer text only after 1 s
+    # real time, small limits: reasoning starts at once, the answer text only after 2.4 s
     a = sim.add_provider("a")
     a.enqueue(Reply(text="warm-up"))  # the first request of a process is slow to connect
-    a.set_default(Reply(text="answer", reasoning="thinking " * 4, chunk_delay=0.25, chunk_size=9))
+    a.set_default(Reply(text="answer", reasoning="thinking " * 2, chunk_delay=1.2, chunk_size=9))
     sim.add_provider("b")
     cfg = config_for(
         sim,
         {"m": [endpoint("a"), endpoint("b")]},
-        router={"provider": {"sort": "ordered"}, "timeout": {"first_token_failover": 0.5}},
+        router={"provider": {"sort": "ordered"}, "timeout": {"first_token_failover": 2}},
     )
     router = polyroute.Router.from_config(cfg, rng=random.Random(7))
     assert call(router, mode).text == "warm-up"

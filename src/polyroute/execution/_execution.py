@@ -308,7 +308,8 @@ class Execution:
         it delivered (estimated from ``text`` when the provider reported no usage)."""
         estimated = False
         if usage is None:
-            usage = Usage(prompt_tokens=self.prompt_tokens or 0, completion_tokens=estimate_tokens(text))
+            prompt, completion = self.prompt_tokens or 0, estimate_tokens(text)
+            usage = Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
             estimated = True
         self.failed(send, error, started, ttft=ttft, usage=usage, final=True, estimated=estimated)
 
@@ -451,7 +452,13 @@ class Execution:
         if final:
             return
         retry = self._settings.retry
-        action = decide(error, send.retry, retry, others_left=self._i < len(self._cands))
+        action = decide(
+            error,
+            send.retry,
+            retry,
+            others_left=self._i < len(self._cands),
+            larger_context_left=error.about_length and self._larger_context_left(endpoint),
+        )
         if action is Action.RETRY and (concurrent or opened):
             if concurrent:
                 return
@@ -470,6 +477,16 @@ class Execution:
                 self._min_context = max(self._min_context or 0, endpoint.context_length)
         elif action is Action.NEXT_MISCONFIGURED:
             breaker.hold(now, self._settings.breaker.auth_cooldown, type(error).__name__)
+
+    def _larger_context_left(self, endpoint: Endpoint) -> bool:
+        """Whether a candidate still to come declares a larger context than ``endpoint``."""
+        context = endpoint.context_length
+        if context is None:
+            return False
+        return any(
+            c.endpoint.context_length is not None and c.endpoint.context_length > context
+            for c in self._cands[self._i :]
+        )
 
     def succeeded(self, send: Send, started: float, usage: Usage | None, *, ttft: float | None = None) -> Route:
         """The attempt ``send`` succeeded: record it and return the route."""

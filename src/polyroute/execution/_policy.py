@@ -39,12 +39,21 @@ class Action(enum.Enum):
     FAIL = "fail"
 
 
-def decide(error: ProviderError, retries_done: int, settings: RetrySettings, *, others_left: bool = False) -> Action:
+def decide(
+    error: ProviderError,
+    retries_done: int,
+    settings: RetrySettings,
+    *,
+    others_left: bool = False,
+    larger_context_left: bool = False,
+) -> Action:
     """What to do after ``error`` on an endpoint already retried ``retries_done`` times.
 
     With ``others_left`` (another candidate is waiting) two retryable failures move on at once
     instead of retrying: a timeout (a silent endpoint would make every retry wait as long again)
     and a ``Retry-After`` of ``failover_after`` or more (waiting is slower than failing over).
+    With ``larger_context_left`` (a later candidate declares a larger context), a rejected
+    request whose wording is about length or tokens moves on to it.
     """
     if error.retryable:
         if retries_done >= settings.max_retries:
@@ -63,6 +72,8 @@ def decide(error: ProviderError, retries_done: int, settings: RetrySettings, *, 
         return Action.NEXT_MISCONFIGURED
     if isinstance(error, ModelNotFound):
         return Action.NEXT
+    if error.about_length and larger_context_left:
+        return Action.NEXT_LARGER_CONTEXT
     return Action.FAIL
 
 
