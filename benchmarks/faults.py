@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -546,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {','.join(SYSTEMS)}")
     ap.add_argument("--no-page", action="store_true", help="print the table, do not write the docs page")
     args = ap.parse_args(argv)
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetching of LiteLLM's price map
     scenarios = [int(x) for x in args.only.split(",") if x.strip()] or list(SCENARIOS)
     wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
     skipped = {s: why for s in wanted if (why := available(s)) is not None}

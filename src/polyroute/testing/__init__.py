@@ -27,6 +27,7 @@ from polyroute.testing._behaviors import (
     Behavior,
     Continue,
     Disconnect,
+    EmbeddingReply,
     ErrorReply,
     FunctionBehavior,
     Hang,
@@ -39,6 +40,7 @@ from polyroute.testing._behaviors import (
     Truncate,
 )
 from polyroute.testing._clock import FakeClock
+from polyroute.testing._embeddings import embedding_vector
 from polyroute.testing._provider import SimulatedProvider
 from polyroute.testing._recorded import Headers, RecordedRequest
 from polyroute.testing._server import ProviderSimulator
@@ -47,6 +49,7 @@ __all__ = [
     "Behavior",
     "Continue",
     "Disconnect",
+    "EmbeddingReply",
     "ErrorReply",
     "FakeClock",
     "FunctionBehavior",
@@ -62,4 +65,5 @@ __all__ = [
     "StreamErrorReply",
     "ToolCallSpec",
     "Truncate",
+    "embedding_vector",
 ]

@@ -19,6 +19,7 @@ from polyroute.testing._behaviors import (
     Behavior,
     Continue,
     Disconnect,
+    EmbeddingReply,
     ErrorReply,
     FunctionBehavior,
     Hang,
@@ -102,6 +103,14 @@ class RequestHandler:
         if body is None:
             return _response(wire.invalid_body(exchange))
         behavior = _choose(provider, recorded)
+        if endpoint == "embedding":
+            from polyroute.testing._embeddings import perform_embedding, read_ask
+
+            ask = read_ask(wire, subpath, body, recorded.model or "sim-embedding")
+            dims = provider.embedding_dimensions
+            return await perform_embedding(
+                request, self._pacer, wire, exchange, ask=ask, behavior=behavior, default_dims=dims
+            )
         return await _Performance(request, self._pacer, wire, exchange, body).run(behavior)
 
 
@@ -139,7 +148,9 @@ class _Performance:
     async def run(self, behavior: Behavior) -> web.StreamResponse:
         wire, exchange = self._wire, self._exchange
         match behavior:
-            case Reply():
+            case Reply() | EmbeddingReply():
+                if isinstance(behavior, EmbeddingReply):
+                    behavior = Reply(latency=behavior.latency, headers=behavior.headers)
                 completion = self._resolve(behavior)
                 if self._streaming:
                     plan = wire.stream(completion, exchange, comments=behavior.sse_comments)
@@ -314,6 +325,11 @@ def _break_frame(plan: StreamPlan, n: int) -> StreamPlan:
 
 def _halved(http: HttpReply) -> HttpReply:
     return replace(http, body=http.body[: len(http.body) // 2])
+
+
+async def abort_connection(request: web.BaseRequest) -> None:
+    """Drop the connection without a proper HTTP end (shared with the embeddings performer)."""
+    await _abort(request)
 
 
 async def _abort(request: web.BaseRequest) -> None:
