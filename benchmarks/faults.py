@@ -1,10 +1,10 @@
 """The fault matrix: 16 ways a provider fails, side by side for five clients.
 
 ``python -m benchmarks.faults`` (about 3 minutes; ``--only 1,8`` for some scenarios, ``--systems``
-for some clients) runs every cell against one :class:`~polyroute.testing.ProviderSimulator`
-in **real time, unscaled** (a 30 s timeout takes 30 s: the compared clients sleep on the real clock,
-so simulated time cannot be used for them), one primary ``a`` and one fallback ``b`` per cell, and
-writes ``docs/benchmarks-faults.md``.
+for some clients) runs each client's cells in a process of its own, against a
+:class:`~polyroute.testing.ProviderSimulator`, in **real time, unscaled** (a 30 s timeout takes
+30 s: the compared clients sleep on the real clock, so simulated time cannot be used for them),
+one primary ``a`` and one fallback ``b`` per cell, and writes ``docs/benchmarks-faults.md``.
 
 Each cell is graded:
 
@@ -24,6 +24,8 @@ import json
 import logging
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -484,6 +486,37 @@ def run(scenarios: Iterable[int], systems: Iterable[str]) -> list[Cell]:
     return sorted(cells, key=lambda c: (c.scenario, list(SYSTEMS).index(c.system)))
 
 
+def in_processes(scenarios: list[int], systems: list[str]) -> list[Cell]:
+    """Each client's cells in a process of its own (one client's CPU use, and its interpreter
+    lock, do not slow another's), all at once."""
+    only = ",".join(str(n) for n in scenarios)
+    procs = {
+        kind: subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.faults", "--worker", kind, "--only", only],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for kind in systems
+    }
+    cells: list[Cell] = []
+    for kind, proc in procs.items():
+        try:
+            out, _ = proc.communicate(timeout=CELL_BOX * 4)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            cells += [Cell(n, kind, "fail", CELL_BOX, "no outcome (the worker hung)") for n in scenarios]
+            continue
+        lines = [line for line in out.splitlines() if line.startswith("[")]
+        if proc.returncode != 0 or not lines:
+            cells += [Cell(n, kind, "fail", 0.0, f"harness error (worker exit {proc.returncode})") for n in scenarios]
+            continue
+        cells += [Cell(**c) for c in json.loads(lines[-1])]
+    return sorted(cells, key=lambda c: (c.scenario, list(SYSTEMS).index(c.system)))
+
+
 def render(cells: list[Cell], systems: list[str], meta: dict[str, Any]) -> str:
     by = {(c.scenario, c.system): c for c in cells}
     scenarios = sorted({c.scenario for c in cells})
@@ -493,10 +526,11 @@ def render(cells: list[Cell], systems: list[str], meta: dict[str, Any]) -> str:
         "Sixteen ways a provider fails, each against a primary and one fallback, for five clients. Written",
         f"by `python -m benchmarks.faults` ({meta['date']}, {meta['wall_s']:.0f} s wall in all).",
         "",
-        "How it runs: one `polyroute.testing.ProviderSimulator` on 127.0.0.1, each cell with its own primary",
-        "and fallback, the long cells (6, 7, 9, 15) at once in the background and the others one after",
-        "another, in **real time, unscaled** (the compared clients",
-        "wait on the real clock, so simulated time cannot be used for them; a 30 s timeout takes 30 s).",
+        "How it runs: one process per client, all at once, each with a `polyroute.testing.ProviderSimulator`",
+        "on 127.0.0.1 and, per cell, its own primary and fallback; in each process the long cells (6, 7, 9,",
+        "15) run at once in the background and the others one after another, in **real time, unscaled**",
+        "(the compared clients wait on the real clock, so simulated time cannot be used for them; a 30 s",
+        "timeout takes 30 s).",
         f"Every client gets the scenario's settings: up to {RETRIES} retries and a {READ_TIMEOUT:.0f} s read timeout;",
         "the fallback serves the same model with a larger context (8,192 vs 128,000 tokens). polyroute tries",
         "the two in order (`sort: ordered`, like the others' fallback chains) and the fallback endpoint",
@@ -546,14 +580,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated scenario numbers (default: all 16)")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {','.join(SYSTEMS)}")
     ap.add_argument("--no-page", action="store_true", help="print the table, do not write the docs page")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)  # run one client's cells, print them as JSON
     args = ap.parse_args(argv)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetching of LiteLLM's price map
     scenarios = [int(x) for x in args.only.split(",") if x.strip()] or list(SCENARIOS)
+    if args.worker:
+        print(json.dumps([asdict(c) for c in run(scenarios, [args.worker])]))
+        return 0
     wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
     skipped = {s: why for s in wanted if (why := available(s)) is not None}
     systems = [s for s in wanted if s not in skipped]
     started = time.monotonic()
-    cells = run(scenarios, systems)
+    cells = in_processes(scenarios, systems)
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "wall_s": time.monotonic() - started,

@@ -408,11 +408,14 @@ def test_14_fallback_that_rejects_continuations_gives_the_original_cause(
 def test_a_break_inside_a_tool_call_is_not_continued(fsim: ProviderSimulator, clock: FakeClock, mode: str) -> None:
     router = two(fsim, clock)
     calls = [ToolCallSpec(name="lookup", arguments={"query": "x" * 200})]
-    fsim.provider("a").set_default(Truncate(after_chunks=5, reply=Reply(tool_calls=calls, chunk_size=8)))
+    said = "Let me look that up."
+    reply = Reply(text=said, tool_calls=calls, chunk_size=8)
+    fsim.provider("a").set_default(Truncate(after_chunks=6, reply=reply))  # text, then inside the tool call
     fsim.provider("b").set_default(Continue(text=FULL))
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
-    with pytest.raises(errors.StreamInterrupted):
+    with pytest.raises(errors.StreamInterrupted) as info:
         call(router, mode, tools=tools)
+    assert info.value.delivered_text == said
     assert fsim.provider("b").requests == []
 
 

@@ -110,7 +110,7 @@ def _broke(
         resume.text += relay.delivered_text
         resume.delivered_chunks += relay.delivered_chunks
     if relay.tool_calls:  # only text is continued
-        resume.text = ""
+        resume.continuable = False
     return resume
 
 

@@ -277,7 +277,7 @@ class Execution:
         that declares a way to continue an answer (of the same model unless ``across_models``),
         sent the delivered text as a final assistant message. ``None``: none can."""
         recovery = self._settings.stream_recovery
-        if not recovery.enabled or not resume.text or not continuable(self.request):
+        if not recovery.enabled or not resume.continuable or not resume.text or not continuable(self.request):
             return None
         now = self._clock.monotonic()
         if self._deadline is not None and now >= self._deadline:

@@ -36,6 +36,8 @@ class Resume:
     trim: str = ""
     #: errors of the attempts that tried to continue
     errors: list[ProviderError] = field(default_factory=list)
+    #: ``False`` once a tool call was delivered: only text is continued
+    continuable: bool = True
 
 
 class Relay:
