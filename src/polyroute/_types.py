@@ -332,8 +332,12 @@ class Attempt:
     cost: Decimal | None = None
     started_at: float = 0.0
     cost_breakdown: CostBreakdown | None = None
-    #: ``usage`` is our estimate (a stream that broke before the provider reported usage)
-    usage_estimated: bool = False
+
+    @property
+    def usage_estimated(self) -> bool:
+        """Whether ``usage`` is polyroute's estimate (a stream that broke or was left before the
+        provider reported usage), not the provider's figure."""
+        return self.usage is not None and self.usage.estimated
 
     def model_dump(self, *, mode: str = "python") -> JSON:
         out = {

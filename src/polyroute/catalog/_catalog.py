@@ -13,6 +13,7 @@ from typing import Any
 
 from polyroute._secret import Secret
 from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSettings
+from polyroute.state._settings import RateLimit, StateSettings
 
 __all__ = [
     "BreakerSettings",
@@ -153,6 +154,8 @@ class RouterSettings:
     ledger: LedgerSettings | None = None
     budgets: tuple[BudgetRule, ...] = ()
     stream_recovery: StreamRecoverySettings = StreamRecoverySettings()
+    #: where breakers, statistics, sticky sessions, rate limits and budget counters live
+    state: StateSettings = field(default_factory=StateSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,8 @@ class ProviderSpec:
     #: ask OpenAI-compatible streams for a final usage chunk (``stream_options.include_usage``)
     stream_usage: bool = True
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: requests / tokens per minute for the whole account (every endpoint of this provider)
+    rate_limit: RateLimit | None = None
 
 
 #: what a model is called for: chat completions, or embeddings (``kind:`` in the configuration)
@@ -213,6 +218,8 @@ class Endpoint:
     #: it: DeepSeek, Mistral), ``"continue_final_message"`` (vLLM), ``"none"``; ``None``: the
     #: API's default (``"prefill"`` for ``api: anthropic``, else none)
     continuation: str | None = None
+    #: requests / tokens per minute at this endpoint
+    rate_limit: RateLimit | None = None
     #: set on the endpoints of an embedding model (``kind: embedding``), ``None`` on chat ones
     embedding: EmbeddingLimits | None = None
 

@@ -1,6 +1,8 @@
 """The two engines: sync and async twins that drive an :class:`~polyroute.execution._execution.Execution`.
 
-They differ only in how they send and wait; every decision is the Execution's.
+They differ only in how they send, wait and do budget I/O; every decision is the Execution's.
+The async engine awaits the gate's async twins (``areserve`` / ``asettle``), so a slow budget
+store or Redis never stalls the other calls on its event loop.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 
 from polyroute._clock import Clock
-from polyroute._types import ChatCompletion, ChatCompletionChunk
+from polyroute._types import ChatCompletion, ChatCompletionChunk, Usage
+from polyroute.accounting._delivered import delivered_usage
 from polyroute.backends._http import AsyncBackend, Backend
 from polyroute.errors import (
     PolyrouteError,
@@ -18,7 +21,7 @@ from polyroute.errors import (
     ReadTimeout,
     StreamInterrupted,
 )
-from polyroute.execution._execution import Execution, Send, Wait
+from polyroute.execution._execution import Execution, Reserve, Send, Settle, Wait
 from polyroute.execution._opening import Opening, late
 from polyroute.execution._relay import Relay, Resume
 
@@ -26,6 +29,67 @@ __all__ = ["acomplete", "astream", "complete", "stream"]
 
 BackendFor = Callable[[str], Backend]
 AsyncBackendFor = Callable[[str], AsyncBackend]
+
+#: settlements running after their call was cancelled (kept referenced until done)
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def settle_now(ex: Execution) -> None:
+    """Settle what the call still holds (sync)."""
+    s = ex.settlements()
+    if s is not None:
+        s.gate.settle(s.holds)
+
+
+async def asettle_now(ex: Execution) -> None:
+    """Settle what the call still holds, without blocking the event loop."""
+    s = ex.settlements()
+    if s is not None:
+        await s.gate.asettle(s.holds)
+
+
+def asettle_later(ex: Execution) -> None:
+    """Settle what a cancelled call still holds in a task of its own (a cancelled task cannot wait)."""
+    s = ex.settlements()
+    if s is None:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # a stream finalised outside its loop
+        s.gate.settle(s.holds)
+        return
+    task = loop.create_task(s.gate.asettle(s.holds))
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+def _admin(ex: Execution, action: object) -> bool:
+    """Perform a Reserve or Settle (sync); ``False`` if ``action`` is neither."""
+    if type(action) is Reserve:
+        ex.reserved(action, action.gate.reserve(action.candidate.endpoint))
+        return True
+    if type(action) is Settle:
+        action.gate.settle(action.holds)
+        return True
+    return False
+
+
+async def _aadmin(ex: Execution, action: object) -> bool:
+    """Perform a Reserve or Settle without blocking the loop; ``False`` if ``action`` is neither."""
+    if type(action) is Reserve:
+        ex.reserved(action, await action.gate.areserve(action.candidate.endpoint))
+        return True
+    if type(action) is Settle:
+        await action.gate.asettle(action.holds)
+        return True
+    return False
+
+
+def _billed(ex: Execution, relay: Relay) -> Usage | None:
+    """The usage of a stream the caller left: the provider's, else (content delivered) an estimate."""
+    if relay.usage is not None or not relay.committed:
+        return relay.usage
+    return delivered_usage(ex.request, relay.delivered_text)
 
 
 def complete(ex: Execution, backend_for: BackendFor, clock: Clock) -> ChatCompletion:
@@ -42,11 +106,15 @@ def complete(ex: Execution, backend_for: BackendFor, clock: Clock) -> ChatComple
                 continue
             except BaseException:
                 ex.abandoned(action, started, None, message="the call was interrupted")
+                settle_now(ex)
                 raise
             resp.route = ex.succeeded(action, started, resp.usage)
+            settle_now(ex)
             return resp
         if type(action) is Wait:
             clock.sleep(action.seconds)
+            continue
+        if _admin(ex, action):
             continue
         assert isinstance(action, PolyrouteError)
         raise action
@@ -62,9 +130,14 @@ async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -
             if delay is not None:
                 from polyroute.execution import _hedge
 
-                hedged = await _hedge.race_complete(ex, action, backend_for, clock, delay)
+                try:
+                    hedged = await _hedge.race_complete(ex, action, backend_for, clock, delay)
+                except BaseException:
+                    asettle_later(ex)
+                    raise
                 if hedged is None:
                     continue
+                await asettle_now(ex)
                 return hedged
             started = clock.monotonic()
             backend = backend_for(action.provider.name)
@@ -82,11 +155,15 @@ async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -
                 continue
             except BaseException:
                 ex.abandoned(action, started, None, message="the call was cancelled")
+                asettle_later(ex)
                 raise
             resp.route = ex.succeeded(action, started, resp.usage)
+            await asettle_now(ex)
             return resp
         if type(action) is Wait:
             await clock.asleep(action.seconds)
+            continue
+        if await _aadmin(ex, action):
             continue
         assert isinstance(action, PolyrouteError)
         raise action
@@ -106,6 +183,7 @@ def _broke(
     ex.broke(action, err, started, ttft=ttft, usage=relay.usage, text=relay.delivered_text)
     if resume is None:
         resume = Resume(err, relay.chunk_id or ex.request_id, relay.delivered_text, relay.delivered_chunks)
+        resume.model = action.candidate.model
     else:
         resume.text += relay.delivered_text
         resume.delivered_chunks += relay.delivered_chunks
@@ -139,10 +217,13 @@ def stream(
             else:
                 cont = ex.resume(resume)
                 if cont is None:
+                    settle_now(ex)
                     raise _interrupted(ex, resume) from resume.cause
                 action = cont
             if type(action) is Wait:
                 clock.sleep(action.seconds)
+                continue
+            if _admin(ex, action):
                 continue
             if not isinstance(action, Send):
                 assert isinstance(action, PolyrouteError)
@@ -186,11 +267,13 @@ def stream(
                 ex.failed(action, err, started, ttft=ttft)
                 continue
             except GeneratorExit:
-                ex.abandoned(action, started, relay.usage, ttft=ttft)
+                ex.abandoned(action, started, _billed(ex, relay), ttft=ttft)
+                settle_now(ex)
                 raise
             finally:
                 source.close()  # type: ignore[attr-defined]
             route = ex.succeeded(action, started, relay.usage, ttft=ttft)
+            settle_now(ex)
             yield from relay.finish(route, ex.request_id, int(clock.time()))
             return
     finally:
@@ -206,7 +289,11 @@ async def _open(
     if delay is not None:
         from polyroute.execution import _hedge
 
-        return await _hedge.race_streams(ex, action, backend_for, clock, delay)
+        try:
+            return await _hedge.race_streams(ex, action, backend_for, clock, delay)
+        except BaseException:
+            asettle_later(ex)
+            raise
     opening = Opening(action, backend_for(action.provider.name), clock, ex.request, resume)
     try:
         await opening.run()
@@ -221,6 +308,7 @@ async def _open(
     except BaseException:
         await opening.close()
         ex.abandoned(action, opening.started, opening.relay.usage, message="the call was cancelled")
+        asettle_later(ex)
         raise
     return opening
 
@@ -240,10 +328,13 @@ async def astream(
             else:
                 cont = ex.resume(resume)
                 if cont is None:
+                    await asettle_now(ex)
                     raise _interrupted(ex, resume) from resume.cause
                 action = cont
             if type(action) is Wait:
                 await clock.asleep(action.seconds)
+                continue
+            if await _aadmin(ex, action):
                 continue
             if not isinstance(action, Send):
                 assert isinstance(action, PolyrouteError)
@@ -268,11 +359,13 @@ async def astream(
                 resume = _broke(ex, action, err, started=started, ttft=ttft, relay=relay, resume=resume)
                 continue
             except (GeneratorExit, asyncio.CancelledError):
-                ex.abandoned(action, started, relay.usage, ttft=ttft)
+                ex.abandoned(action, started, _billed(ex, relay), ttft=ttft)
+                asettle_later(ex)
                 raise
             finally:
                 await opening.close()
             route = ex.succeeded(action, started, relay.usage, ttft=ttft)
+            await asettle_now(ex)
             for c in relay.finish(route, ex.request_id, int(clock.time())):
                 yield c
             return

@@ -24,7 +24,7 @@ from typing import Any
 from polyroute._request import ChatRequest
 from polyroute.catalog._catalog import Endpoint, ProviderSpec
 
-__all__ = ["MODES", "continuable", "continuation_mode", "continuation_request", "estimate_tokens"]
+__all__ = ["MODES", "continuable", "continuation_mode", "continuation_request"]
 
 MODES = ("prefill", "prefix", "continue_final_message")
 
@@ -60,9 +60,3 @@ def continuation_request(request: ChatRequest, text: str, mode: str) -> tuple[Ch
         params["add_generation_prompt"] = False
     messages = [*request.messages, message]
     return replace(request, messages=messages, params=params, hedge=False), text[len(prefill) :]
-
-
-def estimate_tokens(text: str) -> int:
-    """A rough token count for text a provider never reported usage for (about 4 characters
-    a token, at least 1)."""
-    return max(1, (len(text) + 3) // 4)

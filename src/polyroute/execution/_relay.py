@@ -38,6 +38,8 @@ class Resume:
     errors: list[ProviderError] = field(default_factory=list)
     #: ``False`` once a tool call was delivered: only text is continued
     continuable: bool = True
+    #: the model (name routed to) whose stream broke
+    model: str | None = None
 
 
 class Relay:
