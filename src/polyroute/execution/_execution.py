@@ -419,10 +419,14 @@ class Execution:
         remaining = None
         if self._deadline is not None:
             remaining = self._deadline - now
-            if remaining < timeouts.read or remaining < timeouts.connect:
-                timeouts = replace(
-                    timeouts, connect=min(timeouts.connect, remaining), read=min(timeouts.read, remaining)
-                )
+            # ``deadline`` on a Send's timeouts: the seconds this attempt may take in all (the
+            # sync transport enforces it while reading, against a provider dripping bytes)
+            timeouts = replace(
+                timeouts,
+                connect=min(timeouts.connect, remaining),
+                read=min(timeouts.read, remaining),
+                deadline=remaining,
+            )
         hold, self._hold = self._hold, None
         send = Send(cand, provider, self._retries, timeouts, remaining, hold, breaker, request or self.request)
         if send.request is not None and send.request.stream:
