@@ -59,4 +59,5 @@ def continuation_request(request: ChatRequest, text: str, mode: str) -> tuple[Ch
         params["continue_final_message"] = True
         params["add_generation_prompt"] = False
     messages = [*request.messages, message]
-    return replace(request, messages=messages, params=params, hedge=False), text[len(prefill) :]
+    # messages_json: the encoded messages cached at validation no longer match
+    return replace(request, messages=messages, params=params, hedge=False, messages_json=None), text[len(prefill) :]
