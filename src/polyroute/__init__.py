@@ -37,6 +37,7 @@ from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSetti
 from polyroute.catalog._catalog import (
     BreakerSettings,
     Catalog,
+    EmbeddingLimits,
     Endpoint,
     HedgeSettings,
     ModelSpec,
@@ -47,6 +48,7 @@ from polyroute.catalog._catalog import (
     RoutingSettings,
     Timeouts,
 )
+from polyroute.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse
 from polyroute.errors import (
     BudgetExceeded,
     ConfigError,
@@ -86,6 +88,10 @@ __all__ = [
     "CostBreakdown",
     "CostSettings",
     "Delta",
+    "Embedding",
+    "EmbeddingLimits",
+    "EmbeddingRequest",
+    "EmbeddingResponse",
     "Endpoint",
     "EndpointStats",
     "Excluded",
