@@ -335,8 +335,14 @@ class Attempt:
     cost_breakdown: CostBreakdown | None = None
     finish_reasons: tuple[str, ...] = ()
 
+    @property
+    def usage_estimated(self) -> bool:
+        """Whether ``usage`` is polyroute's estimate (a stream that broke or was left before the
+        provider reported usage), not the provider's figure."""
+        return self.usage is not None and self.usage.estimated
+
     def model_dump(self, *, mode: str = "python") -> JSON:
-        return {
+        out = {
             "model": self.model,
             "provider": self.provider,
             "endpoint_model": self.endpoint_model,
@@ -353,6 +359,9 @@ class Attempt:
             "started_at": self.started_at,
             "finish_reasons": list(self.finish_reasons),
         }
+        if self.usage_estimated:
+            out["usage_estimated"] = True
+        return out
 
 
 @dataclass(slots=True)
