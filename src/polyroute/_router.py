@@ -7,7 +7,7 @@ import os
 import random
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
@@ -19,7 +19,7 @@ from polyroute._request import Caller, ChatRequest, validate_params
 from polyroute._types import ChatCompletion
 from polyroute.accounting._wiring import Accounts
 from polyroute.adapters import adapter_for
-from polyroute.backends._http import HttpBackend
+from polyroute.backends._http import CUSTOM_API, HttpBackend, ProviderBackend
 from polyroute.backends.litellm._backend import LITELLM_API, LiteLLMBackend
 from polyroute.catalog._catalog import Catalog, ProviderSpec, RouterSettings
 from polyroute.errors import ConfigError, InvalidRequest
@@ -68,6 +68,11 @@ class Router:
     ``ledger`` records every attempt (default: the one the configuration's ``ledger:`` names, if
     any); ``budgets`` checks spending limits (default: the configuration's ``budgets:``). A
     ledger or guard given here is the caller's to close; :meth:`close` flushes it.
+
+    ``backends`` answers named providers in process instead of over HTTP (for example
+    :class:`polyroute.testing.FunctionBackend`); a provider configured with ``api: custom``
+    must have one. ``sync_transport`` / ``async_transport`` build the HTTP transport of each
+    other provider (default: httpx and aiohttp).
     """
 
     def __init__(
@@ -78,10 +83,11 @@ class Router:
         rng: random.Random | None = None,
         observers: Sequence[CallObserver] = (),
         strategies: Mapping[str, Strategy] | None = None,
-        sync_transport: Any = None,
-        async_transport: Any = None,
+        sync_transport: Callable[[ProviderSpec], Transport] | None = None,
+        async_transport: Callable[[ProviderSpec], AsyncTransport] | None = None,
         ledger: Ledger | None = None,
         budgets: BudgetGuard | None = None,
+        backends: Mapping[str, ProviderBackend] | None = None,
     ) -> None:
         self._clock: Clock = clock or SystemClock()
         self._rng = rng or random.Random()
@@ -101,6 +107,8 @@ class Router:
         self._starters = tuple(f for o in self._observers if (f := getattr(o, "on_attempt_start", None)) is not None)
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
+        self._given: dict[str, ProviderBackend] = dict(backends or {})
+        _check_given(catalog, self._given)
         #: the catalog in service, its index and backends (replaced whole by :meth:`reload`)
         self._gen = Generation(catalog, {p.name: self._new_backend(p) for p in catalog.providers.values()})
         self._reload_lock = threading.Lock()
@@ -111,6 +119,9 @@ class Router:
         self._closing: set[asyncio.Task[None]] = set()
 
     def _new_backend(self, provider: ProviderSpec) -> ServedBackend:
+        given = self._given.get(provider.name)
+        if given is not None:
+            return given
         if provider.api == LITELLM_API:
             return LiteLLMBackend(provider)
         return HttpBackend(
@@ -129,15 +140,23 @@ class Router:
         strategies: Mapping[str, Strategy] | None = None,
         ledger: Ledger | None = None,
         budgets: BudgetGuard | None = None,
+        backends: Mapping[str, ProviderBackend] | None = None,
     ) -> Router:
         """A router from a YAML file path or a dict. ``${VAR}`` references are read from ``env``
         (default ``os.environ``); every problem raises :class:`~polyroute.errors.ConfigError`
-        naming the key path."""
+        naming the key path. ``backends`` as for :class:`Router`."""
         from polyroute.catalog._config import load_catalog
 
         catalog = load_catalog(config if isinstance(config, Mapping) else Path(config), env=env)
         return cls(
-            catalog, clock=clock, rng=rng, observers=observers, strategies=strategies, ledger=ledger, budgets=budgets
+            catalog,
+            clock=clock,
+            rng=rng,
+            observers=observers,
+            strategies=strategies,
+            ledger=ledger,
+            budgets=budgets,
+            backends=backends,
         )
 
     @classmethod
@@ -453,10 +472,11 @@ class Router:
             old = self._gen
             _check_sorts(catalog, self._strategies)
             _check_accounts(old.catalog.settings, catalog.settings)
+            _check_given(catalog, self._given)
             backends: dict[str, ServedBackend] = {}
             for provider in catalog.providers.values():
                 current = old.backends.get(provider.name)
-                if current is not None and current.provider == provider:
+                if current is not None and getattr(current, "provider", None) == provider:
                     backends[provider.name] = current  # same settings: keep its connection pools
                 else:
                     backends[provider.name] = self._new_backend(provider)
@@ -564,6 +584,21 @@ def _check_accounts(old: RouterSettings, new: RouterSettings) -> None:
         raise ConfigError("a reload cannot change the budgets; build a new router", path="budgets")
     if new.budgets and new.costs != old.costs:
         raise ConfigError("with budgets, a reload cannot change the cost settings; build a new router", path="costs")
+
+
+def _check_given(catalog: Catalog, given: Mapping[str, ProviderBackend]) -> None:
+    """Backends given to the router name configured providers, and every ``api: custom`` provider has one."""
+    for name in given:
+        if name not in catalog.providers:
+            known = ", ".join(sorted(catalog.providers)) or "none"
+            raise ConfigError(f"a backend was given for {name!r}, which is not a configured provider ({known})")
+    for provider in catalog.providers.values():
+        if provider.api == CUSTOM_API and provider.name not in given:
+            raise ConfigError(
+                f"provider {provider.name!r} has api: custom: pass its backend, "
+                f"Router(..., backends={{{provider.name!r}: ...}})",
+                path=f"providers.{provider.name}.api",
+            )
 
 
 def _check_sorts(catalog: Catalog, strategies: Mapping[str, Strategy]) -> None:

@@ -15,7 +15,10 @@ from polyroute.adapters import WireAdapter
 from polyroute.catalog._catalog import Endpoint, ProviderSpec, Timeouts
 from polyroute.transports._base import AsyncTransport, Transport
 
-__all__ = ["AsyncBackend", "Backend", "HttpBackend"]
+__all__ = ["CUSTOM_API", "AsyncBackend", "Backend", "HttpBackend", "ProviderBackend"]
+
+#: ``api: custom``: the provider's backend is given to the router (``Router(backends={name: ...})``)
+CUSTOM_API = "custom"
 
 
 class Backend(Protocol):
@@ -51,6 +54,11 @@ class AsyncBackend(Protocol):
     async def aclose(self) -> None:
         """Release resources."""
         ...
+
+
+class ProviderBackend(Backend, AsyncBackend, Protocol):
+    """A backend for sync and async calls: what ``Router(backends={name: ...})`` takes (for
+    example :class:`polyroute.testing.FunctionBackend`)."""
 
 
 class HttpBackend:

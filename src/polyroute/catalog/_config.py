@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from polyroute._secret import Secret
 from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSettings
 from polyroute.adapters import known_apis
+from polyroute.backends._http import CUSTOM_API
 from polyroute.backends.litellm._backend import LITELLM_API
 from polyroute.catalog._catalog import (
     BreakerSettings,
@@ -67,7 +68,8 @@ class TimeoutConfig(_Strict):
 
 class ProviderConfig(_Strict):
     api: str = "openai"
-    #: required, except for ``api: litellm`` (LiteLLM knows where Bedrock or Vertex live)
+    #: required, except for ``api: litellm`` (LiteLLM knows where Bedrock or Vertex live) and
+    #: ``api: custom`` (the router is given the provider's backend)
     base_url: str = ""
     api_key: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
@@ -351,12 +353,12 @@ def parse_config(
 
 
 def _check_references(config: RouterConfig, secret_paths: Mapping[str, str], raw: Mapping[str, Any]) -> None:
-    apis = sorted([*known_apis(), LITELLM_API])
+    apis = sorted([*known_apis(), LITELLM_API, CUSTOM_API])
     for name, provider in config.providers.items():
         path = f"providers.{name}"
         if provider.api not in apis:
             raise ConfigError(f"unknown api {provider.api!r}; expected one of {apis}", path=f"{path}.api")
-        if not provider.base_url and provider.api != LITELLM_API:
+        if not provider.base_url and provider.api not in (LITELLM_API, CUSTOM_API):
             raise ConfigError("Field required", path=f"{path}.base_url")
         if provider.api_key is not None and f"{path}.api_key" not in secret_paths:
             raise ConfigError(
