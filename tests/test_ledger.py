@@ -19,6 +19,7 @@ from tests.conftest import USER, RouterFactory, endpoint
 
 import polyroute
 from polyroute.ledger import Ledger, LedgerRow, MemoryLedger, PostgresLedger, SQLiteLedger, default_ledger_path
+from polyroute.ledger._schema import MIGRATIONS
 from polyroute.testing import ErrorReply, ProviderSimulator, Reply
 
 D = Decimal
@@ -239,7 +240,7 @@ def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "usage.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         versions = [v for (v,) in conn.execute("SELECT version FROM polyroute_migrations ORDER BY version")]
-    assert versions == [1, 2]
+    assert versions == sorted(m.version for m in MIGRATIONS)
 
 
 def _run(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -394,7 +395,7 @@ def test_postgres_migrations_run_once_for_many_instances(postgres_url: str, post
     with psycopg.connect(postgres_url) as conn:
         versions = conn.execute(f'SELECT version FROM "{postgres_schema}".polyroute_migrations ORDER BY 1').fetchall()
         count = conn.execute(f'SELECT count(*) FROM "{postgres_schema}".polyroute_usage').fetchone()
-    assert [v for (v,) in versions] == [1, 2]
+    assert [v for (v,) in versions] == sorted(m.version for m in MIGRATIONS)
     assert count == (2,)
 
 

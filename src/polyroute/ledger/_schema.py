@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 __all__ = [
     "COLUMNS",
+    "KEYS_TABLE",
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
     "USAGE_TABLE",
@@ -26,6 +27,7 @@ __all__ = [
 USAGE_TABLE = "polyroute_usage"
 SPEND_TABLE = "polyroute_budget_spend"
 HOLDS_TABLE = "polyroute_budget_holds"
+KEYS_TABLE = "polyroute_gateway_keys"
 MIGRATIONS_TABLE = "polyroute_migrations"
 
 #: (column, SQLite type, PostgreSQL type), in :class:`~polyroute.ledger.LedgerRow` order
@@ -107,6 +109,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"CREATE TABLE {HOLDS_TABLE} (hold_id TEXT NOT NULL, counter TEXT NOT NULL, amount NUMERIC NOT NULL,"
             " expires_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (hold_id, counter))",
             f"CREATE INDEX {HOLDS_TABLE}_counter ON {HOLDS_TABLE} (counter)",
+        ),
+    ),
+    # numbered after its issue (16) so that other new tables can take 3, 4... without a clash
+    Migration(
+        16,
+        "gateway keys",
+        sqlite=(
+            f"CREATE TABLE {KEYS_TABLE} (hash TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+            " label TEXT NOT NULL, limit_usd TEXT, limit_reset TEXT, models TEXT NOT NULL DEFAULT '[]',"
+            " providers TEXT NOT NULL DEFAULT '[]', rpm INTEGER, disabled INTEGER NOT NULL DEFAULT 0,"
+            " created_at REAL NOT NULL, updated_at REAL)",
+        ),
+        postgres=(
+            f"CREATE TABLE {KEYS_TABLE} (hash TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+            " label TEXT NOT NULL, limit_usd NUMERIC, limit_reset TEXT, models JSONB NOT NULL DEFAULT '[]',"
+            " providers JSONB NOT NULL DEFAULT '[]', rpm INTEGER, disabled BOOLEAN NOT NULL DEFAULT FALSE,"
+            " created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION)",
         ),
     ),
 )

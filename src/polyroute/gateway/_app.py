@@ -1,0 +1,113 @@
+"""The gateway's aiohttp application: :func:`create_app` wires the routes to a router."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from polyroute._router import Router
+from polyroute.gateway._admin import COOKIE, AdminAuth
+from polyroute.gateway._context import CONTEXT, GatewayContext
+from polyroute.gateway._keys import KeyStore
+from polyroute.gateway._settings import GatewaySettings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("polyroute.gateway")
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    if not ctx.router.catalog.models:
+        return web.json_response({"status": "not ready", "reason": "no models configured"}, status=503)
+    return web.json_response({"status": "ready", "models": len(ctx.router.catalog.models)})
+
+
+async def _login(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CONTEXT]
+    session = ctx.admin.redeem(request.query.get("token", ""))
+    if session is None:
+        return web.json_response(
+            {
+                "error": {
+                    "message": "this login link is invalid or was already used",
+                    "type": "authentication_error",
+                    "code": 401,
+                }
+            },
+            status=401,
+        )
+    home = "/"
+    with contextlib.suppress(KeyError):
+        home = str(request.app.router["polyroute-home"].url_for())
+    response = web.Response(status=302, headers={"Location": home})
+    response.set_cookie(COOKIE, session, httponly=True, samesite="Strict", path="/")
+    return response
+
+
+async def _refresh_keys(app: web.Application) -> AsyncIterator[None]:
+    """Re-read the key table now and then (keys changed by other processes or workers)."""
+    ctx = app[CONTEXT]
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(ctx.settings.keys_refresh_seconds)
+            try:
+                await asyncio.to_thread(ctx.keys.refresh)
+            except Exception:  # the database may be briefly unavailable: keep the keys we have
+                log.warning("could not re-read the gateway keys", exc_info=True)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _install_dashboard(app: web.Application, context: GatewayContext) -> None:
+    try:
+        dashboard = importlib.import_module("polyroute.gateway.dashboard")
+    except ImportError as exc:
+        if exc.name not in ("polyroute.gateway.dashboard",):
+            raise
+        return
+    dashboard.install(app, context)
+
+
+def create_app(
+    router: Router,
+    *,
+    keys: KeyStore | None = None,
+    settings: GatewaySettings | None = None,
+    admin: AdminAuth | None = None,
+    dashboard: bool = True,
+) -> web.Application:
+    """The gateway as an :class:`aiohttp.web.Application` serving ``router``.
+
+    ``keys`` defaults to an in-memory :class:`KeyStore` (``polyroute serve`` opens the one in the
+    ledger's database). The application is self-contained: run it with ``aiohttp.web.run_app``,
+    or mount it in your own aiohttp application with ``parent.add_subapp("/llm", app)``. The
+    caller owns ``router`` and ``keys`` and closes them.
+    """
+    settings = settings or GatewaySettings()
+    keys = keys if keys is not None else KeyStore.memory()
+    admin = admin if admin is not None else AdminAuth(settings.admin_key)
+    context = GatewayContext(router=router, keys=keys, admin=admin, settings=settings)
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[CONTEXT] = context
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/login", _login)
+    app.cleanup_ctx.append(_refresh_keys)
+    if dashboard:
+        _install_dashboard(app, context)
+    return app
