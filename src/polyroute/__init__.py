@@ -15,7 +15,9 @@ The usage ledger is :mod:`polyroute.ledger`, budgets :mod:`polyroute.budgets`, u
 from __future__ import annotations
 
 from polyroute import errors
+from polyroute._accumulator import StreamAccumulator
 from polyroute._clock import Clock, SystemClock
+from polyroute._params import CompletionParams
 from polyroute._request import Caller, ChatRequest
 from polyroute._router import Router
 from polyroute._secret import Secret
@@ -47,6 +49,7 @@ from polyroute.catalog._catalog import (
     RoutingSettings,
     Timeouts,
 )
+from polyroute.catalog._model_ids import PriceLookup
 from polyroute.errors import (
     BudgetExceeded,
     ConfigError,
@@ -58,6 +61,7 @@ from polyroute.errors import (
 )
 from polyroute.execution._execution import CallObserver
 from polyroute.execution._stream import AsyncStream, Stream
+from polyroute.health._breakers import BreakerState, HealthState
 from polyroute.health._stats import EndpointStats, Percentiles, Signals, WindowStats
 from polyroute.routing._planner import Candidate, Excluded, Plan
 from polyroute.routing._preferences import ProviderPreferences
@@ -69,6 +73,7 @@ __all__ = [
     "AsyncStream",
     "Attempt",
     "BreakerSettings",
+    "BreakerState",
     "BudgetExceeded",
     "BudgetRule",
     "CallObserver",
@@ -82,6 +87,7 @@ __all__ = [
     "Choice",
     "ChunkChoice",
     "Clock",
+    "CompletionParams",
     "ConfigError",
     "CostBreakdown",
     "CostSettings",
@@ -90,6 +96,7 @@ __all__ = [
     "EndpointStats",
     "Excluded",
     "FunctionCall",
+    "HealthState",
     "HedgeSettings",
     "InvalidRequest",
     "LedgerSettings",
@@ -99,6 +106,7 @@ __all__ = [
     "Percentiles",
     "Plan",
     "PolyrouteError",
+    "PriceLookup",
     "Pricing",
     "ProviderError",
     "ProviderPreferences",
@@ -112,6 +120,7 @@ __all__ = [
     "Signals",
     "Strategy",
     "Stream",
+    "StreamAccumulator",
     "StreamInterrupted",
     "SystemClock",
     "Timeouts",
