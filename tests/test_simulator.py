@@ -729,13 +729,13 @@ def test_requests_are_recorded(groq: SimulatedProvider) -> None:
 
 def test_unknown_paths_and_bad_bodies(sim: ProviderSimulator, groq: SimulatedProvider) -> None:
     unknown_provider = httpx.post(sim.base_url + "/nobody/v1/chat/completions", json={})
-    unknown_path = httpx.post(groq.base_url + "/embeddings", json={})
+    unknown_path = httpx.post(groq.base_url + "/audio/speech", json={})
     wrong_method = httpx.get(groq.base_url + "/chat/completions")
     bad_json = httpx.post(groq.base_url + "/chat/completions", content=b"{not json")
 
     assert unknown_provider.status_code == 404
     assert unknown_path.status_code == 404
-    assert unknown_path.json()["error"]["message"] == "Invalid URL (POST /groq/v1/embeddings)"
+    assert unknown_path.json()["error"]["message"] == "Invalid URL (POST /groq/v1/audio/speech)"
     assert wrong_method.status_code == 404
     assert bad_json.status_code == 400
     assert "could not parse the JSON body" in bad_json.json()["error"]["message"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from polyroute.errors import InvalidRequest
 
@@ -54,6 +54,9 @@ class ChatRequest:
     #: hedging for this call: ``None`` (the router's setting), ``True``/``False``, a delay in
     #: seconds, or a percentile of time to first token (``"p95"``)
     hedge: bool | float | str | None = None
+
+    #: what the call asks for: ``"chat"`` here, ``"embedding"`` for an embeddings request
+    kind: ClassVar[str] = "chat"
 
     @property
     def model(self) -> str:

@@ -35,6 +35,7 @@ from polyroute.routing._strategies import BUILTIN_STRATEGIES, Strategy
 if TYPE_CHECKING:
     from polyroute.budgets import BudgetGuard
     from polyroute.catalog._model_ids import PriceLookup
+    from polyroute.embeddings import EmbeddingResponse
     from polyroute.ledger import Ledger
     from polyroute.transports import AsyncTransport, Transport
 
@@ -322,7 +323,9 @@ class Router:
             hedge=hedge,
         )
 
-    def _execution(self, request: ChatRequest, gen: Generation, *, asynchronous: bool = False) -> Execution:
+    def _execution(
+        self, request: ChatRequest, gen: Generation, *, asynchronous: bool = False, request_id: str | None = None
+    ) -> Execution:
         plan = self._plan(request, gen)
         catalog = gen.catalog
         hedge = None
@@ -344,7 +347,7 @@ class Router:
             health=self._health,
             clock=self._clock,
             rng=self._rng,
-            request_id="pr-" + secrets.token_hex(12),
+            request_id=request_id or "pr-" + secrets.token_hex(12),
             observers=self._observers,
             budget=self._accounts.start(request),
             hedge_delay=hedge,
@@ -437,6 +440,116 @@ class Router:
             return AsyncStream(_engine.astream(ex, gen.backend, self._clock, finished=gen.leave))
         try:
             return await _engine.acomplete(ex, gen.backend, self._clock)
+        finally:
+            gen.leave()
+
+    # -- embeddings --------------------------------------------------------------------------
+
+    def embedding(
+        self,
+        model: str | None = None,
+        input: str | Sequence[str] | None = None,
+        *,
+        dimensions: int | None = None,
+        encoding_format: Literal["float", "base64"] | None = None,
+        models: Sequence[str] | None = None,
+        compatible_vectors: bool = False,
+        provider: Mapping[str, Any] | None = None,
+        user: str | None = None,
+        caller_key: str | None = None,
+        project: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> EmbeddingResponse:
+        """Embeddings of ``input`` (a string or a list of strings) from an embedding model
+        (``kind: embedding`` in the configuration), routed and failed over between the endpoints
+        that serve that model, in OpenAI's response shape plus ``route``.
+
+        A large input is split into batches within the endpoints' limits (``max_batch_items``,
+        ``max_batch_tokens``), sent one after the other here (see :meth:`aembedding` for
+        concurrent batches); each batch fails over on its own and the vectors come back in input
+        order. ``dimensions`` asks for shorter vectors where the model supports it;
+        ``encoding_format="base64"`` returns each vector as base64 float32, as OpenAI does.
+
+        ``models`` adds fallback models, refused unless ``compatible_vectors=True`` says their
+        vectors are interchangeable with the first model's (vectors of different models are
+        not). ``provider``, ``timeout`` and the caller fields (``user``, ``caller_key``,
+        ``project``, ``tags``, ``metadata``) work as for :meth:`completion`; ``extra_body`` is
+        merged into each request body.
+        """
+        from polyroute.embeddings import _call
+
+        gen = self._enter()
+        try:
+            call = _call.prepare(
+                gen.catalog,
+                model,
+                input,
+                models=models,
+                dimensions=dimensions,
+                encoding_format=encoding_format,
+                compatible_vectors=compatible_vectors,
+                provider=provider,
+                user=user,
+                caller_key=caller_key,
+                project=project,
+                tags=tags,
+                metadata=metadata,
+                timeout=timeout,
+                extra_body=extra_body,
+            )
+            return _call.embed(self, gen, call)
+        finally:
+            gen.leave()
+
+    async def aembedding(
+        self,
+        model: str | None = None,
+        input: str | Sequence[str] | None = None,
+        *,
+        dimensions: int | None = None,
+        encoding_format: Literal["float", "base64"] | None = None,
+        models: Sequence[str] | None = None,
+        compatible_vectors: bool = False,
+        provider: Mapping[str, Any] | None = None,
+        user: str | None = None,
+        caller_key: str | None = None,
+        project: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        max_concurrency: int = 4,
+    ) -> EmbeddingResponse:
+        """The async twin of :meth:`embedding`: the batches of a large input are sent up to
+        ``max_concurrency`` at once. If a batch fails on every endpoint, the others are
+        cancelled and its error is raised."""
+        from polyroute.embeddings import _call
+
+        if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool) or max_concurrency < 1:
+            raise InvalidRequest(f"must be a positive integer, got {max_concurrency!r}", param="max_concurrency")
+        gen = self._enter()
+        try:
+            call = _call.prepare(
+                gen.catalog,
+                model,
+                input,
+                models=models,
+                dimensions=dimensions,
+                encoding_format=encoding_format,
+                compatible_vectors=compatible_vectors,
+                provider=provider,
+                user=user,
+                caller_key=caller_key,
+                project=project,
+                tags=tags,
+                metadata=metadata,
+                timeout=timeout,
+                extra_body=extra_body,
+            )
+            return await _call.aembed(self, gen, call, max_concurrency)
         finally:
             gen.leave()
 

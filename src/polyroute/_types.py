@@ -175,6 +175,8 @@ class Usage:
     prompt_tokens_details: JSON | None = None
     completion_tokens_details: JSON | None = None
     extra: JSON = field(default_factory=dict)
+    #: the provider reported no usage: the counts are polyroute's estimate (embeddings)
+    estimated: bool = False
 
     _KNOWN = frozenset(
         {
@@ -240,6 +242,8 @@ class Usage:
         if self.completion_tokens_details is not None:
             out["completion_tokens_details"] = self.completion_tokens_details
         out.update(self.extra)
+        if self.estimated:
+            out["estimated"] = True
         return out
 
 

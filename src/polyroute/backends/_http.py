@@ -7,13 +7,17 @@ HTTP). Backends that are not HTTP (the LiteLLM bridge) implement the same two me
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, ChatCompletionChunk
 from polyroute.adapters import WireAdapter
 from polyroute.catalog._catalog import Endpoint, ProviderSpec, Timeouts
 from polyroute.transports._base import AsyncTransport, Transport
+
+if TYPE_CHECKING:
+    from polyroute.adapters._embeddings import EmbeddingCodec
+    from polyroute.embeddings._types import EmbeddingRequest, EmbeddingResponse
 
 __all__ = ["CUSTOM_API", "AsyncBackend", "Backend", "HttpBackend", "ProviderBackend"]
 
@@ -78,6 +82,7 @@ class HttpBackend:
         self._make_async = async_transport
         self._sync: Transport | None = None
         self._async: AsyncTransport | None = None
+        self._codec: EmbeddingCodec | None = None
 
     def _transport(self) -> Transport:
         if self._sync is None:
@@ -138,6 +143,35 @@ class HttpBackend:
                 yield chunk
         finally:
             await resp.close()
+
+    # -- embeddings ----------------------------------------------------------------------------
+
+    def _embedding_codec(self) -> EmbeddingCodec:
+        codec = self._codec
+        if codec is None:
+            from polyroute.adapters._embeddings import embedding_codec_for
+
+            codec = embedding_codec_for(self.provider.api)
+            if codec is None:  # the configuration validator prevents it
+                raise TypeError(f"api {self.provider.api!r} has no embeddings")
+            self._codec = codec
+        return codec
+
+    def embed(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> EmbeddingResponse:
+        """One embeddings attempt (one batch). Raises :class:`~polyroute.errors.ProviderError`."""
+        codec = self._embedding_codec()
+        resp = self._transport().send(codec.build_request(self.provider, endpoint, request), timeouts)
+        if resp.status >= 300:
+            raise codec.parse_error(resp.status, resp.headers, resp.body)
+        return codec.parse_response(endpoint, request, resp.body)
+
+    async def aembed(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> EmbeddingResponse:
+        """One embeddings attempt (one batch), async."""
+        codec = self._embedding_codec()
+        resp = await self._atransport().send(codec.build_request(self.provider, endpoint, request), timeouts)
+        if resp.status >= 300:
+            raise codec.parse_error(resp.status, resp.headers, resp.body)
+        return codec.parse_response(endpoint, request, resp.body)
 
     def close(self) -> None:
         if self._sync is not None:

@@ -17,6 +17,7 @@ from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSetti
 __all__ = [
     "BreakerSettings",
     "Catalog",
+    "EmbeddingLimits",
     "Endpoint",
     "HedgeSettings",
     "ModelSpec",
@@ -154,6 +155,24 @@ class ProviderSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: what a model is called for: chat completions, or embeddings (``kind:`` in the configuration)
+MODEL_KINDS = ("chat", "embedding")
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingLimits:
+    """An embedding endpoint's vector size and request limits (defaults: OpenAI's).
+
+    ``dimensions`` is the length of the vectors it returns when the caller does not ask for a
+    size (``None``: not declared, not checked); ``max_items`` and ``max_tokens`` bound one
+    request: larger inputs are split into batches within them.
+    """
+
+    dimensions: int | None = None
+    max_items: int = 2048
+    max_tokens: int = 300_000
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """One provider serving one model under its own model id, at its own price."""
@@ -172,6 +191,8 @@ class Endpoint:
     quantization: str | None = None
     tokenizer: str | None = None
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    #: set on the endpoints of an embedding model (``kind: embedding``), ``None`` on chat ones
+    embedding: EmbeddingLimits | None = None
 
     @property
     def key(self) -> str:
@@ -188,6 +209,11 @@ class ModelSpec:
     fallbacks: tuple[str, ...] = ()
     #: this model's provider preferences (normalised by :func:`polyroute.routing._preferences.normalize_preferences`)
     provider_preferences: Mapping[str, Any] = field(default_factory=dict)
+    #: ``"chat"`` or ``"embedding"``: a call of the other kind is an ``InvalidRequest``
+    kind: str = "chat"
+    #: embedding models only: the configuration says its vectors are interchangeable with those
+    #: of the models it may fall back to (``compatible_vectors: true``)
+    compatible_vectors: bool = False
 
 
 _MAX_RESOLVED = 1024

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,6 +27,7 @@ from polyroute.backends.litellm._backend import LITELLM_API
 from polyroute.catalog._catalog import (
     BreakerSettings,
     Catalog,
+    EmbeddingLimits,
     Endpoint,
     HedgeSettings,
     ModelSpec,
@@ -134,12 +136,20 @@ class EndpointConfig(_Strict):
     quantization: str | None = None
     tokenizer: str | None = None
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    #: ``embedding`` for an embedding endpoint (or say it on the model); the fields below are its own
+    kind: Literal["chat", "embedding"] | None = None
+    dimensions: int | None = Field(default=None, ge=1)
+    max_batch_items: int | None = Field(default=None, ge=1)
+    max_batch_tokens: int | None = Field(default=None, ge=1)
 
 
 class ModelConfig(_Strict):
     endpoints: list[EndpointConfig] = Field(min_length=1)
     fallbacks: list[str] = Field(default_factory=list)
     provider: dict[str, Any] = Field(default_factory=dict)
+    kind: Literal["chat", "embedding"] | None = None
+    #: embedding models: the vectors of this model and of its fallbacks are interchangeable
+    compatible_vectors: bool = False
 
 
 class RetryConfig(_Strict):
@@ -375,6 +385,7 @@ def _check_references(config: RouterConfig, secret_paths: Mapping[str, str], raw
         for i, fb in enumerate(model.fallbacks):
             if fb not in config.models:
                 raise ConfigError(f"unknown fallback model {fb!r}", path=f"models.{name}.fallbacks[{i}]")
+    _check_kinds(config)
     ledger = config.ledger
     url = ledger.url if ledger is not None else None
     if url and _URL_PASSWORD.search(url) and "ledger.url" not in secret_paths:
@@ -382,6 +393,90 @@ def _check_references(config: RouterConfig, secret_paths: Mapping[str, str], raw
             "a URL with a password must come from the environment: write url: ${LEDGER_URL}", path="ledger.url"
         )
     del raw
+
+
+def model_kind(model: ModelConfig) -> str:
+    """A model's kind: its own ``kind``, else its endpoints' (validated to agree), else ``chat``."""
+    if model.kind is not None:
+        return model.kind
+    kinds = {ep.kind for ep in model.endpoints if ep.kind is not None}
+    return kinds.pop() if len(kinds) == 1 else "chat"
+
+
+_EMBEDDING_APIS = ("openai", "gemini", LITELLM_API)
+
+
+def _check_kinds(config: RouterConfig) -> None:
+    """Kinds agree within a model; embedding settings only on embedding endpoints of APIs that
+    embed; fallbacks stay within a kind, and across embedding models only when the configuration
+    says the vectors are compatible."""
+    for name, model in config.models.items():
+        kind = model_kind(model)
+        dims: set[int] = set()
+        for i, ep in enumerate(model.endpoints):
+            path = f"models.{name}.endpoints[{i}]"
+            if ep.kind is not None and ep.kind != kind:
+                raise ConfigError(
+                    f"kind {ep.kind!r} differs from the model's ({kind!r}): one model serves one kind",
+                    path=f"{path}.kind",
+                )
+            if kind == "chat":
+                for field in ("dimensions", "max_batch_items", "max_batch_tokens"):
+                    if getattr(ep, field) is not None:
+                        raise ConfigError(
+                            "only embedding endpoints take this (set kind: embedding)", path=f"{path}.{field}"
+                        )
+                continue
+            api = config.providers[ep.provider].api
+            if api not in _EMBEDDING_APIS:
+                raise ConfigError(
+                    f"provider {ep.provider!r} speaks api {api!r}, which has no embeddings;"
+                    f" embedding endpoints need one of {list(_EMBEDDING_APIS)}",
+                    path=f"{path}.provider",
+                )
+            if ep.dimensions is not None:
+                dims.add(ep.dimensions)
+        if len(dims) > 1:
+            raise ConfigError(
+                f"endpoints declare different dimensions {sorted(dims)}: vectors of different sizes are not"
+                " interchangeable (make them separate models)",
+                path=f"models.{name}.endpoints",
+            )
+        if model.compatible_vectors and kind != "embedding":
+            raise ConfigError("only embedding models take this", path=f"models.{name}.compatible_vectors")
+        for i, fb in enumerate(model.fallbacks):
+            path = f"models.{name}.fallbacks[{i}]"
+            other = config.models[fb]
+            other_kind = model_kind(other)
+            if other_kind != kind:
+                raise ConfigError(f"a {kind} model cannot fall back to {fb!r}, a {other_kind} model", path=path)
+            if kind == "embedding" and not model.compatible_vectors:
+                raise ConfigError(
+                    f"vectors of {name!r} and {fb!r} are not interchangeable: an index built with one cannot be"
+                    " searched with the other. Set compatible_vectors: true on the model if they are",
+                    path=path,
+                )
+            theirs = {ep.dimensions for ep in other.endpoints if ep.dimensions is not None}
+            if dims and theirs and dims != theirs:
+                raise ConfigError(
+                    f"{fb!r} returns {sorted(theirs)[0]}-dimensional vectors, {name!r} {sorted(dims)[0]}", path=path
+                )
+
+
+def _embedding_limits(ep: EndpointConfig) -> EmbeddingLimits:
+    defaults = EmbeddingLimits()
+    return EmbeddingLimits(
+        dimensions=ep.dimensions,
+        max_items=ep.max_batch_items or defaults.max_items,
+        max_tokens=ep.max_batch_tokens or defaults.max_tokens,
+    )
+
+
+def _embedding_pricing(pricing: Pricing) -> Pricing:
+    """Embeddings have no output: an input price alone is a known price."""
+    if pricing.prompt is not None and pricing.completion is None:
+        return replace(pricing, completion=Decimal(0))
+    return pricing
 
 
 def _dec(v: _Price) -> Decimal | None:
@@ -464,6 +559,10 @@ def _pricing(cfg: PricingConfig, provider: str, model: str, tables: list[PriceTa
     return Pricing()
 
 
+def _same(pricing: Pricing) -> Pricing:
+    return pricing
+
+
 def _ledger_settings(cfg: LedgerConfig | None, base_dir: Path | None) -> LedgerSettings | None:
     if cfg is None:
         return None
@@ -521,11 +620,12 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
         )
     models = []
     for name, m in config.models.items():
+        embedding = model_kind(m) == "embedding"
         endpoints = tuple(
             Endpoint(
                 provider=e.provider,
                 model=e.model,
-                pricing=_pricing(e.pricing, e.provider, e.model, tables),
+                pricing=(_embedding_pricing if embedding else _same)(_pricing(e.pricing, e.provider, e.model, tables)),
                 context_length=e.context_length,
                 max_output_tokens=e.max_output_tokens,
                 capabilities=frozenset(e.capabilities) if e.capabilities is not None else None,
@@ -535,11 +635,21 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
                 quantization=e.quantization,
                 tokenizer=e.tokenizer,
                 extra_body=dict(e.extra_body),
+                embedding=_embedding_limits(e) if embedding else None,
             )
             for e in m.endpoints
         )
         prefs = _preferences(m.provider, f"models.{name}.provider")
-        models.append(ModelSpec(name, endpoints, tuple(m.fallbacks), prefs))
+        models.append(
+            ModelSpec(
+                name,
+                endpoints,
+                tuple(m.fallbacks),
+                prefs,
+                kind="embedding" if embedding else "chat",
+                compatible_vectors=m.compatible_vectors,
+            )
+        )
     return Catalog(providers, models, settings)
 
 

@@ -50,6 +50,8 @@ def row_params(row: LedgerRow, *, native: bool) -> tuple[Any, ...]:
         row.project,
         _json(list(row.tags)),
         _json(dict(row.metadata)),
+        row.kind,
+        row.usage_estimated if native else int(row.usage_estimated),
     )
 
 
@@ -93,4 +95,6 @@ def row_from_record(rec: Sequence[Any]) -> LedgerRow:
         project=rec[22],
         tags=tuple(str(t) for t in tags),
         metadata=metadata if isinstance(metadata, Mapping) else {},
+        kind=rec[25] if len(rec) > 25 and rec[25] else "chat",
+        usage_estimated=bool(rec[26]) if len(rec) > 26 else False,
     )

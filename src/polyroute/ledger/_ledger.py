@@ -56,7 +56,9 @@ class LedgerObserver:
         self._record_attempt: Callable[[str, Attempt, Caller], None] | None = getattr(ledger, "record_attempt", None)
 
     def on_attempt(self, request: ChatRequest, request_id: str, attempt: Attempt) -> None:
-        if self._record_attempt is not None:
+        if request.kind != "chat":  # embeddings: the row says so
+            self.ledger.record(row_for_attempt(request_id, attempt, request.caller, request.kind))
+        elif self._record_attempt is not None:
             self._record_attempt(request_id, attempt, request.caller)
         else:
             self.ledger.record(row_for_attempt(request_id, attempt, request.caller))

@@ -24,7 +24,9 @@ class LedgerRow:
     platform fee line, ``provider_cost`` the provider's own figure and ``cost_disagreement``
     whether the two differ. ``user``, ``project``, ``tags`` and ``metadata`` are the caller's, as
     passed to ``completion()``; ``caller_key`` is the fingerprint of the caller's key
-    (:func:`~polyroute.key_fingerprint`), never the key itself.
+    (:func:`~polyroute.key_fingerprint`), never the key itself. ``kind`` is ``"chat"`` or
+    ``"embedding"`` (one row per batch attempt); ``usage_estimated`` says the provider reported no
+    usage and the token count (and so the cost) is polyroute's estimate.
     """
 
     request_id: str
@@ -52,6 +54,8 @@ class LedgerRow:
     project: str | None = None
     tags: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "chat"
+    usage_estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -59,8 +63,8 @@ class LedgerRow:
         return self.prompt_tokens + self.completion_tokens
 
 
-def row_for_attempt(request_id: str, attempt: Attempt, caller: Caller) -> LedgerRow:
-    """The ledger row of ``attempt``, made by ``caller`` in call ``request_id``."""
+def row_for_attempt(request_id: str, attempt: Attempt, caller: Caller, kind: str = "chat") -> LedgerRow:
+    """The ledger row of ``attempt``, made by ``caller`` in call ``request_id`` (a ``kind`` call)."""
     usage = attempt.usage
     lines = attempt.cost_breakdown
     return LedgerRow(
@@ -89,4 +93,6 @@ def row_for_attempt(request_id: str, attempt: Attempt, caller: Caller) -> Ledger
         project=caller.project,
         tags=caller.tags,
         metadata=caller.metadata,
+        kind=kind,
+        usage_estimated=usage.estimated if usage is not None else False,
     )

@@ -57,8 +57,13 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("project", "TEXT", "TEXT"),
     ("tags", "TEXT NOT NULL DEFAULT '[]'", "JSONB NOT NULL DEFAULT '[]'"),
     ("metadata", "TEXT NOT NULL DEFAULT '{}'", "JSONB NOT NULL DEFAULT '{}'"),
+    # migration 17
+    ("kind", "TEXT NOT NULL DEFAULT 'chat'", "TEXT NOT NULL DEFAULT 'chat'"),
+    ("usage_estimated", "INTEGER NOT NULL DEFAULT 0", "BOOLEAN NOT NULL DEFAULT FALSE"),
 )
 COLUMN_NAMES = tuple(c[0] for c in COLUMNS)
+#: the columns migration 1 created (later ones are added by their own migration)
+_V1_COLUMNS = COLUMNS[:25]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,7 @@ def _create_usage(dialect: int) -> str:
         key = "id INTEGER PRIMARY KEY AUTOINCREMENT"
     else:
         key = "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
-    cols = ",\n  ".join(f"{name} {types[dialect - 1]}" for name, *types in COLUMNS)
+    cols = ",\n  ".join(f"{name} {types[dialect - 1]}" for name, *types in _V1_COLUMNS)
     return f"CREATE TABLE {USAGE_TABLE} (\n  {key},\n  {cols}\n)"
 
 
@@ -127,6 +132,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             " providers JSONB NOT NULL DEFAULT '[]', rpm INTEGER, disabled BOOLEAN NOT NULL DEFAULT FALSE,"
             " created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION)",
         ),
+    ),
+    # numbered after its issue (17), like 16
+    Migration(
+        17,
+        "call kind (chat, embedding) and estimated usage",
+        sqlite=tuple(f"ALTER TABLE {USAGE_TABLE} ADD COLUMN {name} {lite}" for name, lite, _ in COLUMNS[25:]),
+        postgres=tuple(f"ALTER TABLE {USAGE_TABLE} ADD COLUMN {name} {pg}" for name, _, pg in COLUMNS[25:]),
     ),
 )
 

@@ -187,6 +187,10 @@ def resolve_targets(catalog: Catalog, request: ChatRequest) -> list[tuple[ModelS
                     ", ".join(catalog.providers) or "none"
                 )
             raise InvalidRequest(f"unknown model {name!r} (known models: {known})", param=param)
+        if spec.kind != request.kind:
+            param = "model" if i == 0 else f"models[{i - 1}]"
+            use = "embedding()/aembedding()" if spec.kind == "embedding" else "completion()/acompletion()"
+            raise InvalidRequest(f"{name!r} is {_a(spec.kind)} model: call {use}", param=param)
         if spec.name not in seen:
             seen.add(spec.name)
             targets.append((spec, sort))
@@ -197,6 +201,10 @@ def resolve_targets(catalog: Catalog, request: ChatRequest) -> list[tuple[ModelS
                 seen.add(name)
                 targets.append((spec, None))
     return targets
+
+
+def _a(kind: str) -> str:
+    return "an embedding" if kind == "embedding" else f"a {kind}"
 
 
 def resolve_models(catalog: Catalog, request: ChatRequest) -> list[ModelSpec]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 from polyroute.testing._behaviors import (
     Behavior,
     Disconnect,
+    EmbeddingReply,
     ErrorReply,
     FunctionBehavior,
     Hang,
@@ -44,6 +45,7 @@ from polyroute.testing._behaviors import (
     Truncate,
 )
 from polyroute.testing._clock import FakeClock
+from polyroute.testing._embeddings import embedding_vector
 from polyroute.testing._function import FunctionBackend, ProviderCall
 from polyroute.testing._provider import SimulatedProvider
 from polyroute.testing._recorded import Headers, RecordedRequest
@@ -52,6 +54,7 @@ from polyroute.testing._server import ProviderSimulator
 __all__ = [
     "Behavior",
     "Disconnect",
+    "EmbeddingReply",
     "ErrorReply",
     "FakeClock",
     "FunctionBackend",
@@ -67,4 +70,5 @@ __all__ = [
     "StreamErrorReply",
     "ToolCallSpec",
     "Truncate",
+    "embedding_vector",
 ]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Behavior",
     "Disconnect",
+    "EmbeddingReply",
     "ErrorReply",
     "FunctionBehavior",
     "Hang",
@@ -262,6 +263,33 @@ class Hang:
             _check_count("Hang", "after_chunks", self.after_chunks)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmbeddingReply:
+    """A successful embeddings response, adjustable to be subtly wrong.
+
+    A plain :class:`Reply` answers an embeddings request with the simulator's deterministic
+    vectors (:func:`~polyroute.testing.embedding_vector`), one per input, of the size the request
+    asks for (``dimensions`` / ``outputDimensionality``) or else the provider's
+    ``embedding_dimensions``. Here ``dimensions`` forces another size, ``count`` another number
+    of vectors, and ``usage=False`` leaves usage out (as Gemini's embedding models do). Timing and
+    headers as for :class:`Reply`. On a chat request it acts as ``Reply()``.
+    """
+
+    dimensions: int | None = None
+    count: int | None = None
+    usage: bool = True
+    latency: float = 0.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_delay("EmbeddingReply", "latency", self.latency)
+        if self.dimensions is not None and self.dimensions < 1:
+            raise ValueError(f"EmbeddingReply.dimensions must be >= 1, got {self.dimensions!r}")
+        if self.count is not None:
+            _check_count("EmbeddingReply", "count", self.count)
+        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+
+
 @dataclass(frozen=True, slots=True)
 class FunctionBehavior:
     """Decide per request: ``fn`` receives the :class:`RecordedRequest` and returns a behaviour.
@@ -274,6 +302,14 @@ class FunctionBehavior:
 
 
 Behavior: TypeAlias = (
-    Reply | ErrorReply | Disconnect | Truncate | StreamErrorReply | MalformedJSON | Hang | FunctionBehavior
+    Reply
+    | ErrorReply
+    | Disconnect
+    | Truncate
+    | StreamErrorReply
+    | MalformedJSON
+    | Hang
+    | EmbeddingReply
+    | FunctionBehavior
 )
 """Anything a :class:`~polyroute.testing.SimulatedProvider` can be scripted with."""

@@ -46,6 +46,8 @@ __all__ = ["GeminiWire"]
 _JSON = "application/json; charset=UTF-8"
 _SSE = "text/event-stream"
 _PATH = re.compile(r"^/v1beta/models/(?P<model>[^:]+):(?P<method>generateContent|streamGenerateContent)$")
+#: ``embedContent`` and ``batchEmbedContents``
+EMBED_PATH = re.compile(r"^/v1beta/models/(?P<model>[^:]+):(?P<method>embedContent|batchEmbedContents)$")
 _FINISH = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -146,10 +148,12 @@ class GeminiWire:
             return "chat"
         if method == "GET" and subpath == "/v1beta/models":
             return "models"
+        if method == "POST" and EMBED_PATH.match(subpath):
+            return "embedding"
         return None
 
     def facts(self, subpath: str, body: Mapping[str, Any] | None) -> RequestFacts:
-        match = _PATH.match(subpath)
+        match = _PATH.match(subpath) or EMBED_PATH.match(subpath)
         if match is None:
             return RequestFacts(stream=False, model=None)
         return RequestFacts(stream=match["method"] == "streamGenerateContent", model=unquote(match["model"]))

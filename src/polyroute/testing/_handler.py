@@ -18,6 +18,7 @@ from aiohttp import web
 from polyroute.testing._behaviors import (
     Behavior,
     Disconnect,
+    EmbeddingReply,
     ErrorReply,
     FunctionBehavior,
     Hang,
@@ -99,6 +100,14 @@ class RequestHandler:
         if body is None:
             return _response(wire.invalid_body(exchange))
         behavior = _choose(provider, recorded)
+        if endpoint == "embedding":
+            from polyroute.testing._embeddings import perform_embedding, read_ask
+
+            ask = read_ask(wire, subpath, body, recorded.model or "sim-embedding")
+            dims = provider.embedding_dimensions
+            return await perform_embedding(
+                request, self._pacer, wire, exchange, ask=ask, behavior=behavior, default_dims=dims
+            )
         return await _Performance(request, self._pacer, wire, exchange, body).run(behavior)
 
 
@@ -136,7 +145,9 @@ class _Performance:
     async def run(self, behavior: Behavior) -> web.StreamResponse:
         wire, exchange = self._wire, self._exchange
         match behavior:
-            case Reply():
+            case Reply() | EmbeddingReply():
+                if isinstance(behavior, EmbeddingReply):
+                    behavior = Reply(latency=behavior.latency, headers=behavior.headers)
                 completion = self._resolve(behavior)
                 if self._streaming:
                     plan = wire.stream(completion, exchange, comments=behavior.sse_comments)
@@ -253,6 +264,11 @@ def _response(http: HttpReply, extra_headers: Mapping[str, str] | None = None) -
 
 def _halved(http: HttpReply) -> HttpReply:
     return replace(http, body=http.body[: len(http.body) // 2])
+
+
+async def abort_connection(request: web.BaseRequest) -> None:
+    """Drop the connection without a proper HTTP end (shared with the embeddings performer)."""
+    await _abort(request)
 
 
 async def _abort(request: web.BaseRequest) -> None:

@@ -85,6 +85,8 @@ class OpenAIWire:
             return "chat"
         if subpath == "/v1/models" and method == "GET":
             return "models"
+        if subpath == "/v1/embeddings" and method == "POST":
+            return "embedding"
         return None
 
     def facts(self, subpath: str, body: Mapping[str, Any] | None) -> RequestFacts:

@@ -41,6 +41,7 @@ class SimulatedProvider:
         "_requests",
         "_root",
         "_wire",
+        "embedding_dimensions",
     )
 
     def __init__(
@@ -51,8 +52,11 @@ class SimulatedProvider:
         root_url: Callable[[], str],
         api_key: str | None = None,
         models: Sequence[str] = (),
+        embedding_dimensions: int = 16,
     ) -> None:
         self._name = name
+        #: the size of the vectors returned when an embeddings request does not ask for one
+        self.embedding_dimensions = embedding_dimensions
         self._wire = wire
         self._root = root_url
         self._api_key = api_key

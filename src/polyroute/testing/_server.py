@@ -170,6 +170,7 @@ class ProviderSimulator:
         api: str = "openai",
         api_key: str | None = None,
         models: Sequence[str] = (),
+        embedding_dimensions: int = 16,
     ) -> SimulatedProvider:
         """Add a provider served under ``/<name>``; its ``base_url`` is what clients point at.
 
@@ -178,13 +179,26 @@ class ProviderSimulator:
         requests without the key where the API expects it (``Authorization: Bearer``,
         ``x-api-key``, ``x-goog-api-key``) get the API's real rejection. ``models`` are listed
         by ``GET <base_url>/models`` (along with every model requested so far).
+
+        Embeddings: ``POST <base_url>/embeddings`` (OpenAI) or ``models/<model>:embedContent`` /
+        ``:batchEmbedContents`` (Gemini) return :func:`~polyroute.testing.embedding_vector` of each
+        input, ``embedding_dimensions`` long unless the request asks for another size.
         """
+        if embedding_dimensions < 1:
+            raise ValueError(f"embedding_dimensions must be >= 1, got {embedding_dimensions!r}")
         if not _NAME.fullmatch(name):
             raise ValueError(f"provider name {name!r} must be a URL path segment ([A-Za-z0-9._~-]+)")
         wire = _WIRES.get(api)
         if wire is None:
             raise ValueError(f"unknown api {api!r}; the simulator speaks: {', '.join(sorted(_WIRES))}")
-        provider = SimulatedProvider(name, wire=wire, root_url=lambda: self.base_url, api_key=api_key, models=models)
+        provider = SimulatedProvider(
+            name,
+            wire=wire,
+            root_url=lambda: self.base_url,
+            api_key=api_key,
+            models=models,
+            embedding_dimensions=embedding_dimensions,
+        )
         with self._providers_lock:
             if name in self._providers:
                 raise ValueError(f"the simulator already has a provider named {name!r}")

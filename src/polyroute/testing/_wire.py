@@ -34,8 +34,8 @@ __all__ = [
     "verbatim",
 ]
 
-Endpoint: TypeAlias = Literal["chat", "models"]
-"""What a request path asks for: a completion, or the model list."""
+Endpoint: TypeAlias = Literal["chat", "models", "embedding"]
+"""What a request path asks for: a completion, the model list, or embeddings."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, ChatCompletionChunk
@@ -27,6 +27,9 @@ from polyroute.backends.litellm._convert import chunk_from_litellm, completion_f
 from polyroute.backends.litellm._errors import map_litellm_error
 from polyroute.catalog._catalog import Endpoint, ProviderSpec, Timeouts
 from polyroute.errors import IncompleteStream, ProviderError
+
+if TYPE_CHECKING:
+    from polyroute.embeddings._types import EmbeddingRequest, EmbeddingResponse
 
 __all__ = ["LITELLM_API", "LiteLLMBackend", "import_litellm"]
 
@@ -146,6 +149,40 @@ class LiteLLMBackend:
                 await aclose()
         if not finished:
             raise IncompleteStream("LiteLLM's stream ended without a finish reason", status=200)
+
+    def _embed_kwargs(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> dict[str, Any]:
+        provider = self.provider
+        kwargs: dict[str, Any] = dict(provider.options)
+        kwargs.update(request.params)
+        kwargs.update(endpoint.extra_body)
+        kwargs.update(model=endpoint.model, input=list(request.input), timeout=timeouts.read, num_retries=0)
+        if request.dimensions is not None:
+            kwargs["dimensions"] = request.dimensions
+        if provider.base_url:
+            kwargs["api_base"] = provider.base_url
+        if provider.api_key is not None:
+            kwargs["api_key"] = provider.api_key.reveal()
+        if provider.headers:
+            kwargs["extra_headers"] = dict(provider.headers)
+        return kwargs
+
+    def embed(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> EmbeddingResponse:
+        """One ``litellm.embedding`` call (one batch)."""
+        from polyroute.backends.litellm._convert import embedding_from_litellm
+
+        litellm = self._litellm
+        with self._mapped_errors():
+            response = litellm.embedding(**self._embed_kwargs(endpoint, request, timeouts))
+        return embedding_from_litellm(response, endpoint.model)
+
+    async def aembed(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> EmbeddingResponse:
+        """One ``litellm.aembedding`` call (one batch)."""
+        from polyroute.backends.litellm._convert import embedding_from_litellm
+
+        litellm = self._litellm
+        with self._mapped_errors():
+            response = await litellm.aembedding(**self._embed_kwargs(endpoint, request, timeouts))
+        return embedding_from_litellm(response, endpoint.model)
 
     def close(self) -> None:
         """Nothing to release: LiteLLM owns its clients."""

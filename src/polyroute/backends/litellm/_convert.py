@@ -10,12 +10,15 @@ from any other provider.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyroute._types import ChatCompletion, ChatCompletionChunk
 from polyroute.errors import MalformedResponse
 
-__all__ = ["chunk_from_litellm", "completion_from_litellm"]
+if TYPE_CHECKING:
+    from polyroute.embeddings._types import EmbeddingResponse
+
+__all__ = ["chunk_from_litellm", "completion_from_litellm", "embedding_from_litellm"]
 
 _TOP = ("id", "object", "created", "model", "system_fingerprint", "choices", "usage")
 _MESSAGE = ("role", "content", "tool_calls", "refusal", "reasoning_content", "thinking_blocks", "annotations")
@@ -105,3 +108,17 @@ def completion_from_litellm(response: Any) -> ChatCompletion:
 def chunk_from_litellm(chunk: Any) -> ChatCompletionChunk:
     """Our :class:`ChatCompletionChunk` for one of LiteLLM's stream chunks."""
     return ChatCompletionChunk.from_dict(_normalise(_dump(chunk), "delta"))
+
+
+def embedding_from_litellm(response: Any, default_model: str) -> EmbeddingResponse:
+    """LiteLLM's ``EmbeddingResponse`` (OpenAI's shape) -> ours."""
+    from polyroute.adapters._embeddings import openai_embeddings
+
+    data = _dump(response)
+    items = data.get("data")
+    if isinstance(items, list):
+        data["data"] = [_dump(item) if not isinstance(item, Mapping) else item for item in items]
+    usage = data.get("usage")
+    if usage is not None and not isinstance(usage, Mapping):
+        data["usage"] = _dump(usage)
+    return openai_embeddings(data, default_model)
