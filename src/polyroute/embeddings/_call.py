@@ -222,11 +222,16 @@ class _Embedder:
     def __init__(self, backend: ServedBackend) -> None:
         self._backend = backend
 
+    def _embeds(self) -> Any:
+        if not hasattr(self._backend, "embed"):  # a backend given to the router may answer chat only
+            raise TypeError(f"this provider's backend ({type(self._backend).__name__}) has no embeddings")
+        return self._backend
+
     def complete(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> EmbeddingResponse:
-        return check(self._backend.embed(endpoint, request, timeouts), endpoint, request)
+        return check(self._embeds().embed(endpoint, request, timeouts), endpoint, request)
 
     async def acomplete(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> EmbeddingResponse:
-        return check(await self._backend.aembed(endpoint, request, timeouts), endpoint, request)
+        return check(await self._embeds().aembed(endpoint, request, timeouts), endpoint, request)
 
 
 def _embedders(gen: Generation) -> Any:
