@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 __all__ = [
     "Attempt",
@@ -21,6 +21,7 @@ __all__ = [
     "ChunkChoice",
     "CostBreakdown",
     "Delta",
+    "DumpMode",
     "FunctionCall",
     "Outcome",
     "Route",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 Outcome = Literal["success", "error", "skipped"]
+#: ``model_dump(mode=...)``: ``"python"`` keeps Decimals, ``"json"`` renders them as strings
+DumpMode = Literal["python", "json"]
 JSON = dict[str, Any]
 
 
@@ -247,7 +250,7 @@ class Usage:
         return out
 
 
-def _decimal_out(value: Decimal | None, mode: str) -> Any:
+def _decimal_out(value: Decimal | None, mode: DumpMode) -> Any:
     if value is None or mode == "python":
         return value
     return str(value)
@@ -294,7 +297,7 @@ class CostBreakdown:
         """``cost`` plus the platform fee."""
         return self.cost + self.fee
 
-    def model_dump(self, *, mode: str = "python") -> JSON:
+    def model_dump(self, *, mode: DumpMode = "python") -> JSON:
         """The lines, ``cost`` and ``total``; ``mode="json"`` renders Decimals as strings."""
         out: JSON = {
             name: _decimal_out(getattr(self, name), mode)
@@ -333,7 +336,7 @@ class Attempt:
     started_at: float = 0.0
     cost_breakdown: CostBreakdown | None = None
 
-    def model_dump(self, *, mode: str = "python") -> JSON:
+    def model_dump(self, *, mode: DumpMode = "python") -> JSON:
         return {
             "model": self.model,
             "provider": self.provider,
@@ -376,7 +379,7 @@ class Route:
         """How many attempts failed before the one that served the call."""
         return sum(1 for a in self.attempts if a.outcome == "error")
 
-    def model_dump(self, *, mode: str = "python") -> JSON:
+    def model_dump(self, *, mode: DumpMode = "python") -> JSON:
         return {
             "request_id": self.request_id,
             "model": self.model,
@@ -388,57 +391,6 @@ class Route:
             "latency_s": self.latency_s,
             "attempts": [a.model_dump(mode=mode) for a in self.attempts],
         }
-
-
-@dataclass(slots=True)
-class ChatCompletion:
-    """A whole response: OpenAI's ``chat.completion`` object plus ``route``."""
-
-    id: str
-    created: int
-    model: str
-    choices: list[Choice]
-    usage: Usage | None = None
-    object: str = "chat.completion"
-    system_fingerprint: str | None = None
-    extra: JSON = field(default_factory=dict)
-    route: Route | None = None
-
-    _KNOWN = frozenset({"id", "object", "created", "model", "choices", "usage", "system_fingerprint"})
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ChatCompletion:
-        get = data.get
-        usage = get("usage")
-        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
-        return cls(
-            get("id") or "",
-            _int(get("created")),
-            get("model") or "",
-            [Choice.from_dict(c) for c in get("choices") or ()],
-            Usage.from_dict(usage) if usage else None,
-            get("object") or "chat.completion",
-            get("system_fingerprint"),
-            extra,
-        )
-
-    def model_dump(self, *, mode: str = "python", exclude_route: bool = False) -> JSON:
-        """The OpenAI JSON object, plus ``route`` unless excluded. ``mode="json"`` renders Decimals as strings."""
-        out: JSON = {
-            "id": self.id,
-            "object": self.object,
-            "created": self.created,
-            "model": self.model,
-            "choices": [c.model_dump() for c in self.choices],
-        }
-        if self.usage is not None:
-            out["usage"] = self.usage.model_dump()
-        if self.system_fingerprint is not None:
-            out["system_fingerprint"] = self.system_fingerprint
-        out.update(self.extra)
-        if self.route is not None and not exclude_route:
-            out["route"] = self.route.model_dump(mode=mode)
-        return out
 
 
 @dataclass(slots=True)
@@ -509,37 +461,87 @@ class ChunkChoice:
         return out
 
 
+_C = TypeVar("_C", "Choice", "ChunkChoice")
+
+
 @dataclass(slots=True)
-class ChatCompletionChunk:
-    """One stream chunk: OpenAI's ``chat.completion.chunk`` plus ``route`` on the final one."""
+class _Envelope(Generic[_C]):
+    """What a whole response and a stream chunk share: the fields around ``choices``, read from
+    and written to the OpenAI JSON the same way."""
 
     id: str
     created: int
     model: str
-    choices: list[ChunkChoice]
+    choices: list[_C]
     usage: Usage | None = None
-    object: str = "chat.completion.chunk"
+    object: str = ""
     system_fingerprint: str | None = None
     extra: JSON = field(default_factory=dict)
     route: Route | None = None
 
-    _KNOWN = frozenset({"id", "object", "created", "model", "choices", "usage", "system_fingerprint"})
+    #: the choice class (``Choice`` or ``ChunkChoice``) and the default ``object``
+    _CHOICE: ClassVar[type[Any]]
+    _OBJECT: ClassVar[str]
+    _KNOWN: ClassVar[frozenset[str]] = frozenset(
+        {"id", "object", "created", "model", "choices", "usage", "system_fingerprint"}
+    )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ChatCompletionChunk:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """From the provider's JSON (as parsed); fields we do not model are kept in ``extra``."""
         get = data.get
         usage = get("usage")
         extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
+        choice = cls._CHOICE.from_dict
         return cls(
             get("id") or "",
             _int(get("created")),
             get("model") or "",
-            [ChunkChoice.from_dict(c) for c in get("choices") or ()],
+            [choice(c) for c in get("choices") or ()],
             Usage.from_dict(usage) if usage else None,
-            get("object") or "chat.completion.chunk",
+            get("object") or cls._OBJECT,
             get("system_fingerprint"),
             extra,
         )
+
+    def model_dump(self, *, mode: DumpMode = "python", exclude_route: bool = False) -> JSON:
+        """The OpenAI JSON object, plus ``route`` (when set) unless excluded. ``mode="json"``
+        renders Decimals as strings."""
+        out: JSON = {
+            "id": self.id,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": [c.model_dump() for c in self.choices],
+        }
+        if self.usage is not None:
+            out["usage"] = self.usage.model_dump()
+        if self.system_fingerprint is not None:
+            out["system_fingerprint"] = self.system_fingerprint
+        out.update(self.extra)
+        if self.route is not None and not exclude_route:
+            out["route"] = self.route.model_dump(mode=mode)
+        return out
+
+
+@dataclass(slots=True)
+class ChatCompletion(_Envelope[Choice]):
+    """A whole response: OpenAI's ``chat.completion`` object plus ``route``."""
+
+    object: str = "chat.completion"
+
+    _CHOICE: ClassVar[type[Choice]] = Choice
+    _OBJECT: ClassVar[str] = "chat.completion"
+
+
+@dataclass(slots=True)
+class ChatCompletionChunk(_Envelope[ChunkChoice]):
+    """One stream chunk: OpenAI's ``chat.completion.chunk`` plus ``route`` on the final one."""
+
+    object: str = "chat.completion.chunk"
+
+    _CHOICE: ClassVar[type[ChunkChoice]] = ChunkChoice
+    _OBJECT: ClassVar[str] = "chat.completion.chunk"
 
     def has_content(self) -> bool:
         """Whether any choice's delta carries content a caller would see."""
@@ -552,21 +554,3 @@ class ChatCompletionChunk:
             if c.finish_reason is not None:
                 return c.finish_reason
         return None
-
-    def model_dump(self, *, mode: str = "python", exclude_route: bool = False) -> JSON:
-        """The OpenAI JSON chunk, plus ``route`` when set (on the final chunk) unless excluded."""
-        out: JSON = {
-            "id": self.id,
-            "object": self.object,
-            "created": self.created,
-            "model": self.model,
-            "choices": [c.model_dump() for c in self.choices],
-        }
-        if self.system_fingerprint is not None:
-            out["system_fingerprint"] = self.system_fingerprint
-        if self.usage is not None:
-            out["usage"] = self.usage.model_dump()
-        out.update(self.extra)
-        if self.route is not None and not exclude_route:
-            out["route"] = self.route.model_dump(mode=mode)
-        return out
