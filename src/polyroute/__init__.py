@@ -66,6 +66,7 @@ from polyroute.health._stats import EndpointStats, Percentiles, Signals, WindowS
 from polyroute.routing._planner import Candidate, Excluded, Plan
 from polyroute.routing._preferences import ProviderPreferences
 from polyroute.routing._strategies import Option, Strategy
+from polyroute.routing._tokens import tokenizer_dirs
 
 __version__ = "0.1.0"
 
@@ -130,4 +131,5 @@ __all__ = [
     "__version__",
     "errors",
     "key_fingerprint",
+    "tokenizer_dirs",
 ]
