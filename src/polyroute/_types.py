@@ -99,8 +99,21 @@ def _tool_calls(raw: Any) -> list[ToolCall] | None:
     return [ToolCall.from_dict(tc) for tc in raw]
 
 
+class _Reasoning:
+    """``reasoning``, read from ``extra`` (a message's or a delta's)."""
+
+    __slots__ = ()
+    extra: JSON
+
+    @property
+    def reasoning(self) -> str | None:
+        """Reasoning text, whichever field the provider used (``reasoning`` or ``reasoning_content``)."""
+        value = self.extra.get("reasoning") or self.extra.get("reasoning_content")
+        return value if isinstance(value, str) else None
+
+
 @dataclass(slots=True)
-class ChatMessage:
+class ChatMessage(_Reasoning):
     """``choices[i].message``. Provider extras (``refusal``, ``reasoning_content``...) are in ``extra``."""
 
     role: str = "assistant"
@@ -115,12 +128,6 @@ class ChatMessage:
         get = data.get
         extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
         return cls(get("role") or "assistant", get("content"), _tool_calls(get("tool_calls")), extra)
-
-    @property
-    def reasoning(self) -> str | None:
-        """Reasoning text, whichever field the provider used (``reasoning`` or ``reasoning_content``)."""
-        value = self.extra.get("reasoning") or self.extra.get("reasoning_content")
-        return value if isinstance(value, str) else None
 
     def model_dump(self) -> JSON:
         out: JSON = {"role": self.role, "content": self.content}
@@ -394,7 +401,7 @@ class Route:
 
 
 @dataclass(slots=True)
-class Delta:
+class Delta(_Reasoning):
     """``choices[i].delta`` of a stream chunk."""
 
     role: str | None = None
@@ -411,12 +418,6 @@ class Delta:
         get = data.get
         extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
         return cls(get("role"), get("content"), _tool_calls(get("tool_calls")), extra)
-
-    @property
-    def reasoning(self) -> str | None:
-        """Reasoning text in this delta, whichever field the provider used."""
-        value = self.extra.get("reasoning") or self.extra.get("reasoning_content")
-        return value if isinstance(value, str) else None
 
     def has_content(self) -> bool:
         """Whether this delta carries anything a caller would see (text, tool calls, reasoning)."""

@@ -96,15 +96,9 @@ class FunctionBackend:
 
     def _call(self, endpoint: Endpoint, request: ChatRequest) -> ProviderCall:
         with self._lock:
-            call = ProviderCall(
-                provider=endpoint.provider,
-                model=endpoint.model,
-                requested=request.model,
-                messages=request.messages,
-                params=request.params,
-                stream=request.stream,
-                index=len(self.calls),
-            )
+            index = len(self.calls)
+            call = ProviderCall(endpoint.provider, endpoint.model, request.model, request.messages, request.params,
+                                request.stream, index)  # fmt: skip
             self.calls.append(call)
         return call
 
