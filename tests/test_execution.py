@@ -30,7 +30,8 @@ from polyroute.errors import (
     ServerError,
     StreamInterrupted,
 )
-from polyroute.execution._execution import Execution, Send, Wait
+from polyroute.execution._admission import Gate
+from polyroute.execution._execution import Execution, Reserve, Send, Settle, Wait
 from polyroute.health._breakers import HealthState
 from polyroute.routing._planner import Candidate, Excluded, Plan
 from polyroute.testing import FakeClock
@@ -137,6 +138,9 @@ class Harness:
         self.health = health or HealthState(catalog.settings.breaker)
         self.recorder = Recorder()
         observers = kw.pop("observers", (self.recorder,))
+        budget = kw.pop("budget", None)
+        if budget is not None:  # the engines' part: reservations and settlements through a gate
+            kw["gate"] = Gate(budget, None, self.clock)
         self.ex = Execution(
             req or request(),
             plan or hand_plan(catalog),
@@ -149,8 +153,25 @@ class Harness:
             **kw,
         )
 
+    def next(self) -> Any:
+        """The execution's next action, performing budget reservations and settlements on the way."""
+        while True:
+            action = self.ex.next()
+            if isinstance(action, Reserve):
+                self.ex.reserved(action, action.gate.reserve(action.candidate.endpoint))
+            elif isinstance(action, Settle):
+                action.gate.settle(action.holds)
+            else:
+                return action
+
+    def settle(self) -> None:
+        """Settle what the execution still holds (the engines do this when a call ends)."""
+        found = self.ex.settlements()
+        if found is not None:
+            found.gate.settle(found.holds)
+
     def send(self) -> Send:
-        action = self.ex.next()
+        action = self.next()
         assert isinstance(action, Send), action
         return action
 
@@ -330,13 +351,14 @@ def test_a_budget_refusal_skips_the_endpoint_and_the_next_one_holds_a_reservatio
     send = h.send()
     assert (send.candidate.endpoint.key, send.hold) == ("b/b-model", "b/b-model")
     route = h.ex.succeeded(send, 0.0, USAGE)
+    h.settle()
     assert h.outcomes() == [("a", "skipped", "BudgetExceeded"), ("b", "success", None)]
     assert budget.settled == [("b/b-model", route.cost)]
 
 
 def test_a_budget_refusing_everything_is_the_budget_error_itself() -> None:
     h = Harness(make_catalog(("a", None), ("b", None)), budget=FakeBudget({"a/a-model", "b/b-model"}))
-    err = h.ex.next()
+    err = h.next()
     assert isinstance(err, BudgetExceeded)
     assert str(err) == "daily budget spent at a/a-model"  # the first refusal
     assert h.outcomes() == [("a", "skipped", "BudgetExceeded"), ("b", "skipped", "BudgetExceeded")]
@@ -346,7 +368,7 @@ def test_a_budget_refusing_everything_is_the_budget_error_itself() -> None:
 def test_an_unreachable_budget_store_fails_closed(caplog: pytest.LogCaptureFixture) -> None:
     h = Harness(make_catalog(("a", None)), budget=FakeBudget(broken=True))
     with caplog.at_level(logging.ERROR, logger="polyroute"):
-        err = h.ex.next()
+        err = h.next()
     assert isinstance(err, BudgetExceeded)
     assert "could not be reached (OSError); nothing was sent" in str(err)
     assert "budget store failed" in caplog.text
@@ -357,6 +379,7 @@ def test_a_failed_attempt_settles_its_reservation_at_what_it_reported() -> None:
     h = Harness(make_catalog(("a", None), ("b", None), router={"retry": {"max_retries": 0}}), budget=budget)
     h.ex.failed(h.send(), ServerError("boom", status=500), 0.0)  # no usage: charged nothing
     h.ex.failed(h.send(), ServerError("cut", status=500), 0.0, usage=Usage(prompt_tokens=100, completion_tokens=0))
+    h.settle()
     assert budget.settled == [("a/a-model", Decimal(0)), ("b/b-model", Decimal("0.0001"))]
 
 
@@ -390,6 +413,7 @@ def test_a_reservation_made_for_a_probe_another_call_took_is_released() -> None:
 
     h = Harness(catalog, budget=Racing(), health=health, clock=clock)
     assert h.send().candidate.endpoint.key == "b/b-model"
+    h.settle()
     assert budget.reserved == ["a/a-model", "b/b-model"]
     assert budget.settled == [("a/a-model", Decimal(0))]  # released unused
     assert h.outcomes() == [("a", "skipped", "CircuitOpen")]
@@ -577,5 +601,6 @@ def test_a_budget_store_failing_to_settle_is_logged_not_raised(caplog: pytest.Lo
     h = Harness(make_catalog(("a", None)), req=request(stream=True), budget=Unsettled())
     with caplog.at_level(logging.ERROR, logger="polyroute"):
         h.ex.abandoned(h.send(), 0.0, None)  # a cancelled stream settles its reservation too
+        h.settle()
     assert "failed to settle a reservation (it will expire)" in caplog.text
     assert h.outcomes() == [("a", "error", "Cancelled")]

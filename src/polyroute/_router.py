@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
 from polyroute._clock import Clock, SystemClock
-from polyroute._generation import Generation, ServedBackend, cached_endpoints
+from polyroute._generation import Generation, ServedBackend
 from polyroute._params import ROUTING_KEYS, CompletionParams
 from polyroute._request import Caller, ChatRequest, validate_params
 from polyroute._types import ChatCompletion
@@ -24,13 +24,14 @@ from polyroute.backends.litellm._backend import LITELLM_API, LiteLLMBackend
 from polyroute.catalog._catalog import Catalog, ProviderSpec, RouterSettings
 from polyroute.errors import ConfigError, InvalidRequest
 from polyroute.execution import _engine
+from polyroute.execution._admission import Gate
 from polyroute.execution._execution import CallObserver, Execution
 from polyroute.execution._stream import AsyncStream, Stream
 from polyroute.health._breakers import HealthState
-from polyroute.health._stats import EndpointStats, RoutingView, Stats
+from polyroute.health._stats import RoutingView
 from polyroute.routing._planner import Plan, make_plan
-from polyroute.routing._sticky import StickySessions
 from polyroute.routing._strategies import BUILTIN_STRATEGIES, Strategy
+from polyroute.state._backend import LocalState, StateBackend, StatsReport
 
 if TYPE_CHECKING:
     from polyroute.budgets import BudgetGuard
@@ -74,6 +75,10 @@ class Router:
     :class:`polyroute.testing.FunctionBackend`); a provider configured with ``api: custom``
     must have one. ``sync_transport`` / ``async_transport`` build the HTTP transport of each
     other provider (default: httpx and aiohttp).
+
+    ``state`` holds breakers, statistics, sticky sessions, rate limits and budget counters
+    (default: what the configuration's ``router.state`` says: this process's memory, or Redis
+    shared with other processes; see :mod:`polyroute.state`).
     """
 
     def __init__(
@@ -89,27 +94,44 @@ class Router:
         ledger: Ledger | None = None,
         budgets: BudgetGuard | None = None,
         backends: Mapping[str, ProviderBackend] | None = None,
+        state: StateBackend | None = None,
     ) -> None:
         self._clock: Clock = clock or SystemClock()
         self._rng = rng or random.Random()
         self._strategies: Mapping[str, Strategy] = {**BUILTIN_STRATEGIES, **(strategies or {})}
         _check_sorts(catalog, self._strategies)
-        self._accounts = Accounts(catalog.settings, self._clock, ledger=ledger, budgets=budgets)
-        self._health = HealthState(catalog.settings.breaker)
-        self._stats = Stats(self._clock)
-        self._view = RoutingView(self._health, self._stats)
-        self._sticky = StickySessions(
-            window=catalog.settings.routing.sticky_window, now=self._clock.monotonic, cached=cached_endpoints(catalog)
-        )
+        self._given: dict[str, ProviderBackend] = dict(backends or {})
+        _check_given(catalog, self._given)
+        self._owns_state = state is None
+        self._state: StateBackend = state if state is not None else _open_state(catalog, self._clock)
+        #: whether planning may need shared state fetched first (sticky sessions from Redis)
+        self._shared = not isinstance(self._state, LocalState)
+        try:
+            self._accounts = Accounts(
+                catalog.settings, self._clock, ledger=ledger, budgets=budgets, store=self._state.budget_store
+            )
+        except BaseException:
+            if self._owns_state:
+                self._state.close()
+            raise
+        self._health = self._state.health
+        self._stats = self._state.stats
+        self._sticky = self._state.sticky
+        self._limits = self._state.limits
+        self._view = RoutingView(self._health, self._stats, self._limits)
         ledger_observer = self._accounts.observer
         extra = (ledger_observer,) if ledger_observer is not None else ()
-        self._observers: tuple[CallObserver, ...] = (self._stats, self._sticky, *observers, *extra)
+        self._observers: tuple[CallObserver, ...] = (
+            self._stats,
+            self._sticky,
+            self._limits,
+            *observers,
+            *extra,
+        )
         #: the observers' ``on_attempt_start`` hooks, found once
         self._starters = tuple(f for o in self._observers if (f := getattr(o, "on_attempt_start", None)) is not None)
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
-        self._given: dict[str, ProviderBackend] = dict(backends or {})
-        _check_given(catalog, self._given)
         #: the catalog in service, its index and backends (replaced whole by :meth:`reload`)
         self._gen = Generation(catalog, {p.name: self._new_backend(p) for p in catalog.providers.values()})
         self._reload_lock = threading.Lock()
@@ -247,12 +269,19 @@ class Router:
             index=gen.index,
         )
 
-    def stats(self) -> dict[str, EndpointStats]:
+    def stats(self) -> StatsReport:
         """Live statistics of every endpoint, by ``provider/model`` key: per rolling window (last 5
         and 30 minutes) the success ratio, time to first token, latency and throughput
-        percentiles; requests in flight; the breaker's state."""
+        percentiles; requests in flight; the breaker's state. With a shared state backend these
+        are the cluster's (every process's attempts). ``.state`` says how the state backend is
+        doing (:class:`~polyroute.state.StateStatus`: Redis errors and fallbacks)."""
         endpoints = [ep for spec in self._gen.catalog.models.values() for ep in spec.endpoints]
-        return self._stats.report(endpoints, self._health, self._clock.monotonic())
+        return StatsReport(self._state.report(endpoints, self._clock.monotonic()), self._state.status())
+
+    @property
+    def state(self) -> StateBackend:
+        """Where breakers, statistics, sticky sessions, rate limits and budget counters live."""
+        return self._state
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -340,6 +369,8 @@ class Router:
                 "hedging races two attempts at once, which needs acompletion(); a sync call runs one at a time",
                 param="hedge",
             )
+        budget = self._accounts.start(request)
+        limits = self._limits if self._limits.limited else None
         return Execution(
             request,
             plan,
@@ -349,7 +380,7 @@ class Router:
             rng=self._rng,
             request_id=request_id or "pr-" + secrets.token_hex(12),
             observers=self._observers,
-            budget=self._accounts.start(request),
+            gate=Gate(budget, limits, self._clock) if budget is not None or limits is not None else None,
             hedge_delay=hedge,
             starters=self._starters,
         )
@@ -390,7 +421,10 @@ class Router:
         """
         gen = self._enter()
         try:
-            ex = self._execution(self._request(model, messages, stream, params, gen.catalog), gen)
+            request = self._request(model, messages, stream, params, gen.catalog)
+            if self._shared:
+                self._state.prepare(request)
+            ex = self._execution(request, gen)
         except BaseException:
             gen.leave()
             raise
@@ -432,7 +466,10 @@ class Router:
         """The async twin of :meth:`completion`. Only async calls are hedged (``hedge=``)."""
         gen = self._enter()
         try:
-            ex = self._execution(self._request(model, messages, stream, params, gen.catalog), gen, asynchronous=True)
+            request = self._request(model, messages, stream, params, gen.catalog)
+            if self._shared:
+                await self._state.aprepare(request)
+            ex = self._execution(request, gen, asynchronous=True)
         except BaseException:
             gen.leave()
             raise
@@ -595,11 +632,7 @@ class Router:
                     backends[provider.name] = self._new_backend(provider)
             kept = {id(b) for b in backends.values()}
             doomed = [b for b in old.backends.values() if id(b) not in kept]
-            settings = catalog.settings
-            self._health.settings = settings.breaker  # for breakers created from now on
-            for key in self._health.snapshot(self._clock.monotonic()):
-                self._health.breaker(key).settings = settings.breaker
-            self._sticky.configure(window=settings.routing.sticky_window, cached=cached_endpoints(catalog))
+            self._state.configure(catalog)
             self._gen = Generation(catalog, backends)
             self._draining.append(old)
         old.retire(doomed, self._release)
@@ -654,6 +687,8 @@ class Router:
         for backend in retired:
             backend.close()
         self._accounts.close()
+        if self._owns_state:
+            self._state.close()
 
     async def aclose(self) -> None:
         """Close every connection pool; flush the ledger (closing it if the router opened it)."""
@@ -661,6 +696,8 @@ class Router:
             await asyncio.gather(*self._closing, return_exceptions=True)
         await _aclose_all(self._leftovers())
         self._accounts.close()
+        if self._owns_state:
+            await self._state.aclose()
 
     def __enter__(self) -> Router:
         return self
@@ -689,8 +726,19 @@ async def _aclose_all(backends: Sequence[ServedBackend]) -> None:
         await backend.aclose()
 
 
+def _open_state(catalog: Catalog, clock: Clock) -> StateBackend:
+    """The state backend the configuration names (Redis imported only when asked for)."""
+    if catalog.settings.state.backend == "redis":
+        from polyroute.state._redis import RedisState
+
+        return RedisState(catalog, clock)
+    return LocalState(catalog, clock)
+
+
 def _check_accounts(old: RouterSettings, new: RouterSettings) -> None:
     """A reload may not change the ledger or the budgets (nor, with budgets, the cost settings)."""
+    if new.state != old.state:
+        raise ConfigError("a reload cannot change router.state; build a new router", path="router.state")
     if new.ledger != old.ledger:
         raise ConfigError("a reload cannot change the ledger; build a new router", path="ledger")
     if new.budgets != old.budgets:

@@ -1,12 +1,14 @@
 """Wiring the ledger and budgets into a router, from its settings or from objects given to it.
 
-Budget counters live next to the ledger rows: in the SQLite file or PostgreSQL database of the
-ledger when the router has one, so they survive restarts and are shared by every process using
-that database; without a ledger, in this process's memory.
+Budget counters live in the state backend when it has a store of its own (Redis: shared by
+every process, no database round trip); else next to the ledger rows: in the SQLite file or
+PostgreSQL database of the ledger when the router has one, so they survive restarts and are
+shared by every process using that database; without a ledger, in this process's memory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from polyroute._clock import Clock
@@ -43,6 +45,7 @@ class Accounts:
         *,
         ledger: Ledger | None = None,
         budgets: BudgetGuard | None = None,
+        store: Callable[[Callable[[], BudgetStore]], BudgetStore] | None = None,
     ) -> None:
         self._owns_ledger = ledger is None and settings.ledger is not None
         if self._owns_ledger:
@@ -60,7 +63,13 @@ class Accounts:
         if self._owns_guard:
             from polyroute.budgets import BudgetGuard
 
-            budgets = BudgetGuard(settings.budgets, _store_for(ledger), clock=clock, costs=settings.costs)
+            own = ledger
+
+            def default() -> BudgetStore:
+                return _store_for(own)
+
+            counters = store(default) if store is not None else default()
+            budgets = BudgetGuard(settings.budgets, counters, clock=clock, costs=settings.costs)
         self.guard = budgets
 
     def start(self, request: ChatRequest) -> CallBudget | None:

@@ -7,10 +7,16 @@ counter the caller is charged to. If any would go over its limit the endpoint is
 nothing was sent. After the attempt the reservation is settled at the actual cost (cost plus
 platform fee), or released if the attempt cost nothing; an attempt whose cost is unknown is
 charged its reservation.
+
+Each has an async twin (:meth:`CallBudget.areserve`, :meth:`CallBudget.asettle`) for the async
+engine: it awaits the store's own ``areserve`` / ``asettle`` when it has them (PostgreSQL with
+psycopg's async API, Redis with ``redis.asyncio``, SQLite in a worker thread), else runs the
+store's blocking method in a worker thread, so the event loop never waits on a database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +28,7 @@ from polyroute._request import ChatRequest
 from polyroute.accounting._cost import count_images
 from polyroute.accounting._settings import BudgetPeriod, BudgetRule, CostSettings, key_fingerprint
 from polyroute.budgets._estimate import TokenEstimator, estimate_prompt_tokens, output_bound, worst_case_cost
-from polyroute.budgets._store import BudgetStore, Charge
+from polyroute.budgets._store import BudgetStore, Charge, Refusal
 from polyroute.catalog._catalog import Endpoint
 from polyroute.errors import BudgetExceeded
 
@@ -81,14 +87,40 @@ class CallBudget:
         """Hold the worst case of an attempt at ``endpoint``, or say which budget it would break."""
         amount = self.worst_case(endpoint)
         if amount is None:
-            return BudgetExceeded(
-                f"{endpoint.key} has no known prices, and a budget applies to this caller",
-                scope=self.labels[self.charges[0].counter],
-            )
+            return self._unpriced(endpoint)
         g = self._guard
         now = g.clock.time()
         hold_id = secrets.token_hex(8)
         refusal = g.store.reserve(hold_id, self.charges, amount, now=now, expires_at=now + g.costs.hold_seconds)
+        return self._outcome(endpoint, hold_id, amount, refusal)
+
+    async def areserve(self, endpoint: Endpoint) -> Reservation | BudgetExceeded:
+        """:meth:`reserve` without blocking the event loop."""
+        amount = self.worst_case(endpoint)
+        if amount is None:
+            return self._unpriced(endpoint)
+        g = self._guard
+        now = g.clock.time()
+        hold_id = secrets.token_hex(8)
+        expires_at = now + g.costs.hold_seconds
+        native = getattr(g.store, "areserve", None)
+        if native is not None:
+            refusal = await native(hold_id, self.charges, amount, now=now, expires_at=expires_at)
+        else:
+            refusal = await asyncio.to_thread(
+                g.store.reserve, hold_id, self.charges, amount, now=now, expires_at=expires_at
+            )
+        return self._outcome(endpoint, hold_id, amount, refusal)
+
+    def _unpriced(self, endpoint: Endpoint) -> BudgetExceeded:
+        return BudgetExceeded(
+            f"{endpoint.key} has no known prices, and a budget applies to this caller",
+            scope=self.labels[self.charges[0].counter],
+        )
+
+    def _outcome(
+        self, endpoint: Endpoint, hold_id: str, amount: Decimal, refusal: Refusal | None
+    ) -> Reservation | BudgetExceeded:
         if refusal is None:
             return Reservation(hold_id, self.charges, amount)
         c = refusal.charge
@@ -105,6 +137,16 @@ class CallBudget:
         """Charge the actual cost (the reservation when unknown) and release the hold."""
         amount = reservation.amount if actual is None else actual
         self._guard.store.settle(reservation.hold_id, reservation.charges, amount)
+
+    async def asettle(self, reservation: Reservation, actual: Decimal | None) -> None:
+        """:meth:`settle` without blocking the event loop."""
+        amount = reservation.amount if actual is None else actual
+        store = self._guard.store
+        native = getattr(store, "asettle", None)
+        if native is not None:
+            await native(reservation.hold_id, reservation.charges, amount)
+        else:
+            await asyncio.to_thread(store.settle, reservation.hold_id, reservation.charges, amount)
 
 
 class BudgetGuard:

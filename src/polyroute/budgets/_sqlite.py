@@ -7,6 +7,7 @@ or processes, are serialised and can never overspend together.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -85,6 +86,17 @@ class SQLiteBudgetStore:
                     " ON CONFLICT (counter) DO UPDATE SET spent = excluded.spent",
                     [(c, str(spent.get(c, _ZERO) + amount)) for c in counters],
                 )
+
+    async def areserve(
+        self, hold_id: str, charges: Sequence[Charge], amount: Decimal, *, now: float, expires_at: float
+    ) -> Refusal | None:
+        """:meth:`reserve` in a worker thread (SQLite has no async API): the event loop runs on
+        while the transaction waits for the database's write lock."""
+        return await asyncio.to_thread(self.reserve, hold_id, charges, amount, now=now, expires_at=expires_at)
+
+    async def asettle(self, hold_id: str, charges: Sequence[Charge], amount: Decimal) -> None:
+        """:meth:`settle` in a worker thread."""
+        await asyncio.to_thread(self.settle, hold_id, charges, amount)
 
     def balance(self, counter: str, *, now: float) -> tuple[Decimal, Decimal]:
         with self._pool.connection() as conn:

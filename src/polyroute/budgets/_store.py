@@ -3,8 +3,13 @@
 A reservation puts the same amount on hold on every counter a call is charged to, atomically,
 and only if none would go over its limit (``spent + held + amount <= limit``); settling it
 removes the hold and adds the actual cost to ``spent``. Holds expire (a process that died
-mid-call does not pin the budget forever). Three stores: in memory (one process), SQLite (the
-ledger's file: processes on one machine) and PostgreSQL (many machines).
+mid-call does not pin the budget forever). Four stores: in memory (one process), SQLite (the
+ledger's file: processes on one machine), PostgreSQL (many machines) and Redis (many machines,
+no database round trip: :class:`polyroute.state.RedisBudgetStore`).
+
+A store may also define ``async def areserve(...)`` and ``async def asettle(...)`` with the same
+arguments: the async engine awaits them instead of running ``reserve`` / ``settle`` in a worker
+thread.
 """
 
 from __future__ import annotations
@@ -98,6 +103,16 @@ class MemoryBudgetStore:
                     holds.pop(hold_id, None)
                 if amount:
                     self._spent[c.counter] = self._spent.get(c.counter, _ZERO) + amount
+
+    async def areserve(
+        self, hold_id: str, charges: Sequence[Charge], amount: Decimal, *, now: float, expires_at: float
+    ) -> Refusal | None:
+        """:meth:`reserve` (microseconds in memory: no thread needed)."""
+        return self.reserve(hold_id, charges, amount, now=now, expires_at=expires_at)
+
+    async def asettle(self, hold_id: str, charges: Sequence[Charge], amount: Decimal) -> None:
+        """:meth:`settle` (microseconds in memory: no thread needed)."""
+        self.settle(hold_id, charges, amount)
 
     def balance(self, counter: str, *, now: float) -> tuple[Decimal, Decimal]:
         with self._lock:

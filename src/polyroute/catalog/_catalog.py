@@ -13,6 +13,7 @@ from typing import Any
 
 from polyroute._secret import Secret
 from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSettings
+from polyroute.state._settings import RateLimit, StateSettings
 
 __all__ = [
     "BreakerSettings",
@@ -136,6 +137,8 @@ class RouterSettings:
     #: ``None``: no ledger
     ledger: LedgerSettings | None = None
     budgets: tuple[BudgetRule, ...] = ()
+    #: where breakers, statistics, sticky sessions, rate limits and budget counters live
+    state: StateSettings = field(default_factory=StateSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,8 @@ class ProviderSpec:
     #: ask OpenAI-compatible streams for a final usage chunk (``stream_options.include_usage``)
     stream_usage: bool = True
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: requests / tokens per minute for the whole account (every endpoint of this provider)
+    rate_limit: RateLimit | None = None
 
 
 #: what a model is called for: chat completions, or embeddings (``kind:`` in the configuration)
@@ -191,6 +196,8 @@ class Endpoint:
     quantization: str | None = None
     tokenizer: str | None = None
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    #: requests / tokens per minute at this endpoint
+    rate_limit: RateLimit | None = None
     #: set on the endpoints of an embedding model (``kind: embedding``), ``None`` on chat ones
     embedding: EmbeddingLimits | None = None
 

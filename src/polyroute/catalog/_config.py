@@ -40,6 +40,7 @@ from polyroute.catalog._catalog import (
 )
 from polyroute.errors import ConfigError, InvalidRequest
 from polyroute.routing._preferences import normalize_preferences
+from polyroute.state._settings import RateLimit, StateSettings
 
 if TYPE_CHECKING:
     from polyroute.catalog._price_sources import PriceTable
@@ -68,6 +69,36 @@ class TimeoutConfig(_Strict):
     deadline: float | None = Field(default=None, gt=0)
 
 
+class RateLimitConfig(_Strict):
+    """Requests (``rpm``) and tokens (``tpm``) per minute."""
+
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+
+
+class StateConfig(_Strict):
+    """``router.state``: ``{backend: redis, url: ${REDIS_URL}}`` shares state between processes."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    url: str | None = None
+    prefix: str = Field(default="polyroute", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    timeout: float = Field(default=0.05, gt=0, le=10)
+    sync_interval: float = Field(default=0.5, gt=0, le=60)
+    retry_interval: float = Field(default=1.0, gt=0, le=300)
+    budgets_on_error: Literal["closed", "open"] = "closed"
+
+    @model_validator(mode="after")
+    def _url(self) -> StateConfig:
+        if self.backend == "redis":
+            if not self.url:
+                raise ValueError("backend redis needs a url: url: ${REDIS_URL}")
+            if not self.url.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(f"must be redis://, rediss:// or unix://, got {self.url.split('://')[0]}://...")
+        elif self.url is not None:
+            raise ValueError("a url is only for backend: redis")
+        return self
+
+
 class ProviderConfig(_Strict):
     api: str = "openai"
     #: required, except for ``api: litellm`` (LiteLLM knows where Bedrock or Vertex live) and
@@ -79,6 +110,7 @@ class ProviderConfig(_Strict):
     max_connections: int = Field(default=100, ge=1)
     stream_usage: bool = True
     options: dict[str, Any] = Field(default_factory=dict)
+    rate_limit: RateLimitConfig | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -136,6 +168,7 @@ class EndpointConfig(_Strict):
     quantization: str | None = None
     tokenizer: str | None = None
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    rate_limit: RateLimitConfig | None = None
     #: ``embedding`` for an embedding endpoint (or say it on the model); the fields below are its own
     kind: Literal["chat", "embedding"] | None = None
     dimensions: int | None = Field(default=None, ge=1)
@@ -203,6 +236,7 @@ class SettingsConfig(_Strict):
     timeout: TimeoutConfig = TimeoutConfig()
     routing: RoutingConfig = RoutingConfig()
     provider: dict[str, Any] = Field(default_factory=dict)
+    state: StateConfig = StateConfig()
 
 
 class PriceSourceConfig(_Strict):
@@ -392,6 +426,11 @@ def _check_references(config: RouterConfig, secret_paths: Mapping[str, str], raw
         raise ConfigError(
             "a URL with a password must come from the environment: write url: ${LEDGER_URL}", path="ledger.url"
         )
+    state_url = config.router.state.url
+    if state_url and _URL_PASSWORD.search(state_url) and "router.state.url" not in secret_paths:
+        raise ConfigError(
+            "a URL with a password must come from the environment: write url: ${REDIS_URL}", path="router.state.url"
+        )
     del raw
 
 
@@ -574,6 +613,25 @@ def _ledger_settings(cfg: LedgerConfig | None, base_dir: Path | None) -> LedgerS
     return LedgerSettings(url=url, schema=cfg.db_schema, queue_size=cfg.queue_size, durability=cfg.durability)
 
 
+def _rate_limit(cfg: RateLimitConfig | None) -> RateLimit | None:
+    return None if cfg is None else RateLimit(rpm=cfg.rpm, tpm=cfg.tpm)
+
+
+def _state_settings(cfg: StateConfig, secret_paths: Mapping[str, str]) -> StateSettings:
+    url = None
+    if cfg.url is not None:
+        url = Secret(cfg.url, source=f"env:{secret_paths.get('router.state.url', '?')}")
+    return StateSettings(
+        backend=cfg.backend,
+        url=url,
+        prefix=cfg.prefix,
+        timeout=cfg.timeout,
+        sync_interval=cfg.sync_interval,
+        retry_interval=cfg.retry_interval,
+        budgets_on_error=cfg.budgets_on_error,
+    )
+
+
 def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base_dir: Path | None = None) -> Catalog:
     """The immutable catalog for a validated config; relative files are read from ``base_dir``."""
     s = config.router
@@ -598,6 +656,7 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
             BudgetRule(scope=b.scope, match=b.match, limit_usd=Decimal(str(b.limit_usd)), period=b.period)
             for b in config.budgets
         ),
+        state=_state_settings(s.state, secret_paths),
     )
     tables = price_tables(costs, base_dir)
     providers = []
@@ -616,6 +675,7 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
                 max_connections=p.max_connections,
                 stream_usage=p.stream_usage,
                 options=dict(p.options),
+                rate_limit=_rate_limit(p.rate_limit),
             )
         )
     models = []
@@ -635,6 +695,7 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
                 quantization=e.quantization,
                 tokenizer=e.tokenizer,
                 extra_body=dict(e.extra_body),
+                rate_limit=_rate_limit(e.rate_limit),
                 embedding=_embedding_limits(e) if embedding else None,
             )
             for e in m.endpoints

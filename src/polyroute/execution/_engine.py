@@ -1,6 +1,8 @@
 """The two engines: sync and async twins that drive an :class:`~polyroute.execution._execution.Execution`.
 
-They differ only in how they send and wait; every decision is the Execution's.
+They differ only in how they send, wait and do budget I/O; every decision is the Execution's.
+The async engine awaits the gate's async twins (``areserve`` / ``asettle``), so a slow budget
+store or Redis never stalls the other calls on its event loop.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from polyroute.errors import (
     ReadTimeout,
     StreamInterrupted,
 )
-from polyroute.execution._execution import Execution, Send, Wait
+from polyroute.execution._execution import Execution, Reserve, Send, Settle, Wait
 from polyroute.execution._opening import Opening, first_token_limit
 from polyroute.execution._relay import Relay
 
@@ -28,6 +30,60 @@ __all__ = ["acomplete", "astream", "complete", "stream"]
 
 BackendFor = Callable[[str], Backend]
 AsyncBackendFor = Callable[[str], AsyncBackend]
+
+#: settlements running after their call was cancelled (kept referenced until done)
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def settle_now(ex: Execution) -> None:
+    """Settle what the call still holds (sync)."""
+    s = ex.settlements()
+    if s is not None:
+        s.gate.settle(s.holds)
+
+
+async def asettle_now(ex: Execution) -> None:
+    """Settle what the call still holds, without blocking the event loop."""
+    s = ex.settlements()
+    if s is not None:
+        await s.gate.asettle(s.holds)
+
+
+def asettle_later(ex: Execution) -> None:
+    """Settle what a cancelled call still holds in a task of its own (a cancelled task cannot wait)."""
+    s = ex.settlements()
+    if s is None:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # a stream finalised outside its loop
+        s.gate.settle(s.holds)
+        return
+    task = loop.create_task(s.gate.asettle(s.holds))
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+def _admin(ex: Execution, action: object) -> bool:
+    """Perform a Reserve or Settle (sync); ``False`` if ``action`` is neither."""
+    if type(action) is Reserve:
+        ex.reserved(action, action.gate.reserve(action.candidate.endpoint))
+        return True
+    if type(action) is Settle:
+        action.gate.settle(action.holds)
+        return True
+    return False
+
+
+async def _aadmin(ex: Execution, action: object) -> bool:
+    """Perform a Reserve or Settle without blocking the loop; ``False`` if ``action`` is neither."""
+    if type(action) is Reserve:
+        ex.reserved(action, await action.gate.areserve(action.candidate.endpoint))
+        return True
+    if type(action) is Settle:
+        await action.gate.asettle(action.holds)
+        return True
+    return False
 
 
 def complete(ex: Execution, backend_for: BackendFor, clock: Clock) -> ChatCompletion:
@@ -44,11 +100,15 @@ def complete(ex: Execution, backend_for: BackendFor, clock: Clock) -> ChatComple
                 continue
             except BaseException:
                 ex.abandoned(action, started, None, message="the call was interrupted")
+                settle_now(ex)
                 raise
             resp.route = ex.succeeded(action, started, resp.usage)
+            settle_now(ex)
             return resp
         if type(action) is Wait:
             clock.sleep(action.seconds)
+            continue
+        if _admin(ex, action):
             continue
         assert isinstance(action, PolyrouteError)
         raise action
@@ -64,9 +124,14 @@ async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -
             if delay is not None:
                 from polyroute.execution import _hedge
 
-                hedged = await _hedge.race_complete(ex, action, backend_for, clock, delay)
+                try:
+                    hedged = await _hedge.race_complete(ex, action, backend_for, clock, delay)
+                except BaseException:
+                    asettle_later(ex)
+                    raise
                 if hedged is None:
                     continue
+                await asettle_now(ex)
                 return hedged
             started = clock.monotonic()
             backend = backend_for(action.provider.name)
@@ -84,11 +149,15 @@ async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -
                 continue
             except BaseException:
                 ex.abandoned(action, started, None, message="the call was cancelled")
+                asettle_later(ex)
                 raise
             resp.route = ex.succeeded(action, started, resp.usage)
+            await asettle_now(ex)
             return resp
         if type(action) is Wait:
             await clock.asleep(action.seconds)
+            continue
+        if await _aadmin(ex, action):
             continue
         assert isinstance(action, PolyrouteError)
         raise action
@@ -117,6 +186,8 @@ def stream(
             if type(action) is Wait:
                 clock.sleep(action.seconds)
                 continue
+            if _admin(ex, action):
+                continue
             if not isinstance(action, Send):
                 assert isinstance(action, PolyrouteError)
                 raise action
@@ -144,6 +215,7 @@ def stream(
             except ProviderError as err:
                 if relay.committed:
                     ex.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
+                    settle_now(ex)
                     raise ex.interrupted(
                         StreamInterrupted(
                             err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks
@@ -155,10 +227,12 @@ def stream(
                 continue
             except GeneratorExit:
                 ex.abandoned(action, started, relay.usage, ttft=ttft)
+                settle_now(ex)
                 raise
             finally:
                 source.close()  # type: ignore[attr-defined]
             route = ex.succeeded(action, started, relay.usage, ttft=ttft)
+            settle_now(ex)
             yield from relay.finish(route, ex.request_id, int(clock.time()))
             return
     finally:
@@ -172,7 +246,11 @@ async def _open(ex: Execution, action: Send, backend_for: AsyncBackendFor, clock
     if delay is not None:
         from polyroute.execution import _hedge
 
-        return await _hedge.race_streams(ex, action, backend_for, clock, delay)
+        try:
+            return await _hedge.race_streams(ex, action, backend_for, clock, delay)
+        except BaseException:
+            asettle_later(ex)
+            raise
     opening = Opening(action, backend_for(action.provider.name), clock, ex.request)
     try:
         await opening.run()
@@ -183,6 +261,7 @@ async def _open(ex: Execution, action: Send, backend_for: AsyncBackendFor, clock
     except BaseException:
         await opening.close()
         ex.abandoned(action, opening.started, opening.relay.usage, message="the call was cancelled")
+        asettle_later(ex)
         raise
     return opening
 
@@ -198,6 +277,8 @@ async def astream(
             action = ex.next()
             if type(action) is Wait:
                 await clock.asleep(action.seconds)
+                continue
+            if await _aadmin(ex, action):
                 continue
             if not isinstance(action, Send):
                 assert isinstance(action, PolyrouteError)
@@ -238,15 +319,18 @@ async def astream(
                                 yield c
             except ProviderError as err:
                 ex.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
+                await asettle_now(ex)
                 raise ex.interrupted(
                     StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
                 ) from err
             except (GeneratorExit, asyncio.CancelledError):
                 ex.abandoned(action, started, relay.usage, ttft=ttft)
+                asettle_later(ex)
                 raise
             finally:
                 await opening.close()
             route = ex.succeeded(action, started, relay.usage, ttft=ttft)
+            await asettle_now(ex)
             for c in relay.finish(route, ex.request_id, int(clock.time())):
                 yield c
             return

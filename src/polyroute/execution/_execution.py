@@ -1,8 +1,11 @@
 """Driving a plan, sans I/O: the decisions shared by the sync and async engines.
 
 An :class:`Execution` is asked :meth:`~Execution.next` what to do — :class:`Send` an attempt,
-:class:`Wait` before a retry, or stop with an error — and told how each attempt ended. The sync
-and async engines only perform the sending and the waiting.
+:class:`Wait` before a retry, :class:`Reserve` rate-limit and budget capacity before an attempt,
+:class:`Settle` finished attempts' budget reservations, or stop with an error — and told how each
+attempt ended. The sync and async engines only perform the sending, the waiting and the budget
+I/O (the async engine without blocking its event loop), through the call's
+:class:`~polyroute.execution._admission.Gate`.
 """
 
 from __future__ import annotations
@@ -28,14 +31,15 @@ from polyroute.errors import (
     ProviderError,
     RateLimited,
 )
+from polyroute.execution._admission import Gate, RateRefusal
 from polyroute.execution._policy import Action, backoff, decide
-from polyroute.health._breakers import HealthState
+from polyroute.health._breakers import CircuitBreaker, HealthState
 from polyroute.routing._planner import Candidate, Plan
 
 if TYPE_CHECKING:
-    from polyroute.budgets import CallBudget, Reservation
+    from polyroute.budgets import Reservation
 
-__all__ = ["AttemptStarter", "CallObserver", "Execution", "Send", "Wait"]
+__all__ = ["AttemptStarter", "CallObserver", "Execution", "Reserve", "Send", "Settle", "Wait"]
 
 log = logging.getLogger("polyroute")
 
@@ -74,6 +78,26 @@ class Send:
     remaining: float | None
     #: the budget reservation this attempt holds, settled when it ends
     hold: Reservation | None = None
+    #: the endpoint's circuit breaker (looked up once per attempt)
+    breaker: CircuitBreaker | None = None
+
+
+@dataclass(slots=True)
+class Reserve:
+    """Take a rate-limit slot and reserve the budget for an attempt at ``candidate``, then tell
+    :meth:`Execution.reserved` the result (``gate.reserve`` / ``await gate.areserve``)."""
+
+    candidate: Candidate
+    gate: Gate
+
+
+@dataclass(slots=True)
+class Settle:
+    """Charge finished attempts' actual costs against their reservations
+    (``gate.settle`` / ``await gate.asettle``)."""
+
+    holds: list[tuple[Reservation, Decimal | None]]
+    gate: Gate
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +111,7 @@ class Execution:
     """The state of one routed call."""
 
     __slots__ = (
-        "_budget",
+        "_admitted",
         "_cands",
         "_catalog",
         "_clock",
@@ -95,6 +119,7 @@ class Execution:
         "_deadline",
         "_excluded",
         "_fatal",
+        "_gate",
         "_health",
         "_hedge_delay",
         "_hold",
@@ -108,6 +133,7 @@ class Execution:
         "_rng",
         "_sends",
         "_settings",
+        "_settles",
         "_starters",
         "_wait",
         "attempts",
@@ -129,7 +155,7 @@ class Execution:
         rng: random.Random,
         request_id: str,
         observers: Sequence[CallObserver] = (),
-        budget: CallBudget | None = None,
+        gate: Gate | None = None,
         hedge_delay: Callable[[Endpoint], float | None] | None = None,
         starters: Sequence[AttemptStarter] | None = None,
     ) -> None:
@@ -161,15 +187,20 @@ class Execution:
         self._current: Candidate | None = None
         self._min_context: int | None = None
         self._fatal: PolyrouteError | None = None
-        self._budget = budget
+        self._gate = gate
+        #: the result of the last Reserve, for the candidate at ``_i`` (or the retry)
+        self._admitted: tuple[Candidate, object] | None = None
+        self._settles: list[tuple[Reservation, Decimal | None]] = []
         self._hold: Reservation | None = None  # reserved for the next Send
         self._refusal: BudgetExceeded | None = None
         self._images: int | None = None
 
     # -- decisions ---------------------------------------------------------------------------
 
-    def next(self) -> Send | Wait | PolyrouteError:
+    def next(self) -> Send | Wait | Reserve | Settle | PolyrouteError:
         """What to do now. An error means stop and raise it (attempts attached)."""
+        if self._settles:
+            return self.settlements()  # type: ignore[return-value]
         if self._fatal is not None:
             return self._finish_error(self._fatal)
         now = self._clock.monotonic()
@@ -181,46 +212,93 @@ class Execution:
             seconds, self._wait = self._wait, None
             return Wait(seconds)
         if self._retry_pending and self._current is not None:
-            self._retry_pending = False
             current = self._current
-            if self._health.breaker(current.endpoint.key).admit(now):  # every attempt re-checks its breaker
-                if self._reserve(current):
-                    return self._send(current, now)
-                self._health.breaker(current.endpoint.key).release()
-            else:
+            breaker = self._health.breaker(current.endpoint.key)  # every attempt re-checks its breaker
+            gate = self._gate
+            admitted = self._admitted
+            if gate is None:
+                self._retry_pending = False
+                if breaker.admit(now):
+                    return self._send(current, now, breaker)
                 self._skip(current, "CircuitOpen", "circuit breaker open (not retried)")
-        cand = self._advance(now)
-        if cand is None:
+            elif admitted is None or admitted[0] is not current:
+                if breaker.available(now):
+                    return Reserve(current, gate)
+                self._retry_pending = False
+                self._skip(current, "CircuitOpen", "circuit breaker open (not retried)")
+            else:
+                self._retry_pending = False
+                self._admitted = None
+                if self._admit(current, admitted[1]):
+                    if breaker.admit(now):
+                        return self._send(current, now, breaker)
+                    self._release_unsent()
+                    self._skip(current, "CircuitOpen", "circuit breaker open (not retried)")
+        found = self._advance(now)
+        if found is None:
             return self._finish_error(self._exhausted())
+        if type(found) is Reserve:
+            return found
+        cand, breaker = found  # type: ignore[misc]
         self._current = cand
-        return self._send(cand, now)
+        return self._send(cand, now, breaker)
 
-    def _advance(self, now: float) -> Candidate | None:
-        """The next candidate that may be sent now (its budget reserved), recording the ones
-        skipped on the way."""
+    def reserved(self, action: Reserve, result: object) -> None:
+        """The result of a :class:`Reserve`: a reservation (or ``None``: nothing to hold), a
+        :class:`~polyroute.errors.BudgetExceeded`, or a rate-limit refusal."""
+        self._admitted = (action.candidate, result)
+
+    def settlements(self) -> Settle | None:
+        """The budget reservations to settle now, if any (the engines settle them when a call
+        ends; :meth:`next` also returns them first)."""
+        if not self._settles or self._gate is None:
+            return None
+        holds, self._settles = self._settles, []
+        return Settle(holds, self._gate)
+
+    def _advance(self, now: float) -> tuple[Candidate, CircuitBreaker] | Reserve | None:
+        """The next candidate that may be sent now (its rate-limit slot and budget taken) and its
+        breaker, recording the ones skipped on the way; or the :class:`Reserve` to do first."""
         while self._i < len(self._cands):
             cand = self._cands[self._i]
-            self._i += 1
-            self._retries = 0
             endpoint = cand.endpoint
-            limit = self._min_context
-            if limit is not None and endpoint.context_length is not None and endpoint.context_length <= limit:
-                self._skip(
-                    cand, "ContextLengthExceeded", f"context {endpoint.context_length} is not larger than {limit}"
-                )
-                continue
             breaker = self._health.breaker(endpoint.key)
-            if self._budget is not None:  # reserve only for an endpoint that will be tried
-                if not breaker.available(now):
-                    self._skip(cand, "CircuitOpen", "circuit breaker open")
+            if self._gate is not None:  # reserve only for an endpoint that will be tried
+                admitted = self._admitted
+                if admitted is None or admitted[0] is not cand:
+                    limit = self._min_context
+                    if limit is not None and endpoint.context_length is not None and endpoint.context_length <= limit:
+                        self._i += 1
+                        self._skip(
+                            cand,
+                            "ContextLengthExceeded",
+                            f"context {endpoint.context_length} is not larger than {limit}",
+                        )
+                        continue
+                    if not breaker.available(now):
+                        self._i += 1
+                        self._skip(cand, "CircuitOpen", "circuit breaker open")
+                        continue
+                    return Reserve(cand, self._gate)
+                self._admitted = None
+                self._i += 1
+                self._retries = 0
+                if not self._admit(cand, admitted[1]):
                     continue
-                if not self._reserve(cand):
+            else:
+                self._i += 1
+                self._retries = 0
+                limit = self._min_context
+                if limit is not None and endpoint.context_length is not None and endpoint.context_length <= limit:
+                    self._skip(
+                        cand, "ContextLengthExceeded", f"context {endpoint.context_length} is not larger than {limit}"
+                    )
                     continue
             if not breaker.admit(now):
                 self._release_unsent()
                 self._skip(cand, "CircuitOpen", "circuit breaker open")
                 continue
-            return cand
+            return cand, breaker
         return None
 
     # -- hedging -----------------------------------------------------------------------------
@@ -234,13 +312,17 @@ class Execution:
             return None
         return self._hedge_delay(send.candidate.endpoint)
 
-    def hedge(self) -> Send | None:
-        """A second, concurrent attempt at the next candidate that may be sent, or ``None``."""
+    def hedge(self) -> Send | Reserve | None:
+        """A second, concurrent attempt at the next candidate that may be sent, or ``None``; or
+        the :class:`Reserve` to perform first (then ask again)."""
         now = self._clock.monotonic()
         if self._deadline is not None and now >= self._deadline:
             return None
-        cand = self._advance(now)
-        return self._send(cand, now) if cand is not None else None
+        found = self._advance(now)
+        if found is None or type(found) is Reserve:
+            return found
+        cand, breaker = found  # type: ignore[misc]
+        return self._send(cand, now, breaker)
 
     def cancelled(self, send: Send, started: float, message: str) -> None:
         """Record an attempt stopped by us (a hedge that lost): no verdict on the endpoint.
@@ -248,7 +330,7 @@ class Execution:
         Its cost is estimated as the prompt's: a provider may bill a request it already read."""
         now = self._clock.monotonic()
         endpoint = send.candidate.endpoint
-        self._health.breaker(endpoint.key).release()
+        self._breaker(send).release()
         attempt = self._attempt(send, outcome="error", started=started, now=now, ttft=None, usage=None, error=None)
         attempt.error = "Cancelled"
         attempt.message = message
@@ -260,7 +342,11 @@ class Execution:
         self._record(attempt)
         self._settle(send.hold, attempt.cost)
 
-    def _send(self, cand: Candidate, now: float) -> Send:
+    def _breaker(self, send: Send) -> CircuitBreaker:
+        b = send.breaker
+        return b if b is not None else self._health.breaker(send.candidate.endpoint.key)
+
+    def _send(self, cand: Candidate, now: float, breaker: CircuitBreaker) -> Send:
         self._sends += 1
         for start in self._starters:
             try:
@@ -280,33 +366,28 @@ class Execution:
                     deadline=timeouts.deadline,
                 )
         hold, self._hold = self._hold, None
-        return Send(cand, provider, self._retries, timeouts, remaining, hold)
+        return Send(cand, provider, self._retries, timeouts, remaining, hold, breaker)
 
     # -- budgets -------------------------------------------------------------------------------
 
-    def _reserve(self, cand: Candidate) -> bool:
-        """Reserve the attempt's worst case; ``False`` (a skip recorded) if a budget would break."""
-        if self._budget is None:
-            return True
-        try:
-            held = self._budget.reserve(cand.endpoint)
-        except Exception as exc:
-            log.exception("polyroute budget store failed")
-            held = BudgetExceeded(f"the budget store could not be reached ({type(exc).__name__}); nothing was sent")
+    def _admit(self, cand: Candidate, held: object) -> bool:
+        """Take a :class:`Reserve`'s result; ``False`` (a skip recorded) if a budget would break
+        or the endpoint is at its rate limit."""
         if isinstance(held, BudgetExceeded):
             self._refusal = self._refusal or held
             self._skip(cand, "BudgetExceeded", str(held)[:300])
             return False
-        self._hold = held
+        if isinstance(held, RateRefusal):
+            self._skip(cand, "RateLimited", str(held))
+            return False
+        self._hold = held  # type: ignore[assignment]
         return True
 
     def _settle(self, hold: Reservation | None, actual: Decimal | None) -> None:
-        """Charge a finished attempt's actual cost (``None``: unknown, charge the reservation)."""
-        if hold is not None and self._budget is not None:
-            try:
-                self._budget.settle(hold, actual)
-            except Exception:
-                log.exception("polyroute budget store failed to settle a reservation (it will expire)")
+        """Charge a finished attempt's actual cost (``None``: unknown, charge the reservation):
+        queued for the engine (see :meth:`settlements`)."""
+        if hold is not None:
+            self._settles.append((hold, actual))
 
     def _release_unsent(self) -> None:
         hold, self._hold = self._hold, None
@@ -383,7 +464,7 @@ class Execution:
         self._record(attempt)
         if send.hold is not None:  # a budget holds a reservation for it
             self._settle(send.hold, _charged(attempt))
-        breaker = self._health.breaker(endpoint.key)
+        breaker = self._breaker(send)
         opened = False
         if error.counts_against_endpoint:
             opened = breaker.record_failure(now, retry_after=error.retry_after, reason=type(error).__name__)
@@ -419,8 +500,7 @@ class Execution:
     def succeeded(self, send: Send, started: float, usage: Usage | None, *, ttft: float | None = None) -> Route:
         """The attempt ``send`` succeeded: record it and return the route."""
         now = self._clock.monotonic()
-        endpoint = send.candidate.endpoint
-        self._health.breaker(endpoint.key).record_success()
+        self._breaker(send).record_success()
         attempt = self._attempt(send, outcome="success", started=started, now=now, ttft=ttft, usage=usage, error=None)
         self._record(attempt)
         if send.hold is not None:  # a budget holds a reservation for it
@@ -445,7 +525,7 @@ class Execution:
         """The caller stopped reading a stream (or cancelled the call): record the attempt (it
         may well be billed)."""
         now = self._clock.monotonic()
-        self._health.breaker(send.candidate.endpoint.key).release()
+        self._breaker(send).release()
         attempt = self._attempt(send, outcome="success", started=started, now=now, ttft=ttft, usage=usage, error=None)
         attempt.outcome = "error"
         attempt.error = "Cancelled"

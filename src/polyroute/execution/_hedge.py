@@ -24,7 +24,7 @@ from polyroute._types import ChatCompletion
 from polyroute.backends._http import AsyncBackend
 from polyroute.catalog._catalog import Endpoint, HedgeSettings
 from polyroute.errors import InvalidRequest, ProviderError, ReadTimeout
-from polyroute.execution._execution import Execution, Send
+from polyroute.execution._execution import Execution, Reserve, Send
 from polyroute.execution._opening import Opening
 from polyroute.health._stats import Stats
 
@@ -158,7 +158,10 @@ class _Race:
                         return None
                 if self.hedged and not was_hedged and self.running:
                     second = ex.hedge()
-                    if second is not None:
+                    while type(second) is Reserve:
+                        ex.reserved(second, await second.gate.areserve(second.candidate.endpoint))
+                        second = ex.hedge()
+                    if isinstance(second, Send):
                         self.pair = True
                         start(second)
             return None

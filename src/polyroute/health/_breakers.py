@@ -17,16 +17,27 @@ A breaker per endpoint counts consecutive failures that are the endpoint's fault
 - A probe claim that is never resolved (its caller vanished) expires after one cooldown.
 
 Every attempt, retries included, asks :meth:`CircuitBreaker.admit` before it is sent.
+
+Storage: each breaker lives in this process. A shared state backend (see :mod:`polyroute.state`)
+keeps the breakers of many processes in step without touching the request path: a breaker tells
+its ``listener`` when it opens, is held or closes (the backend publishes that), the backend
+applies what other processes published with :meth:`CircuitBreaker.apply_remote`, and with
+``shared_probe`` set a half-open breaker admits its probe only while this process holds the
+cluster-wide probe lease (:meth:`CircuitBreaker.grant_probe`), so exactly one process probes.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from polyroute.catalog._catalog import BreakerSettings
 
-__all__ = ["BreakerState", "CircuitBreaker", "HealthState"]
+__all__ = ["BreakerListener", "BreakerState", "CircuitBreaker", "HealthState"]
+
+#: told ``(key, breaker)`` after a breaker opens, is held or closes; must not block
+BreakerListener = Callable[[str, "CircuitBreaker"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +53,28 @@ class BreakerState:
 class CircuitBreaker:
     """One endpoint's breaker. Times are ``Clock.monotonic()`` seconds."""
 
-    __slots__ = ("_failures", "_lock", "_open_until", "_opens", "_probe_since", "_reason", "settings")
+    __slots__ = (
+        "_failures",
+        "_lock",
+        "_open_until",
+        "_opens",
+        "_probe_since",
+        "_probe_until",
+        "_reason",
+        "key",
+        "listener",
+        "settings",
+        "shared_probe",
+    )
 
-    def __init__(self, settings: BreakerSettings) -> None:
+    def __init__(self, settings: BreakerSettings, key: str = "", listener: BreakerListener | None = None) -> None:
         self.settings = settings
+        self.key = key
+        #: told about openings, holds and closings (a shared state backend publishes them)
+        self.listener = listener
+        #: the half-open probe needs the cluster-wide lease (:meth:`grant_probe`)
+        self.shared_probe = False
+        self._probe_until = 0.0  # the lease, while shared_probe: monotonic time it ends
         self._failures = 0
         self._opens = 0
         self._open_until = 0.0
@@ -60,7 +89,11 @@ class CircuitBreaker:
 
     def available(self, now: float) -> bool:
         """Whether a request may be sent now, without claiming the half-open probe."""
-        return self._open_until <= now and not (self._opens and self._probe_busy(now))
+        if self._open_until > now:
+            return False
+        if not self._opens:
+            return True
+        return not self._probe_busy(now) and (not self.shared_probe or self._probe_until > now)
 
     def admit(self, now: float) -> bool:
         """Whether to send a request now. In half-open state, only one probe is admitted."""
@@ -69,10 +102,57 @@ class CircuitBreaker:
         if not self._opens:  # closed: the hot path takes no lock
             return True
         with self._lock:
-            if self._probe_busy(now):
+            if self._probe_busy(now) or (self.shared_probe and self._probe_until <= now):
                 return False
             self._probe_since = now
+            self._probe_until = 0.0  # this probe uses the lease up
             return True
+
+    # -- sharing (a state backend drives these) ---------------------------------------------------
+
+    def wants_probe(self, now: float) -> bool:
+        """Half-open, no probe in flight and no lease held here: the backend may claim the lease."""
+        return (
+            self.shared_probe
+            and bool(self._opens)
+            and self._open_until <= now
+            and not self._probe_busy(now)
+            and self._probe_until <= now
+        )
+
+    def grant_probe(self, until: float) -> None:
+        """This process won the cluster-wide probe lease, valid until ``until`` (monotonic)."""
+        with self._lock:
+            if self._opens:
+                self._probe_until = until
+
+    def exported(self) -> tuple[float, int, str | None]:
+        """``(open_until, opens, reason)``: what a backend publishes."""
+        return self._open_until, self._opens, self._reason
+
+    def apply_remote(self, open_until: float, opens: int, reason: str | None, now: float) -> None:
+        """Another process opened, held (``open_until`` ahead) or closed (``opens == 0``) this
+        endpoint's breaker. Cooldowns are never shortened; a close applies once the local
+        cooldown is over."""
+        with self._lock:
+            if open_until > self._open_until:
+                self._open_until = open_until
+                self._reason = reason
+            if opens > self._opens:
+                self._opens = opens
+                self._reason = reason
+                self._probe_until = 0.0
+            elif opens == 0 and self._opens and self._open_until <= now:
+                self._failures = 0
+                self._opens = 0
+                self._probe_since = None
+                self._probe_until = 0.0
+                self._reason = None
+
+    def _changed(self) -> None:
+        listener = self.listener
+        if listener is not None:
+            listener(self.key, self)
 
     def release(self) -> None:
         """Give back a probe slot that was admitted but not used (or ended with no verdict)."""
@@ -82,10 +162,13 @@ class CircuitBreaker:
         """A request succeeded: close the breaker."""
         if self._failures or self._opens or self._probe_since is not None:
             with self._lock:
+                was_open = self._opens
                 self._failures = 0
                 self._opens = 0
                 self._probe_since = None
                 self._reason = None
+            if was_open and self.listener is not None:
+                self._changed()
 
     def record_failure(self, now: float, *, retry_after: float | None = None, reason: str | None = None) -> bool:
         """A request failed in a way that is the endpoint's fault. Returns whether the breaker is
@@ -94,12 +177,16 @@ class CircuitBreaker:
             self._failures += 1
             was_probe = self._opens > 0 and self._probe_since is not None
             self._probe_since = None
-            if was_probe or self._failures >= self.settings.failure_threshold:
+            opened = was_probe or self._failures >= self.settings.failure_threshold
+            if opened:
                 self._open(now, self._cooldown(retry_after), reason)
             elif retry_after:
                 # not open yet, but the provider told us when to come back: respect it
                 self._open_until = max(self._open_until, now + min(retry_after, self.settings.max_cooldown))
-            return self._open_until > now
+            is_open = self._open_until > now
+        if (opened or retry_after) and self.listener is not None:
+            self._changed()
+        return is_open
 
     def _cooldown(self, retry_after: float | None) -> float:
         """The base cooldown, or the provider's Retry-After when longer (up to ``max_cooldown``)."""
@@ -115,9 +202,12 @@ class CircuitBreaker:
             self._probe_since = None
             self._open_until = max(self._open_until, now + seconds)  # never shorten
             self._reason = reason
+        if self.listener is not None:
+            self._changed()
 
     def _open(self, now: float, seconds: float, reason: str | None) -> None:
         self._opens += 1
+        self._probe_until = 0.0
         self._open_until = max(self._open_until, now + seconds)  # never shorten
         self._reason = reason
 
@@ -135,18 +225,35 @@ class CircuitBreaker:
 class HealthState:
     """Breakers for every endpoint, created on first use. In-process; safe across threads."""
 
-    __slots__ = ("_breakers", "settings")
+    __slots__ = ("_breakers", "listener", "settings", "shared_probe")
 
     def __init__(self, settings: BreakerSettings | None = None) -> None:
         self.settings = settings or BreakerSettings()
         self._breakers: dict[str, CircuitBreaker] = {}
+        #: given to every breaker (a shared state backend sets these)
+        self.listener: BreakerListener | None = None
+        self.shared_probe = False
 
     def breaker(self, key: str) -> CircuitBreaker:
         """The breaker for endpoint ``key``."""
         b = self._breakers.get(key)
         if b is None:
-            b = self._breakers.setdefault(key, CircuitBreaker(self.settings))
+            made = CircuitBreaker(self.settings, key, self.listener)
+            made.shared_probe = self.shared_probe
+            b = self._breakers.setdefault(key, made)
         return b
+
+    def breakers(self) -> list[CircuitBreaker]:
+        """Every breaker made so far."""
+        return list(self._breakers.values())
+
+    def share(self, listener: BreakerListener | None, shared_probe: bool) -> None:
+        """Give every breaker (now and later) a ``listener`` and the probe-lease rule."""
+        self.listener = listener
+        self.shared_probe = shared_probe
+        for b in list(self._breakers.values()):
+            b.listener = listener
+            b.shared_probe = shared_probe
 
     def available(self, key: str, now: float) -> bool:
         """Whether endpoint ``key`` may take a request now (for planning; claims nothing)."""

@@ -3,8 +3,11 @@
 Each endpoint keeps two rolling windows (by default the last 5 and 30 minutes), each a ring of
 30 time buckets. A finished attempt updates the current bucket and the window's running totals
 in O(1); a bucket that falls out of the window is subtracted from the totals when time moves
-past it. Latencies and throughputs go into log-scale histograms (bins 2% wide), so percentiles
-are read from the totals without keeping samples, to within about 1%.
+past it. A shared state backend exchanges the windows' totals between processes
+(:meth:`Stats.export`, :meth:`Stats.set_remote`): routing and reports then read this process's
+windows merged with the others' (refreshed every ``sync_interval``). Latencies and throughputs
+go into log-scale histograms (bins 2% wide), so percentiles are read from the totals without
+keeping samples, to within about 1%.
 
 What is counted, per window: successes; failures that are the endpoint's fault (5xx,
 timeouts, broken streams: what :attr:`~polyroute.errors.ProviderError.counts_against_endpoint`
@@ -24,7 +27,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyroute import errors
 from polyroute._clock import Clock
@@ -34,7 +37,10 @@ from polyroute._types import Attempt, Route
 from polyroute.catalog._catalog import Endpoint
 from polyroute.health._breakers import HealthState
 
-__all__ = ["EndpointStats", "Percentiles", "RoutingView", "Signals", "Stats", "WindowStats"]
+if TYPE_CHECKING:
+    from polyroute.state._limits import RateLimits
+
+__all__ = ["EndpointStats", "Percentiles", "Remote", "RoutingView", "Signals", "Stats", "WindowStats"]
 
 _RATIO = 1.02
 _LOG_RATIO = math.log(_RATIO)
@@ -428,6 +434,49 @@ class _Window:
 EWMA_WEIGHT = 0.3
 
 
+class Remote:
+    """Other processes' statistics of one endpoint (a shared state backend builds these).
+
+    ``windows`` line up with this process's windows: per window ``(successes, failures,
+    not_counted, cancelled, ttft, latency, throughput, lo, hi)`` with log-scale histograms by
+    bin and the exact extremes ``[latency, ttft, throughput]``. Times are this process's
+    ``Clock.monotonic()`` seconds."""
+
+    __slots__ = ("failing", "in_flight", "last_failure", "last_success", "tps_ewma", "ttft_ewma", "windows")
+
+    def __init__(self, windows: list[_Totals]) -> None:
+        self.windows = windows
+        self.in_flight = 0
+        self.last_success: float | None = None
+        self.last_failure: float | None = None
+        self.failing = False
+        self.ttft_ewma: float | None = None
+        self.tps_ewma: float | None = None
+
+
+#: one window's totals: successes, failures, not counted, cancelled, ttft/latency/tps histograms, lo, hi
+_Totals = tuple[int, int, int, int, dict[int, int], dict[int, int], dict[int, int], list[float], list[float]]
+
+
+def _add(into: dict[int, int], part: dict[int, int]) -> None:
+    for k, v in part.items():
+        into[k] = into.get(k, 0) + v
+
+
+def _later(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None or a >= b else b
+
+
+def _mean(a: float | None, wa: int, b: float | None, wb: int) -> float | None:
+    if a is None or not wa:
+        return b if wb else None
+    if b is None or not wb:
+        return a
+    return (a * wa + b * wb) / (wa + wb)
+
+
 class _Recorder:
     """One endpoint's live statistics."""
 
@@ -440,6 +489,7 @@ class _Recorder:
         "last_failure",
         "last_success",
         "lock",
+        "remote",
         "tps_ewma",
         "ttft_ewma",
         "windows",
@@ -447,6 +497,8 @@ class _Recorder:
 
     def __init__(self, key: str, spans: Iterable[float], n: int, failing: set[str]) -> None:
         self.key = key
+        #: other processes' statistics (shared state), or None
+        self.remote: Remote | None = None
         self._failing_keys = failing
         self.windows = [_Window(s, n) for s in spans]
         self.lock = threading.Lock()
@@ -507,18 +559,71 @@ class _Recorder:
         with self.lock:
             w.roll(now)
             t = w.totals
-            signals = Signals(
-                successes=t.ok,
-                failures=t.failed,
-                last_success=self.last_success,
-                last_failure=self.last_failure,
-                failing=self.failing,
-                ttft_recent=self.ttft_ewma if t.ttft else None,
-                throughput_recent=self.tps_ewma if t.tps else None,
-                histograms=(t.ttft, t.tps, self.lock),
-            )
+            rem = self.remote
+            if rem is None:
+                signals = Signals(
+                    successes=t.ok,
+                    failures=t.failed,
+                    last_success=self.last_success,
+                    last_failure=self.last_failure,
+                    failing=self.failing,
+                    ttft_recent=self.ttft_ewma if t.ttft else None,
+                    throughput_recent=self.tps_ewma if t.tps else None,
+                    histograms=(t.ttft, t.tps, self.lock),
+                )
+            else:
+                signals = self._merged(t, rem)
             self._signals = signals
         return signals
+
+    def _merged(self, t: _Bucket, rem: Remote) -> Signals:
+        """This process's short window plus the other processes' (caller holds the lock)."""
+        ok, failed, _, _, ttft, _, tps, _, _ = rem.windows[0]
+        last_success = _later(self.last_success, rem.last_success)
+        last_failure = _later(self.last_failure, rem.last_failure)
+        failing = (self.failing or rem.failing) and (
+            last_failure is not None and (last_success is None or last_failure >= last_success)
+        )
+        ttft_hist = dict(t.ttft)
+        _add(ttft_hist, ttft)
+        tps_hist = dict(t.tps)
+        _add(tps_hist, tps)
+        return Signals(
+            successes=t.ok + ok,
+            failures=t.failed + failed,
+            last_success=last_success,
+            last_failure=last_failure,
+            failing=failing,
+            ttft_recent=_mean(self.ttft_ewma if t.ttft else None, t.ok, rem.ttft_ewma if ttft else None, ok),
+            throughput_recent=_mean(self.tps_ewma if t.tps else None, t.ok, rem.tps_ewma if tps else None, ok),
+            histograms=(ttft_hist, tps_hist, threading.Lock()),
+        )
+
+    def export(self, now: float) -> dict[str, Any]:
+        """This process's windows, for other processes (ages instead of clock times)."""
+        with self.lock:
+            windows = []
+            for w in self.windows:
+                w.roll(now)
+                t = w.totals
+                buckets = [b for b in w.buckets if b is not None]
+                lo = [min((b.lo[i] for b in buckets), default=_INF) for i in range(3)]
+                hi = [max((b.hi[i] for b in buckets), default=-_INF) for i in range(3)]
+                # JSON has no infinity: None stands for "no value yet"
+                lo = [None if v == _INF else v for v in lo]  # type: ignore[misc]
+                hi = [None if v == -_INF else v for v in hi]  # type: ignore[misc]
+                windows.append(
+                    [t.ok, t.failed, t.neutral, t.cancelled, dict(t.ttft), dict(t.latency), dict(t.tps), lo, hi]
+                )
+            return {
+                "windows": windows,
+                "in_flight": self.in_flight,
+                "success_age": None if self.last_success is None else now - self.last_success,
+                "failure_age": None if self.last_failure is None else now - self.last_failure,
+                "failing": self.failing,
+                "ttft_ewma": self.ttft_ewma,
+                "tps_ewma": self.tps_ewma,
+            }
 
 
 _OK, _FAILED, _NEUTRAL, _CANCELLED = 0, 1, 2, 3
@@ -610,9 +715,30 @@ class Stats:
         return r.signals(now) if r is not None else _EMPTY_SIGNALS
 
     def in_flight(self, key: str) -> int:
-        """Attempts at ``key`` sent and not yet ended."""
+        """Attempts at ``key`` sent and not yet ended (in every process, with shared state)."""
         r = self._recorders.get(key)
-        return r.in_flight if r is not None else 0
+        if r is None:
+            return 0
+        rem = r.remote
+        return r.in_flight if rem is None else r.in_flight + rem.in_flight
+
+    # -- sharing -------------------------------------------------------------------------------
+
+    def export(self, now: float) -> dict[str, dict[str, Any]]:
+        """Every endpoint's windows in this process (what a shared backend publishes)."""
+        return {key: r.export(now) for key, r in list(self._recorders.items())}
+
+    def set_remote(self, remote: dict[str, Remote]) -> None:
+        """Other processes' statistics, merged into what routing and reports read from now on."""
+        for key in remote:
+            self._recorder(key)
+        for key, r in list(self._recorders.items()):
+            rem = remote.get(key)
+            with r.lock:
+                r.remote = rem
+                r._signals = None
+            if rem is not None and rem.failing:
+                self.failing.add(key)
 
     def report(self, endpoints: Iterable[Endpoint], health: HealthState, now: float) -> dict[str, EndpointStats]:
         """Every endpoint's statistics at ``now``, by endpoint key."""
@@ -626,35 +752,86 @@ class Stats:
             if r is None:
                 r = _Recorder(ep.key, self._spans, self._buckets, set())
             with r.lock:
-                for w in r.windows:
+                rem = r.remote
+                for i, w in enumerate(r.windows):
                     w.roll(now)
-                    windows[_window_label(w.span)] = w.report()
+                    label = _window_label(w.span)
+                    windows[label] = w.report() if rem is None else _merged_report(w, rem.windows[i])
             b = breakers.get(ep.key)
+            last_success, last_failure = r.last_success, r.last_failure
+            in_flight = r.in_flight
+            if rem is not None:
+                last_success = _later(last_success, rem.last_success)
+                last_failure = _later(last_failure, rem.last_failure)
+                in_flight += rem.in_flight
             out[ep.key] = EndpointStats(
                 key=ep.key,
                 provider=ep.provider,
                 model=ep.model,
-                in_flight=r.in_flight,
+                in_flight=in_flight,
                 breaker=b.state if b is not None else "closed",
                 windows=windows,
-                last_success_s=None if r.last_success is None else now - r.last_success,
-                last_failure_s=None if r.last_failure is None else now - r.last_failure,
+                last_success_s=None if last_success is None else now - last_success,
+                last_failure_s=None if last_failure is None else now - last_failure,
             )
         return out
+
+
+def _merged_report(w: _Window, other: _Totals) -> WindowStats:
+    """A window's report over this process's totals plus other processes'."""
+    t = w.totals
+    ok, failed, neutral, cancelled, ttft, latency, tps, olo, ohi = other
+    merged = [dict(t.latency), dict(t.ttft), dict(t.tps)]
+    _add(merged[0], latency)
+    _add(merged[1], ttft)
+    _add(merged[2], tps)
+    buckets = [b for b in w.buckets if b is not None]
+    out: list[Percentiles | None] = []
+    for i in range(3):
+        found = _percentiles(merged[i])
+        if found is not None:
+            lo = min([olo[i], *(b.lo[i] for b in buckets)])
+            hi = max([ohi[i], *(b.hi[i] for b in buckets)])
+            p = [min(max(v, lo), hi) for v in (found.p50, found.p75, found.p90, found.p95, found.p99)]
+            found = Percentiles(p[0], p[1], p[2], p[3], p[4], samples=found.samples)
+        out.append(found)
+    successes, failures = t.ok + ok, t.failed + failed
+    counted = successes + failures
+    return WindowStats(
+        window_s=w.span,
+        successes=successes,
+        failures=failures,
+        not_counted=t.neutral + neutral,
+        cancelled=t.cancelled + cancelled,
+        success_ratio=successes / counted if counted else None,
+        ttft=out[1],
+        latency=out[0],
+        throughput=out[2],
+    )
 
 
 class RoutingView:
     """What planning reads about endpoints: breaker availability plus live statistics.
 
     ``available(key, now)``, ``signals(key, now)`` and ``in_flight(key)`` are the health
-    state's and the statistics' own methods, bound once."""
+    state's and the statistics' own methods, bound once; with ``limits``, an endpoint at its
+    rate limit is not available either (planning moves it behind the others)."""
 
     __slots__ = ("available", "failing", "health", "in_flight", "signals", "stats")
 
-    def __init__(self, health: HealthState, stats: Stats) -> None:
+    def __init__(self, health: HealthState, stats: Stats, limits: RateLimits | None = None) -> None:
         self.health = health
         self.stats = stats
-        self.available = health.available
+        if limits is None:
+            self.available = health.available
+        else:
+            breaker_ok = health.available
+            rate_ok = limits.available
+
+            def available(key: str, now: float) -> bool:
+                return breaker_ok(key, now) and rate_ok(key, now)
+
+            self.available = available
         self.signals = stats.signals
         self.in_flight = stats.in_flight
         self.failing = stats.failing

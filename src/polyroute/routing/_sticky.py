@@ -10,11 +10,14 @@ stays healthy (circuit closed, no recent outage).
 As on OpenRouter, stickiness by conversation opening applies only where it pays: endpoints with a
 ``cache_read`` price below their prompt price; an explicit ``session_id`` always applies; and an
 explicit ``provider.order`` wins over it. In-process, bounded (least recently used entries go
-first), thread-safe.
+first), thread-safe. A shared state backend also stores each conversation under a stable digest
+(:func:`conversation_digest`: the same in every process), told through ``listener``, and fetches
+the ones this process has not seen before planning.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +27,10 @@ from polyroute._request import ChatRequest
 from polyroute._types import Route
 from polyroute.errors import PolyrouteError
 
-__all__ = ["StickySessions", "conversation_key"]
+__all__ = ["StickySessions", "conversation_digest", "conversation_key"]
+
+#: told ``(model, request, endpoint_key)`` when a conversation is remembered; must not block
+StickyListener = Callable[[str, ChatRequest, str], None]
 
 Key = tuple[str, int]  # ("session" | "opening", hash)
 
@@ -42,16 +48,34 @@ def conversation_key(request: ChatRequest) -> Key | None:
     return _opening_key(request.messages)
 
 
-def _opening_key(messages: Sequence[Mapping[str, Any]]) -> Key | None:
+def _opening(messages: Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:
     parts: list[Any] = []
     for m in messages:
         role = m.get("role")
         parts.append((role, _content_key(m.get("content"))))
         if role not in ("system", "developer"):
             break
+    return tuple(parts)
+
+
+def _opening_key(messages: Sequence[Mapping[str, Any]]) -> Key | None:
+    parts = _opening(messages)
     if not parts:
         return None
-    return ("opening", hash(tuple(parts)))
+    return ("opening", hash(parts))
+
+
+def conversation_digest(request: ChatRequest) -> str | None:
+    """A digest of :func:`conversation_key`'s identity that every process computes alike
+    (``hash()`` differs between processes): what a shared backend stores conversations under."""
+    if request.session_id:
+        data = "session:" + request.session_id
+    else:
+        parts = _opening(request.messages)
+        if not parts:
+            return None
+        data = "opening:" + repr(parts)
+    return hashlib.blake2b(data.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
 class StickySessions:
@@ -76,6 +100,8 @@ class StickySessions:
         self._max = max_entries
         self._entries: OrderedDict[tuple[str, Key], tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
+        #: told about every conversation remembered (a shared state backend stores it)
+        self.listener: StickyListener | None = None
 
     @property
     def enabled(self) -> bool:
@@ -121,3 +147,6 @@ class StickySessions:
         key = conversation_key(request)
         if key is not None:
             self.remember(route.model, key, endpoint_key, self._now())
+            listener = self.listener
+            if listener is not None:
+                listener(route.model, request, endpoint_key)
