@@ -133,7 +133,7 @@ class Router:
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
         #: the catalog in service, its index and backends (replaced whole by :meth:`reload`)
-        self._gen = Generation(catalog, {p.name: self._new_backend(p) for p in catalog.providers.values()})
+        self._generation = Generation(catalog, {p.name: self._new_backend(p) for p in catalog.providers.values()})
         self._reload_lock = threading.Lock()
         #: retired generations with calls still running on them
         self._draining: list[Generation] = []
@@ -213,7 +213,7 @@ class Router:
     @property
     def catalog(self) -> Catalog:
         """The catalog this router routes over."""
-        return self._gen.catalog
+        return self._generation.catalog
 
     @property
     def health(self) -> HealthState:
@@ -251,22 +251,22 @@ class Router:
         """The ordered candidates a call with these arguments would try now, each with the reason
         for its place, and the endpoints it would leave out, with theirs. Nothing is sent; a
         strategy that draws lots draws them, so two plans may differ."""
-        gen = self._gen
+        generation = self._generation
         request = self._request(
-            model, messages or [{"role": "user", "content": ""}], stream, params, gen.catalog, validate=False
+            model, messages or [{"role": "user", "content": ""}], stream, params, generation.catalog, validate=False
         )
-        return self._plan(request, gen)
+        return self._plan(request, generation)
 
-    def _plan(self, request: ChatRequest, gen: Generation) -> Plan:
+    def _plan(self, request: ChatRequest, generation: Generation) -> Plan:
         return make_plan(
             request,
-            gen.catalog,
+            generation.catalog,
             self._view,
             self._clock.monotonic(),
             self._rng,
             strategies=self._strategies,
             sticky=self._sticky,
-            index=gen.index,
+            index=generation.index,
         )
 
     def stats(self) -> StatsReport:
@@ -275,7 +275,7 @@ class Router:
         percentiles; requests in flight; the breaker's state. With a shared state backend these
         are the cluster's (every process's attempts). ``.state`` says how the state backend is
         doing (:class:`~polyroute.state.StateStatus`: Redis errors and fallbacks)."""
-        endpoints = [ep for spec in self._gen.catalog.models.values() for ep in spec.endpoints]
+        endpoints = [ep for spec in self._generation.catalog.models.values() for ep in spec.endpoints]
         return StatsReport(self._state.report(endpoints, self._clock.monotonic()), self._state.status())
 
     @property
@@ -353,12 +353,12 @@ class Router:
         )
 
     def _execution(
-        self, request: ChatRequest, gen: Generation, *, asynchronous: bool = False, request_id: str | None = None
+        self, request: ChatRequest, generation: Generation, *, asynchronous: bool = False, request_id: str | None = None
     ) -> Execution:
-        plan = self._plan(request, gen)
-        catalog = gen.catalog
+        plan = self._plan(request, generation)
+        catalog = generation.catalog
         hedge = None
-        if asynchronous and (request.hedge or (request.hedge is None and gen.hedging)):
+        if asynchronous and (request.hedge or (request.hedge is None and generation.hedging)):
             from polyroute.execution._hedge import delay_policy, parse_hedge
 
             settings = parse_hedge(request.hedge, catalog.settings.routing.hedge)
@@ -419,21 +419,21 @@ class Router:
         ``provider`` (preferences), ``timeout`` (overall deadline, seconds), and the caller's
         ``user``, ``caller_key``, ``project``, ``tags`` and ``metadata``.
         """
-        gen = self._enter()
+        generation = self._enter()
         try:
-            request = self._request(model, messages, stream, params, gen.catalog)
+            request = self._request(model, messages, stream, params, generation.catalog)
             if self._shared:
                 self._state.prepare(request)
-            ex = self._execution(request, gen)
+            execution = self._execution(request, generation)
         except BaseException:
-            gen.leave()
+            generation.leave()
             raise
         if stream:
-            return Stream(_engine.stream(ex, gen.backend, self._clock, finished=gen.leave))
+            return Stream(_engine.stream(execution, generation.backend, self._clock, finished=generation.leave))
         try:
-            return _engine.complete(ex, gen.backend, self._clock)
+            return _engine.complete(execution, generation.backend, self._clock)
         finally:
-            gen.leave()
+            generation.leave()
 
     @overload
     async def acompletion(
@@ -464,21 +464,21 @@ class Router:
         **params: Unpack[CompletionParams],
     ) -> ChatCompletion | AsyncStream:
         """The async twin of :meth:`completion`. Only async calls are hedged (``hedge=``)."""
-        gen = self._enter()
+        generation = self._enter()
         try:
-            request = self._request(model, messages, stream, params, gen.catalog)
+            request = self._request(model, messages, stream, params, generation.catalog)
             if self._shared:
                 await self._state.aprepare(request)
-            ex = self._execution(request, gen, asynchronous=True)
+            execution = self._execution(request, generation, asynchronous=True)
         except BaseException:
-            gen.leave()
+            generation.leave()
             raise
         if stream:
-            return AsyncStream(_engine.astream(ex, gen.backend, self._clock, finished=gen.leave))
+            return AsyncStream(_engine.astream(execution, generation.backend, self._clock, finished=generation.leave))
         try:
-            return await _engine.acomplete(ex, gen.backend, self._clock)
+            return await _engine.acomplete(execution, generation.backend, self._clock)
         finally:
-            gen.leave()
+            generation.leave()
 
     # -- embeddings --------------------------------------------------------------------------
 
@@ -518,10 +518,10 @@ class Router:
         """
         from polyroute.embeddings import _call
 
-        gen = self._enter()
+        generation = self._enter()
         try:
             call = _call.prepare(
-                gen.catalog,
+                generation.catalog,
                 model,
                 input,
                 models=models,
@@ -537,9 +537,9 @@ class Router:
                 timeout=timeout,
                 extra_body=extra_body,
             )
-            return _call.embed(self, gen, call)
+            return _call.embed(self, generation, call)
         finally:
-            gen.leave()
+            generation.leave()
 
     async def aembedding(
         self,
@@ -567,10 +567,10 @@ class Router:
 
         if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool) or max_concurrency < 1:
             raise InvalidRequest(f"must be a positive integer, got {max_concurrency!r}", param="max_concurrency")
-        gen = self._enter()
+        generation = self._enter()
         try:
             call = _call.prepare(
-                gen.catalog,
+                generation.catalog,
                 model,
                 input,
                 models=models,
@@ -586,9 +586,9 @@ class Router:
                 timeout=timeout,
                 extra_body=extra_body,
             )
-            return await _call.aembed(self, gen, call, max_concurrency)
+            return await _call.aembed(self, generation, call, max_concurrency)
         finally:
-            gen.leave()
+            generation.leave()
 
     # -- reloading ---------------------------------------------------------------------------
 
@@ -619,7 +619,7 @@ class Router:
 
             catalog = load_catalog(config if isinstance(config, Mapping) else Path(config), env=env)
         with self._reload_lock:
-            old = self._gen
+            old = self._generation
             _check_sorts(catalog, self._strategies)
             _check_accounts(old.catalog.settings, catalog.settings)
             _check_given(catalog, self._given)
@@ -633,16 +633,16 @@ class Router:
             kept = {id(b) for b in backends.values()}
             doomed = [b for b in old.backends.values() if id(b) not in kept]
             self._state.configure(catalog)
-            self._gen = Generation(catalog, backends)
+            self._generation = Generation(catalog, backends)
             self._draining.append(old)
         old.retire(doomed, self._release)
 
     def _enter(self) -> Generation:
         """The generation a call starts on, counted in (a retired one is never entered)."""
         while True:
-            gen = self._gen
-            if gen.enter():
-                return gen
+            generation = self._generation
+            if generation.enter():
+                return generation
 
     def _release(self, backends: Sequence[ServedBackend]) -> None:
         """Close backends no call uses any more: sync pools now, async pools on the running event
@@ -665,9 +665,9 @@ class Router:
         """Every backend still to close: the current ones, retired ones (even if a call that was
         never read to its end still holds them) and those released without an event loop."""
         with self._reload_lock:
-            out: list[ServedBackend] = list(self._gen.backends.values())
-            for gen in self._draining:
-                out.extend(gen.abandon())
+            out: list[ServedBackend] = list(self._generation.backends.values())
+            for generation in self._draining:
+                out.extend(generation.abandon())
             self._draining = []
             out.extend(self._unclosed)
             self._unclosed = []
@@ -677,11 +677,11 @@ class Router:
 
     def close(self) -> None:
         """Close the sync connection pools; flush the ledger (closing it if the router opened it)."""
-        for backend in self._gen.backends.values():
+        for backend in self._generation.backends.values():
             backend.close()
         with self._reload_lock:
-            for gen in self._draining:
-                self._unclosed.extend(gen.abandon())
+            for generation in self._draining:
+                self._unclosed.extend(generation.abandon())
             self._draining = []
             retired = list(self._unclosed)  # their async pools: for aclose()
         for backend in retired:
@@ -716,7 +716,7 @@ class Router:
         await self.aclose()
 
     def __repr__(self) -> str:
-        catalog = self._gen.catalog
+        catalog = self._generation.catalog
         return f"Router(models={list(catalog.models)}, providers={list(catalog.providers)})"
 
 

@@ -35,23 +35,23 @@ AsyncBackendFor = Callable[[str], AsyncBackend]
 _BACKGROUND: set[asyncio.Task[None]] = set()
 
 
-def settle_now(ex: Execution) -> None:
+def settle_now(execution: Execution) -> None:
     """Settle what the call still holds (sync)."""
-    s = ex.settlements()
+    s = execution.settlements()
     if s is not None:
         s.gate.settle(s.holds)
 
 
-async def asettle_now(ex: Execution) -> None:
+async def asettle_now(execution: Execution) -> None:
     """Settle what the call still holds, without blocking the event loop."""
-    s = ex.settlements()
+    s = execution.settlements()
     if s is not None:
         await s.gate.asettle(s.holds)
 
 
-def asettle_later(ex: Execution) -> None:
+def asettle_later(execution: Execution) -> None:
     """Settle what a cancelled call still holds in a task of its own (a cancelled task cannot wait)."""
-    s = ex.settlements()
+    s = execution.settlements()
     if s is None:
         return
     try:
@@ -64,10 +64,10 @@ def asettle_later(ex: Execution) -> None:
     task.add_done_callback(_BACKGROUND.discard)
 
 
-def _admin(ex: Execution, action: object) -> bool:
+def _admin(execution: Execution, action: object) -> bool:
     """Perform a Reserve or Settle (sync); ``False`` if ``action`` is neither."""
     if type(action) is Reserve:
-        ex.reserved(action, action.gate.reserve(action.candidate.endpoint))
+        execution.reserved(action, action.gate.reserve(action.candidate.endpoint))
         return True
     if type(action) is Settle:
         action.gate.settle(action.holds)
@@ -75,10 +75,10 @@ def _admin(ex: Execution, action: object) -> bool:
     return False
 
 
-async def _aadmin(ex: Execution, action: object) -> bool:
+async def _aadmin(execution: Execution, action: object) -> bool:
     """Perform a Reserve or Settle without blocking the loop; ``False`` if ``action`` is neither."""
     if type(action) is Reserve:
-        ex.reserved(action, await action.gate.areserve(action.candidate.endpoint))
+        execution.reserved(action, await action.gate.areserve(action.candidate.endpoint))
         return True
     if type(action) is Settle:
         await action.gate.asettle(action.holds)
@@ -86,52 +86,52 @@ async def _aadmin(ex: Execution, action: object) -> bool:
     return False
 
 
-def complete(ex: Execution, backend_for: BackendFor, clock: Clock) -> ChatCompletion:
+def complete(execution: Execution, backend_for: BackendFor, clock: Clock) -> ChatCompletion:
     """Run a non-streamed call to the end."""
-    request = ex.request
+    request = execution.request
     while True:
-        action = ex.next()
+        action = execution.next()
         if type(action) is Send:
             started = clock.monotonic()
             try:
                 resp = backend_for(action.provider.name).complete(action.candidate.endpoint, request, action.timeouts)
             except ProviderError as err:
-                ex.failed(action, err, started)
+                execution.failed(action, err, started)
                 continue
             except BaseException:
-                ex.abandoned(action, started, None, message="the call was interrupted")
-                settle_now(ex)
+                execution.abandoned(action, started, None, message="the call was interrupted")
+                settle_now(execution)
                 raise
-            resp.route = ex.succeeded(action, started, resp.usage)
-            settle_now(ex)
+            resp.route = execution.succeeded(action, started, resp.usage)
+            settle_now(execution)
             return resp
         if type(action) is Wait:
             clock.sleep(action.seconds)
             continue
-        if _admin(ex, action):
+        if _admin(execution, action):
             continue
         assert isinstance(action, PolyrouteError)
         raise action
 
 
-async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -> ChatCompletion:
+async def acomplete(execution: Execution, backend_for: AsyncBackendFor, clock: Clock) -> ChatCompletion:
     """Run a non-streamed call to the end (async)."""
-    request = ex.request
+    request = execution.request
     while True:
-        action = ex.next()
+        action = execution.next()
         if type(action) is Send:
-            delay = ex.hedge_delay(action)
+            delay = execution.hedge_delay(action)
             if delay is not None:
                 from polyroute.execution import _hedge
 
                 try:
-                    hedged = await _hedge.race_complete(ex, action, backend_for, clock, delay)
+                    hedged = await _hedge.race_complete(execution, action, backend_for, clock, delay)
                 except BaseException:
-                    asettle_later(ex)
+                    asettle_later(execution)
                     raise
                 if hedged is None:
                     continue
-                await asettle_now(ex)
+                await asettle_now(execution)
                 return hedged
             started = clock.monotonic()
             backend = backend_for(action.provider.name)
@@ -145,19 +145,19 @@ async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -
                     except TimeoutError as exc:
                         raise ReadTimeout("the call's deadline passed during this attempt") from exc
             except ProviderError as err:
-                ex.failed(action, err, started)
+                execution.failed(action, err, started)
                 continue
             except BaseException:
-                ex.abandoned(action, started, None, message="the call was cancelled")
-                asettle_later(ex)
+                execution.abandoned(action, started, None, message="the call was cancelled")
+                asettle_later(execution)
                 raise
-            resp.route = ex.succeeded(action, started, resp.usage)
-            await asettle_now(ex)
+            resp.route = execution.succeeded(action, started, resp.usage)
+            await asettle_now(execution)
             return resp
         if type(action) is Wait:
             await clock.asleep(action.seconds)
             continue
-        if await _aadmin(ex, action):
+        if await _aadmin(execution, action):
             continue
         assert isinstance(action, PolyrouteError)
         raise action
@@ -175,18 +175,18 @@ def _first_token_bound(action: Send, timeouts: Timeouts) -> bool:
 
 
 def stream(
-    ex: Execution, backend_for: BackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
+    execution: Execution, backend_for: BackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
 ) -> Iterator[ChatCompletionChunk]:
     """Run a streamed call: fail over until the first content, relay after it. ``finished`` is
     called when the stream ends, however it ends (if it was started at all)."""
     try:
-        request = ex.request
+        request = execution.request
         while True:
-            action = ex.next()
+            action = execution.next()
             if type(action) is Wait:
                 clock.sleep(action.seconds)
                 continue
-            if _admin(ex, action):
+            if _admin(execution, action):
                 continue
             if not isinstance(action, Send):
                 assert isinstance(action, PolyrouteError)
@@ -214,76 +214,76 @@ def stream(
                     yield from out
             except ProviderError as err:
                 if relay.committed:
-                    ex.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
-                    settle_now(ex)
-                    raise ex.interrupted(
+                    execution.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
+                    settle_now(execution)
+                    raise execution.interrupted(
                         StreamInterrupted(
                             err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks
                         )
                     ) from err
                 if isinstance(err, ReadTimeout) and _first_token_bound(action, timeouts):
                     err = FirstTokenTimeout(f"no content within {action.timeouts.first_token:.3f}s: {err.message}")
-                ex.failed(action, err, started, ttft=ttft)
+                execution.failed(action, err, started, ttft=ttft)
                 continue
             except GeneratorExit:
-                ex.abandoned(action, started, relay.usage, ttft=ttft)
-                settle_now(ex)
+                execution.abandoned(action, started, relay.usage, ttft=ttft)
+                settle_now(execution)
                 raise
             finally:
                 source.close()  # type: ignore[attr-defined]
-            route = ex.succeeded(action, started, relay.usage, ttft=ttft)
-            settle_now(ex)
-            yield from relay.finish(route, ex.request_id, int(clock.time()))
+            route = execution.succeeded(action, started, relay.usage, ttft=ttft)
+            settle_now(execution)
+            yield from relay.finish(route, execution.request_id, int(clock.time()))
             return
     finally:
         if finished is not None:
             finished()
 
 
-async def _open(ex: Execution, action: Send, backend_for: AsyncBackendFor, clock: Clock) -> Opening | None:
+async def _open(execution: Execution, action: Send, backend_for: AsyncBackendFor, clock: Clock) -> Opening | None:
     """Open one streamed attempt up to its first content (hedged if the call is); ``None`` if it failed."""
-    delay = ex.hedge_delay(action)
+    delay = execution.hedge_delay(action)
     if delay is not None:
         from polyroute.execution import _hedge
 
         try:
-            return await _hedge.race_streams(ex, action, backend_for, clock, delay)
+            return await _hedge.race_streams(execution, action, backend_for, clock, delay)
         except BaseException:
-            asettle_later(ex)
+            asettle_later(execution)
             raise
-    opening = Opening(action, backend_for(action.provider.name), clock, ex.request)
+    opening = Opening(action, backend_for(action.provider.name), clock, execution.request)
     try:
         await opening.run()
     except ProviderError as err:
         await opening.close()
-        ex.failed(action, err, opening.started)
+        execution.failed(action, err, opening.started)
         return None
     except BaseException:
         await opening.close()
-        ex.abandoned(action, opening.started, opening.relay.usage, message="the call was cancelled")
-        asettle_later(ex)
+        execution.abandoned(action, opening.started, opening.relay.usage, message="the call was cancelled")
+        asettle_later(execution)
         raise
     return opening
 
 
 async def astream(
-    ex: Execution, backend_for: AsyncBackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
+    execution: Execution, backend_for: AsyncBackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
 ) -> AsyncIterator[ChatCompletionChunk]:
     """Run a streamed call (async): fail over until the first content, relay after it.
     ``finished`` is called when the stream ends, however it ends (if it was started at all)."""
     try:
         loop = asyncio.get_running_loop()
         while True:
-            action = ex.next()
+            action = execution.next()
             if type(action) is Wait:
                 await clock.asleep(action.seconds)
                 continue
-            if await _aadmin(ex, action):
+            if await _aadmin(execution, action):
                 continue
             if not isinstance(action, Send):
                 assert isinstance(action, PolyrouteError)
                 raise action
-            opening = await _open(ex, action, backend_for, clock)
+            opening = await _open(execution, action, backend_for, clock)
             if opening is None:
                 continue
             action, started, relay, it, ttft = (
@@ -318,20 +318,20 @@ async def astream(
                             for c in relay.push(chunk):
                                 yield c
             except ProviderError as err:
-                ex.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
-                await asettle_now(ex)
-                raise ex.interrupted(
+                execution.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
+                await asettle_now(execution)
+                raise execution.interrupted(
                     StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
                 ) from err
             except (GeneratorExit, asyncio.CancelledError):
-                ex.abandoned(action, started, relay.usage, ttft=ttft)
-                asettle_later(ex)
+                execution.abandoned(action, started, relay.usage, ttft=ttft)
+                asettle_later(execution)
                 raise
             finally:
                 await opening.close()
-            route = ex.succeeded(action, started, relay.usage, ttft=ttft)
-            await asettle_now(ex)
-            for c in relay.finish(route, ex.request_id, int(clock.time())):
+            route = execution.succeeded(action, started, relay.usage, ttft=ttft)
+            await asettle_now(execution)
+            for c in relay.finish(route, execution.request_id, int(clock.time())):
                 yield c
             return
     finally:

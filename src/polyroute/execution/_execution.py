@@ -112,7 +112,7 @@ class Execution:
 
     __slots__ = (
         "_admitted",
-        "_cands",
+        "_candidates",
         "_catalog",
         "_clock",
         "_current",
@@ -123,9 +123,9 @@ class Execution:
         "_health",
         "_hedge_delay",
         "_hold",
-        "_i",
         "_images",
         "_min_context",
+        "_next",
         "_observers",
         "_refusal",
         "_retries",
@@ -161,7 +161,7 @@ class Execution:
     ) -> None:
         self.request = request
         self.request_id = request_id
-        self._cands = plan.candidates
+        self._candidates = plan.candidates
         self._excluded = plan.excluded
         self.prompt_tokens = plan.prompt_tokens
         self._hedge_delay = hedge_delay
@@ -180,7 +180,7 @@ class Execution:
         self.started = clock.monotonic()
         deadline = request.timeout if request.timeout is not None else self._settings.timeouts.deadline
         self._deadline = self.started + deadline if deadline is not None else None
-        self._i = 0
+        self._next = 0
         self._retries = 0
         self._retry_pending = False
         self._wait: float | None = None
@@ -259,8 +259,8 @@ class Execution:
     def _advance(self, now: float) -> tuple[Candidate, CircuitBreaker] | Reserve | None:
         """The next candidate that may be sent now (its rate-limit slot and budget taken) and its
         breaker, recording the ones skipped on the way; or the :class:`Reserve` to do first."""
-        while self._i < len(self._cands):
-            cand = self._cands[self._i]
+        while self._next < len(self._candidates):
+            cand = self._candidates[self._next]
             endpoint = cand.endpoint
             breaker = self._health.breaker(endpoint.key)
             if self._gate is not None:  # reserve only for an endpoint that will be tried
@@ -268,7 +268,7 @@ class Execution:
                 if admitted is None or admitted[0] is not cand:
                     limit = self._min_context
                     if limit is not None and endpoint.context_length is not None and endpoint.context_length <= limit:
-                        self._i += 1
+                        self._next += 1
                         self._skip(
                             cand,
                             "ContextLengthExceeded",
@@ -276,17 +276,17 @@ class Execution:
                         )
                         continue
                     if not breaker.available(now):
-                        self._i += 1
+                        self._next += 1
                         self._skip(cand, "CircuitOpen", "circuit breaker open")
                         continue
                     return Reserve(cand, self._gate)
                 self._admitted = None
-                self._i += 1
+                self._next += 1
                 self._retries = 0
                 if not self._admit(cand, admitted[1]):
                     continue
             else:
-                self._i += 1
+                self._next += 1
                 self._retries = 0
                 limit = self._min_context
                 if limit is not None and endpoint.context_length is not None and endpoint.context_length <= limit:
@@ -308,7 +308,7 @@ class Execution:
 
         Only the call's first attempt is hedged, and only when hedging is on for the call and
         a later candidate exists."""
-        if self._hedge_delay is None or self._sends != 1 or send.retry or self._i >= len(self._cands):
+        if self._hedge_delay is None or self._sends != 1 or send.retry or self._next >= len(self._candidates):
             return None
         return self._hedge_delay(send.candidate.endpoint)
 
@@ -477,7 +477,7 @@ class Execution:
         if final:
             return
         retry = self._settings.retry
-        action = decide(error, send.retry, retry, others_left=self._i < len(self._cands))
+        action = decide(error, send.retry, retry, others_left=self._next < len(self._candidates))
         if action is Action.RETRY and (concurrent or opened):
             if concurrent:
                 return

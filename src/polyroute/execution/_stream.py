@@ -15,24 +15,24 @@ class Stream:
     also available as :attr:`route` once the stream has ended. Use as a context manager (or call
     :meth:`close`) to release the connection if you stop early."""
 
-    __slots__ = ("_gen", "route")
+    __slots__ = ("_chunks", "route")
 
-    def __init__(self, gen: Iterator[ChatCompletionChunk]) -> None:
-        self._gen = gen
+    def __init__(self, chunks: Iterator[ChatCompletionChunk]) -> None:
+        self._chunks = chunks
         self.route: Route | None = None
 
     def __iter__(self) -> Stream:
         return self
 
     def __next__(self) -> ChatCompletionChunk:
-        chunk = next(self._gen)
+        chunk = next(self._chunks)
         if chunk.route is not None:
             self.route = chunk.route
         return chunk
 
     def close(self) -> None:
         """Stop the stream and release its connection."""
-        close = getattr(self._gen, "close", None)
+        close = getattr(self._chunks, "close", None)
         if close is not None:
             close()
 
@@ -48,24 +48,24 @@ class Stream:
 class AsyncStream:
     """The async twin of :class:`Stream`."""
 
-    __slots__ = ("_gen", "route")
+    __slots__ = ("_chunks", "route")
 
-    def __init__(self, gen: AsyncIterator[ChatCompletionChunk]) -> None:
-        self._gen = gen
+    def __init__(self, chunks: AsyncIterator[ChatCompletionChunk]) -> None:
+        self._chunks = chunks
         self.route: Route | None = None
 
     def __aiter__(self) -> AsyncStream:
         return self
 
     async def __anext__(self) -> ChatCompletionChunk:
-        chunk = await anext(self._gen)
+        chunk = await anext(self._chunks)
         if chunk.route is not None:
             self.route = chunk.route
         return chunk
 
     async def aclose(self) -> None:
         """Stop the stream and release its connection."""
-        aclose = getattr(self._gen, "aclose", None)
+        aclose = getattr(self._chunks, "aclose", None)
         if aclose is not None:
             await aclose()
 
