@@ -7,7 +7,7 @@ sent that we do not model are kept in ``extra`` and written back), plus ``route`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
@@ -137,8 +137,25 @@ class ChatMessage(_Reasoning):
         return out
 
 
+class _ChoiceReader:
+    """``from_dict`` for a choice: ``index``, its message or delta (``_PART``: the key and the
+    reader), ``finish_reason``, ``logprobs``; other fields are kept in ``extra``."""
+
+    __slots__ = ()
+    _KNOWN: ClassVar[frozenset[str]]
+    _PART: ClassVar[tuple[str, Callable[[Mapping[str, Any]], Any]]]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        get = data.get
+        known = cls._KNOWN
+        extra = {} if data.keys() <= known else _pop_extra(data, known)
+        key, read = cls._PART
+        return cls(get("index", 0), read(get(key) or {}), get("finish_reason"), get("logprobs"), extra)  # type: ignore[call-arg]
+
+
 @dataclass(slots=True)
-class Choice:
+class Choice(_ChoiceReader):
     """``choices[i]`` of a whole response."""
 
     index: int = 0
@@ -148,13 +165,7 @@ class Choice:
     extra: JSON = field(default_factory=dict)
 
     _KNOWN = frozenset({"index", "message", "finish_reason", "logprobs"})
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Choice:
-        get = data.get
-        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
-        message = ChatMessage.from_dict(get("message") or {})
-        return cls(get("index", 0), message, get("finish_reason"), get("logprobs"), extra)
+    _PART = ("message", ChatMessage.from_dict)
 
     def model_dump(self) -> JSON:
         out: JSON = {
@@ -436,7 +447,7 @@ class Delta(_Reasoning):
 
 
 @dataclass(slots=True)
-class ChunkChoice:
+class ChunkChoice(_ChoiceReader):
     """``choices[i]`` of a stream chunk."""
 
     index: int = 0
@@ -446,12 +457,7 @@ class ChunkChoice:
     extra: JSON = field(default_factory=dict)
 
     _KNOWN = frozenset({"index", "delta", "finish_reason", "logprobs"})
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ChunkChoice:
-        get = data.get
-        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
-        return cls(get("index", 0), Delta.from_dict(get("delta") or {}), get("finish_reason"), get("logprobs"), extra)
+    _PART = ("delta", Delta.from_dict)
 
     def model_dump(self) -> JSON:
         out: JSON = {"index": self.index, "delta": self.delta.model_dump()}
