@@ -48,6 +48,10 @@ def test_files_are_read_from_our_directory_and_checked(tmp_path: Path, monkeypat
         pytest.skip("no package here ships tiktoken's cl100k_base file to copy")
     monkeypatch.setenv("POLYROUTE_TOKENIZER_PACKAGES", "0")
     monkeypatch.setenv("POLYROUTE_TOKENIZER_DIR", str(tmp_path))
+    # only our folder: LiteLLM sets TIKTOKEN_CACHE_DIR when imported, and tiktoken may have cached files
+    monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
+    monkeypatch.delenv("DATA_GYM_CACHE_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-temp"))
     sha256 = _tokens._ENCODINGS["cl100k_base"][2]
     assert _tokens._bpe_ranks("cl100k_base", sha256) is None  # nothing there yet
     (tmp_path / CL100K).write_bytes(b"dG9rZW4= 0\n")  # a file that is not the published one
