@@ -39,6 +39,7 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 	$(BIN)/mypy --strict integrations/langchain/langchain_polyroute
 	$(BIN)/mypy --strict -p llama_index.llms.polyroute
+	$(BIN)/mypy --strict -p llama_index.embeddings.polyroute
 	$(BIN)/mypy --strict integrations/litellm/litellm_polyroute
 
 docs: $(VENV)/.dev

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks._gateway_report import kept_sections
 from benchmarks._planning import growth_check
 from benchmarks._svg import Bar, Series, bar_chart, grouped_bar_chart, line_chart
 
@@ -497,5 +498,6 @@ def render(res: dict[str, Any], doc: Path) -> None:
         lines.append("")
     for part in (_latency, _throughput, _streaming, _imports, _planning, _routing):
         lines += part(res, assets)
+    lines += kept_sections(doc)  # the gateway's, written by `python -m benchmarks.gateway`
     lines.append(_METHOD)
     doc.write_text("\n".join(lines), encoding="utf-8")

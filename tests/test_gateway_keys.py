@@ -84,3 +84,22 @@ def test_admin_login_link_works_once() -> None:
     assert session is not None
     assert auth.redeem(token) is None
     assert "admin-secret" not in repr(auth)
+
+
+@pytest.mark.postgres
+def test_keys_in_postgres(postgres_url: str, postgres_schema: str) -> None:
+    settings = LedgerSettings(url=postgres_url, schema=postgres_schema)
+    a, b = KeyStore.open(settings), KeyStore.open(settings)
+    secret, record = a.create("pg", limit="2.5", limit_reset="daily", models=["m"], providers=["p"], rpm=5)
+    b.refresh()
+    assert b.authenticate(secret) == record
+    assert record.limit == Decimal("2.5") and record.models == ("m",)
+    assert a.update(record.hash, disabled=True).disabled
+    new, _ = a.rotate(record.hash)
+    b.refresh()
+    assert b.authenticate(secret) is None and b.authenticate(new).disabled  # type: ignore[union-attr]
+    assert b.delete(record.hash)
+    a.refresh()
+    assert len(a) == 0
+    a.close()
+    b.close()

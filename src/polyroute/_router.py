@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
 from polyroute._clock import Clock, SystemClock
 from polyroute._generation import Generation, ServedBackend
-from polyroute._params import ROUTING_KEYS, CompletionParams
-from polyroute._request import Caller, ChatRequest, validate_params
+from polyroute._params import CompletionParams
+from polyroute._request import Caller, ChatRequest, build_request
 from polyroute._types import ChatCompletion
 from polyroute.accounting._wiring import Accounts
 from polyroute.adapters import adapter_for
@@ -49,13 +49,13 @@ _ANONYMOUS = Caller()
 def _default_sync_transport(provider: ProviderSpec) -> Transport:
     from polyroute.transports._httpx import HttpxTransport
 
-    return HttpxTransport(max_connections=provider.max_connections)
+    return HttpxTransport(max_connections=provider.max_connections, max_body_bytes=provider.limits.max_body_bytes)
 
 
 def _default_async_transport(provider: ProviderSpec) -> AsyncTransport:
     from polyroute.transports._aiohttp import AiohttpTransport
 
-    return AiohttpTransport(max_connections=provider.max_connections)
+    return AiohttpTransport(max_connections=provider.max_connections, max_body_bytes=provider.limits.max_body_bytes)
 
 
 class Router:
@@ -148,7 +148,10 @@ class Router:
         if provider.api == LITELLM_API:
             return LiteLLMBackend(provider)
         return HttpBackend(
-            provider, adapter_for(provider.api), sync_transport=self._make_sync, async_transport=self._make_async
+            provider,
+            adapter_for(provider.api, clock=self._clock),
+            sync_transport=self._make_sync,
+            async_transport=self._make_async,
         )
 
     @classmethod
@@ -289,67 +292,20 @@ class Router:
         self,
         model: str | None,
         messages: Any,
-        stream: bool,
+        stream: Any,
         params: Mapping[str, Any],
         catalog: Catalog,
         *,
         validate: bool = True,
     ) -> ChatRequest:
-        models = params.get("models")
-        names: list[str] = []
-        if model is not None:
-            if not isinstance(model, str) or not model:
-                raise InvalidRequest("must be a non-empty string", param="model")
-            names.append(model)
-        if models is not None:
-            if isinstance(models, str) or not all(isinstance(m, str) and m for m in models):
-                raise InvalidRequest("must be a list of model names", param="models")
-            names.extend(m for m in models if m not in names)
-        if not names:
-            raise InvalidRequest("give a model (or a models list)", param="model")
-        if validate:
-            validate_params(messages, params)
-        if ROUTING_KEYS.isdisjoint(params):  # the common call: OpenAI parameters only
-            user = params.get("user")
-            return ChatRequest(
-                models=tuple(names),
-                messages=messages,
-                params=dict(params),
-                stream=stream,
-                caller=_ANONYMOUS if user is None else Caller(user=user),
-            )
-        body = {k: v for k, v in params.items() if k not in ROUTING_KEYS}
-        extra_body = params.get("extra_body")
-        if extra_body:
-            body.update(extra_body)
-        tags = params.get("tags") or ()
-        caller = Caller(
-            user=params.get("user"),
-            key=params.get("caller_key"),
-            project=params.get("project"),
-            tags=tuple(tags),
-            metadata=params.get("metadata") or {},
-        )
-        options = params.get("stream_options") or {}
-        provider = params.get("provider")
-        if provider is not None and not isinstance(provider, Mapping):
-            raise InvalidRequest("must be an object of provider preferences", param="provider")
-        hedge = params.get("hedge")
-        if hedge is not None:
-            from polyroute.execution._hedge import parse_hedge
-
-            parse_hedge(hedge, catalog.settings.routing.hedge)
-        return ChatRequest(
-            models=tuple(names),
-            messages=messages,
-            params=body,
-            stream=stream,
-            include_usage=bool(options.get("include_usage")),
-            provider=provider,
-            caller=caller,
-            session_id=params.get("session_id"),
-            timeout=params.get("timeout"),
-            hedge=hedge,
+        return build_request(
+            model,
+            messages,
+            stream,
+            params,
+            hedge_settings=catalog.settings.routing.hedge,
+            validate=validate,
+            anonymous=_ANONYMOUS,
         )
 
     def _execution(
@@ -359,9 +315,9 @@ class Router:
         catalog = generation.catalog
         hedge = None
         if asynchronous and (request.hedge or (request.hedge is None and generation.hedging)):
-            from polyroute.execution._hedge import delay_policy, parse_hedge
+            from polyroute.execution._hedge import delay_policy
 
-            settings = parse_hedge(request.hedge, catalog.settings.routing.hedge)
+            settings = request.hedging if request.hedge is not None else catalog.settings.routing.hedge
             if settings is not None:
                 hedge = delay_policy(settings, self._stats, self._clock)
         elif request.hedge not in (None, False):
@@ -429,7 +385,10 @@ class Router:
             generation.leave()
             raise
         if stream:
-            return Stream(_engine.stream(execution, generation.backend, self._clock, finished=generation.leave))
+            return Stream(
+                _engine.stream(execution, generation.backend, self._clock, finished=generation.leave),
+                execution.request_id,
+            )
         try:
             return _engine.complete(execution, generation.backend, self._clock)
         finally:
@@ -474,7 +433,10 @@ class Router:
             generation.leave()
             raise
         if stream:
-            return AsyncStream(_engine.astream(execution, generation.backend, self._clock, finished=generation.leave))
+            return AsyncStream(
+                _engine.astream(execution, generation.backend, self._clock, finished=generation.leave),
+                execution.request_id,
+            )
         try:
             return await _engine.acomplete(execution, generation.backend, self._clock)
         finally:

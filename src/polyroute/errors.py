@@ -16,6 +16,7 @@
     │   ├── RateLimited                429
     │   ├── ServerError                5xx, 529 overloaded, an error inside a 200 stream
     │   ├── MalformedResponse          a body that is not what the wire format promises
+    │   │   └── ResponseTooLarge       a body or stream line past router.limits
     │   ├── IncompleteStream           a stream that ended without a finish reason or [DONE]
     │   └── TransportError             no HTTP response
     │       ├── ConnectError           could not connect
@@ -32,12 +33,18 @@
 
 Every error raised to a caller for a routed call carries ``attempts``: the
 :class:`~polyroute.Attempt` records of everything that was tried.
+
+Errors never carry a secret: a provider error's message and body, and a configuration error's
+message, are scrubbed of every key polyroute holds (and of anything shaped like a provider key)
+when the error is made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from polyroute._secret import scrub
 
 if TYPE_CHECKING:
     from polyroute._types import Attempt
@@ -65,6 +72,7 @@ __all__ = [
     "QuotaExceeded",
     "RateLimited",
     "ReadTimeout",
+    "ResponseTooLarge",
     "RoutingError",
     "ServerError",
     "StreamInterrupted",
@@ -89,7 +97,7 @@ class ConfigError(PolyrouteError, ValueError):
 
     def __init__(self, message: str, *, path: str = "") -> None:
         self.path = path
-        super().__init__(f"{path}: {message}" if path else message)
+        super().__init__(scrub(f"{path}: {message}" if path else message))
 
 
 class InvalidRequest(PolyrouteError, ValueError):
@@ -145,13 +153,14 @@ class ProviderError(PolyrouteError):
         code: str | int | None = None,
         body: str | None = None,
     ) -> None:
+        message = scrub(message)
         self.message = message
         self.status = status
         self.provider = provider
         self.model = model
         self.retry_after = retry_after
-        self.code = code
-        self.body = body
+        self.code = scrub(code) if isinstance(code, str) else code
+        self.body = scrub(body) if body else body
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -214,9 +223,16 @@ class ServerError(ProviderError):
 
 
 class MalformedResponse(ProviderError):
-    """The provider answered with something its wire format does not allow."""
+    """The provider answered with something its wire format does not allow: not JSON, wrong
+    types, impossible usage (negative or absurd token counts, a cost that is not a number), or a
+    success with no choices. Fails over to the next candidate."""
 
     retryable = True
+
+
+class ResponseTooLarge(MalformedResponse):
+    """The response's decompressed body, or one line of its stream, passed the router's limits
+    (``router.limits``). The connection is dropped at the limit; the call fails over."""
 
 
 class IncompleteStream(ProviderError):

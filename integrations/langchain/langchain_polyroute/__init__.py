@@ -1,4 +1,4 @@
-"""LangChain integration for polyroute: ``ChatPolyroute``, a chat model routed across providers.
+"""LangChain integration for polyroute: ``ChatPolyroute`` and ``PolyrouteEmbeddings``, routed across providers.
 
 ::
 
@@ -13,10 +13,11 @@ from __future__ import annotations
 from importlib import metadata
 
 from langchain_polyroute.chat_models import ChatPolyroute
+from langchain_polyroute.embeddings import PolyrouteEmbeddings
 
 try:
     __version__ = metadata.version("langchain-polyroute")
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-__all__ = ["ChatPolyroute", "__version__"]
+__all__ = ["ChatPolyroute", "PolyrouteEmbeddings", "__version__"]

@@ -256,3 +256,9 @@ def vcr_config() -> dict[str, Any]:
     being sent or recorded.
     """
     return {"record_mode": "none", "ignore_localhost": True}
+
+
+@pytest.fixture(autouse=True)
+def _alpha_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The standard tests' configuration reads its (unused) key from the environment, as any must."""
+    monkeypatch.setenv("ALPHA_API_KEY", "sk-unused")

@@ -255,7 +255,7 @@ def test_routing_options_can_be_set_per_call(chat: ChatPolyroute, recorder: Call
     request = recorder.requests[-1]
     assert (request.models, request.provider, request.session_id, request.timeout) == (
         ("sim-large", "sim-mini"),
-        {"order": ["beta"]},
+        {"order": ("beta",)},  # normalised once, when the request is validated
         "s-1",
         5.0,
     )

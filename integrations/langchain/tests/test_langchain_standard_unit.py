@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 CONFIG_FILE = Path(__file__).parent / "data" / "polyroute.yaml"
 
 CONFIG: dict[str, Any] = {
-    "providers": {"alpha": {"base_url": "http://127.0.0.1:9/alpha/v1", "api_key": "${ALPHA_API_KEY:-sk-unused}"}},
+    "providers": {"alpha": {"base_url": "http://127.0.0.1:9/alpha/v1", "api_key": "${ALPHA_API_KEY}"}},
     "models": {
         "sim-large": {
             "endpoints": [

@@ -18,10 +18,11 @@ from typing import Any
 import httpx
 from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler, HTTPHandler
 from litellm.llms.custom_llm import CustomLLM
-from litellm.types.utils import GenericStreamingChunk, ModelResponse
+from litellm.types.utils import EmbeddingResponse, GenericStreamingChunk, ModelResponse
 from typing_extensions import override
 
-from litellm_polyroute._params import router_params
+from litellm_polyroute._embedding import embedding_params, fill_embedding_response
+from litellm_polyroute._params import _seconds, router_params
 from litellm_polyroute._response import fill_model_response
 from litellm_polyroute._stream import ChunkTranslator
 from litellm_polyroute.errors import to_litellm_error
@@ -178,6 +179,50 @@ class PolyrouteLLM(CustomLLM):
         except PolyrouteError as exc:
             raise call.error(exc) from exc
         return fill_model_response(model_response, completion)
+
+    @override
+    def embedding(
+        self,
+        model: str,
+        input: list[Any],
+        model_response: EmbeddingResponse,
+        print_verbose: Callable[..., Any],
+        logging_obj: Any,
+        optional_params: dict[str, Any],
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        litellm_params: Any = None,
+    ) -> EmbeddingResponse:
+        """One routed embeddings call (sync): ``model`` is a polyroute embedding model."""
+        call = self._call(model, {}, None, litellm_params)
+        try:
+            resp = call.router.embedding(model, input, **embedding_params(optional_params, _seconds(timeout)))
+        except PolyrouteError as exc:
+            raise call.error(exc) from exc
+        return fill_embedding_response(model_response, resp)
+
+    @override
+    async def aembedding(
+        self,
+        model: str,
+        input: list[Any],
+        model_response: EmbeddingResponse,
+        print_verbose: Callable[..., Any],
+        logging_obj: Any,
+        optional_params: dict[str, Any],
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        litellm_params: Any = None,
+    ) -> EmbeddingResponse:
+        """One routed embeddings call (async, batches sent concurrently)."""
+        call = self._call(model, {}, None, litellm_params)
+        try:
+            resp = await call.router.aembedding(model, input, **embedding_params(optional_params, _seconds(timeout)))
+        except PolyrouteError as exc:
+            raise call.error(exc) from exc
+        return fill_embedding_response(model_response, resp)
 
     @override
     def streaming(

@@ -23,7 +23,7 @@ import openai
 import pytest
 import yaml
 
-from polyroute.testing import ErrorReply, ProviderSimulator, Reply, ToolCallSpec
+from polyroute.testing import ErrorReply, ProviderSimulator, Reply, ToolCallSpec, embedding_vector
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +43,7 @@ TOOLS = [
 ]
 #: polyroute models, each served by the simulated provider of the same name
 MODELS = ("fast", "tools", "limited", "broken", "huge")
+EMBEDDING_DIMS = 8
 
 
 def free_port() -> int:
@@ -64,19 +65,29 @@ def upstream() -> Iterator[ProviderSimulator]:
         sim.add_provider("limited").set_default(ErrorReply(429))
         sim.add_provider("broken").set_default(ErrorReply(503))
         sim.add_provider("huge").set_default(ErrorReply.context_length_exceeded())
+        sim.add_provider("vectors", embedding_dimensions=EMBEDDING_DIMS).enqueue(ErrorReply(503))
+        sim.add_provider("vectors-2", embedding_dimensions=EMBEDDING_DIMS)
         yield sim
 
 
 def polyroute_config(sim: ProviderSimulator) -> dict[str, Any]:
+    embed = {"model": "vec-001", "dimensions": EMBEDDING_DIMS, "pricing": {"prompt": 1e-6}}
     return {
-        "providers": {name: {"base_url": sim.provider(name).base_url} for name in MODELS},
+        "providers": {name: {"base_url": sim.provider(name).base_url} for name in (*MODELS, "vectors", "vectors-2")},
         "models": {
-            name: {
-                "endpoints": [
-                    {"provider": name, "model": f"{name}-model", "pricing": {"prompt": 1e-6, "completion": 2e-6}}
-                ]
-            }
-            for name in MODELS
+            **{
+                name: {
+                    "endpoints": [
+                        {"provider": name, "model": f"{name}-model", "pricing": {"prompt": 1e-6, "completion": 2e-6}}
+                    ]
+                }
+                for name in MODELS
+            },
+            "embed": {
+                "kind": "embedding",
+                "endpoints": [{"provider": "vectors", **embed}, {"provider": "vectors-2", **embed}],
+                "provider": {"sort": "ordered"},
+            },
         },
         "router": {"retry": {"base_delay": 0, "max_retries": 0}},
     }
@@ -86,7 +97,13 @@ def litellm_config() -> dict[str, Any]:
     """One model group per polyroute model, plus ``flaky`` (down) falling back to ``fast``."""
     groups = [{"model_name": name, "litellm_params": {"model": f"polyroute/{name}"}} for name in MODELS]
     return {
-        "model_list": [*groups, {"model_name": "flaky", "litellm_params": {"model": "polyroute/broken"}}],
+        "model_list": [
+            *groups,
+            {"model_name": "flaky", "litellm_params": {"model": "polyroute/broken"}},
+            # the openai SDK asks for base64 vectors, which LiteLLM refuses to pass to a custom
+            # provider: dropped, polyroute answers floats, which the SDK reads as well
+            {"model_name": "embed", "litellm_params": {"model": "polyroute/embed", "drop_params": True}},
+        ],
         "router_settings": {"num_retries": 0, "fallbacks": [{"flaky": ["fast"]}]},
         "litellm_settings": {
             "custom_provider_map": [
@@ -231,3 +248,15 @@ def test_proxy_fallbacks_trigger_before_the_first_streamed_chunk(client: openai.
     chunks = list(client.chat.completions.create(model="flaky", messages=MESSAGES, stream=True))
 
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Paris is the capital of France."
+
+
+def test_proxy_embeddings_are_routed_failed_over_and_costed(client: openai.OpenAI) -> None:
+    texts = ["first text", "second text"]
+    raw = client.embeddings.with_raw_response.create(model="embed", input=texts)
+    resp = raw.parse()
+
+    assert [d.embedding for d in resp.data] == [embedding_vector(t, EMBEDDING_DIMS) for t in texts]
+    route = (resp.model_extra or {})["route"]
+    assert route["provider"] == "vectors-2"  # the first provider answered 503
+    assert [a["outcome"] for a in route["attempts"]] == ["error", "success"]
+    assert Decimal(raw.headers["x-litellm-response-cost"]) == Decimal(route["cost"])

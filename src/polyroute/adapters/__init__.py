@@ -17,6 +17,7 @@ from polyroute.adapters._base import StreamDecoder, WireAdapter
 from polyroute.adapters._openai import OpenAIAdapter
 
 if TYPE_CHECKING:
+    from polyroute._clock import Clock
     from polyroute.adapters._anthropic import AnthropicAdapter
     from polyroute.adapters._gemini import GeminiAdapter
 
@@ -32,23 +33,31 @@ __all__ = [
 ]
 
 
-def _anthropic() -> WireAdapter:
+def _anthropic(clock: Clock | None = None) -> WireAdapter:
     from polyroute.adapters._anthropic import AnthropicAdapter
 
-    return AnthropicAdapter()
+    return AnthropicAdapter(clock=clock)
 
 
-def _gemini() -> WireAdapter:
+def _gemini(clock: Clock | None = None) -> WireAdapter:
     from polyroute.adapters._gemini import GeminiAdapter
 
-    return GeminiAdapter()
+    return GeminiAdapter(clock=clock)
 
 
-_FACTORIES: dict[str, Callable[[], WireAdapter]] = {
-    "openai": OpenAIAdapter,
+def _openai(clock: Clock | None = None) -> WireAdapter:
+    return OpenAIAdapter(clock=clock)
+
+
+#: the built-in adapters, which take the router's clock
+_BUILTIN: dict[str, Callable[[Clock | None], WireAdapter]] = {
+    "openai": _openai,
     "anthropic": _anthropic,
     "gemini": _gemini,
 }
+
+
+_FACTORIES: dict[str, Callable[[], WireAdapter]] = {"openai": _openai, "anthropic": _anthropic, "gemini": _gemini}
 _INSTANCES: dict[str, WireAdapter] = {}
 
 
@@ -68,6 +77,7 @@ def register_adapter(api: str, factory: Callable[[], WireAdapter]) -> None:
     """Make ``api: <api>`` in provider configs use adapters built by ``factory``."""
     _FACTORIES[api] = factory
     _INSTANCES.pop(api, None)
+    _BUILTIN.pop(api, None)
 
 
 def known_apis() -> list[str]:
@@ -75,8 +85,11 @@ def known_apis() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def adapter_for(api: str) -> WireAdapter:
-    """The (shared, stateless) adapter for ``api``; ``KeyError`` if unknown."""
+def adapter_for(api: str, *, clock: Clock | None = None) -> WireAdapter:
+    """The adapter for ``api``; ``KeyError`` if unknown. Shared and stateless, except that with
+    ``clock`` a built-in adapter of its own reads that clock (the router's, for Retry-After dates)."""
+    if clock is not None and api in _BUILTIN:
+        return _BUILTIN[api](clock)
     adapter = _INSTANCES.get(api)
     if adapter is None:
         adapter = _INSTANCES[api] = _FACTORIES[api]()

@@ -9,17 +9,15 @@ back on the next turn), stop reasons as OpenAI finish reasons, and usage with
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
-import orjson
-
+from polyroute._clock import Clock, SystemClock
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, Choice
 from polyroute.adapters._anthropic_decode import anthropic_error, anthropic_message, anthropic_usage, finish_reason
 from polyroute.adapters._anthropic_encode import encode_request
 from polyroute.adapters._anthropic_stream import AnthropicStreamDecoder
-from polyroute.adapters._jsonbody import body_text, json_object, maybe_json
+from polyroute.adapters._jsonbody import body_text, encode_body, json_object, maybe_json
 from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import MalformedResponse, ProviderError
 from polyroute.transports._base import HttpRequest
@@ -35,6 +33,10 @@ class AnthropicAdapter:
 
     name = "anthropic"
 
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        #: dates a Retry-After given as an HTTP date, and ``created`` (default: the system clock)
+        self._clock: Clock = clock or SystemClock()
+
     def build_request(self, provider: ProviderSpec, endpoint: Endpoint, request: ChatRequest) -> HttpRequest:
         body = encode_request(endpoint, request)
         if request.stream:
@@ -48,7 +50,7 @@ class AnthropicAdapter:
             headers["x-api-key"] = provider.api_key.reveal()
         if provider.headers:
             headers.update(provider.headers)
-        return HttpRequest("POST", provider.base_url.rstrip("/") + "/messages", headers, orjson.dumps(body))
+        return HttpRequest("POST", provider.base_url.rstrip("/") + "/messages", headers, encode_body(body))
 
     def parse_response(self, endpoint: Endpoint, body: bytes) -> ChatCompletion:
         data = json_object(body)
@@ -58,19 +60,21 @@ class AnthropicAdapter:
         if not isinstance(content, list):
             raise MalformedResponse("response has no content blocks", status=200, body=body_text(body))
         usage = data.get("usage")
+        if usage is not None and not isinstance(usage, Mapping):
+            raise MalformedResponse("usage is not an object", status=200, body=body_text(body))
         choice = Choice(
             index=0, message=anthropic_message(content), finish_reason=finish_reason(data.get("stop_reason"))
         )
         return ChatCompletion(
             id=str(data.get("id") or ""),
-            created=int(time.time()),
+            created=int(self._clock.time()),
             model=str(data.get("model") or endpoint.model),
             choices=[choice],
             usage=anthropic_usage(usage) if isinstance(usage, Mapping) else None,
         )
 
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
-        return anthropic_error(status, maybe_json(body), headers, body)
+        return anthropic_error(status, maybe_json(body), headers, body, now=self._clock.time())
 
     def stream_decoder(self, endpoint: Endpoint, request: ChatRequest) -> AnthropicStreamDecoder:
-        return AnthropicStreamDecoder(endpoint.model, int(time.time()))
+        return AnthropicStreamDecoder(endpoint.model, int(self._clock.time()))

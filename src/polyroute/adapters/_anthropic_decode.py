@@ -10,6 +10,7 @@ import orjson
 from polyroute._types import ChatMessage, FunctionCall, ToolCall, Usage
 from polyroute.adapters._classify import classify, retry_after
 from polyroute.adapters._jsonbody import body_text
+from polyroute.adapters._sanity import token_count
 from polyroute.errors import ProviderError
 
 __all__ = ["anthropic_error", "anthropic_message", "anthropic_usage", "finish_reason"]
@@ -50,11 +51,12 @@ def _int(value: Any) -> int:
 
 
 def anthropic_usage(usage: Mapping[str, Any]) -> Usage:
-    """Anthropic ``usage`` in OpenAI's shape: prompt tokens include cache reads and writes."""
-    read = _int(usage.get("cache_read_input_tokens"))
-    written = _int(usage.get("cache_creation_input_tokens"))
-    prompt = _int(usage.get("input_tokens")) + read + written
-    completion = _int(usage.get("output_tokens"))
+    """Anthropic ``usage`` in OpenAI's shape: prompt tokens include cache reads and writes.
+    Counts that cannot be real are a :class:`~polyroute.errors.MalformedResponse`."""
+    read = token_count(usage.get("cache_read_input_tokens"), "cache_read_input_tokens")
+    written = token_count(usage.get("cache_creation_input_tokens"), "cache_creation_input_tokens")
+    prompt = token_count(usage.get("input_tokens"), "input_tokens") + read + written
+    completion = token_count(usage.get("output_tokens"), "output_tokens")
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
@@ -63,7 +65,9 @@ def anthropic_usage(usage: Mapping[str, Any]) -> Usage:
     )
 
 
-def anthropic_error(status: int, obj: Any, headers: Mapping[str, str], raw: bytes) -> ProviderError:
+def anthropic_error(
+    status: int, obj: Any, headers: Mapping[str, str], raw: bytes, *, now: float | None = None
+) -> ProviderError:
     """The error for an Anthropic error body (``{"type": "error", "error": {"type", "message"}}``)."""
     err = obj.get("error") if isinstance(obj, Mapping) else None
     etype: str | None = None
@@ -79,7 +83,7 @@ def anthropic_error(status: int, obj: Any, headers: Mapping[str, str], raw: byte
         message or text.strip() or f"HTTP {status}",
         code=etype,
         error_type=etype,
-        retry_after_s=retry_after(headers),
+        retry_after_s=retry_after(headers, now=now),
         body=text,
     )
 

@@ -8,6 +8,7 @@ the most specific :class:`~polyroute.errors.ProviderError`.
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Mapping
 
@@ -24,7 +25,11 @@ from polyroute.errors import (
     ServerError,
 )
 
-__all__ = ["classify", "retry_after"]
+__all__ = ["MAX_RETRY_AFTER", "classify", "retry_after"]
+
+#: the longest wait a provider's Retry-After can ask for, in seconds (a day); the breaker then
+#: holds an endpoint out for at most its ``max_cooldown``
+MAX_RETRY_AFTER = 86_400.0
 
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "context_window_exceeded"})
 _FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "moderation_blocked"})
@@ -48,26 +53,37 @@ _CONTEXT_PHRASES = (
 )
 
 
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the provider asked us to wait, from ``retry-after-ms`` or ``Retry-After``."""
+def _seconds(value: float) -> float | None:
+    if math.isnan(value):
+        return None
+    return min(max(value, 0.0), MAX_RETRY_AFTER)
+
+
+def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds the provider asked us to wait, from ``retry-after-ms`` or ``Retry-After``, between 0
+    and :data:`MAX_RETRY_AFTER` (``inf``, ``1e400`` or a date in 2099 give the cap; ``NaN`` nothing).
+
+    ``now`` is the wall-clock time (the router's clock) an HTTP date is measured from.
+    """
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(float(ms) / 1000.0, 0.0)
+            return _seconds(float(ms) / 1000.0)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        return _seconds(float(value))
     except ValueError:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        stamp = when.timestamp()
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(when.timestamp() - time.time(), 0.0)
+    return _seconds(stamp - (time.time() if now is None else now))
 
 
 def _is_context_error(code: str | None, message: str) -> bool:

@@ -11,20 +11,18 @@ calls, ``usageMetadata`` as usage). Errors are Google RPC statuses: a bad key is
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from urllib.parse import quote
 
-import orjson
-
+from polyroute._clock import Clock, SystemClock
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, Choice
 from polyroute.adapters._gemini_decode import blocked_prompt, candidate_parts, finish_reason, gemini_error, gemini_usage
 from polyroute.adapters._gemini_encode import encode_request
 from polyroute.adapters._gemini_stream import GeminiStreamDecoder
-from polyroute.adapters._jsonbody import json_object, maybe_json
+from polyroute.adapters._jsonbody import body_text, encode_body, json_object, maybe_json
 from polyroute.catalog._catalog import Endpoint, ProviderSpec
-from polyroute.errors import ProviderError
+from polyroute.errors import MalformedResponse, ProviderError
 from polyroute.transports._base import HttpRequest
 
 __all__ = ["GeminiAdapter"]
@@ -39,6 +37,10 @@ class GeminiAdapter:
 
     name = "gemini"
 
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        #: dates a Retry-After given as an HTTP date, and ``created`` (default: the system clock)
+        self._clock: Clock = clock or SystemClock()
+
     def build_request(self, provider: ProviderSpec, endpoint: Endpoint, request: ChatRequest) -> HttpRequest:
         method = ":streamGenerateContent?alt=sse" if request.stream else ":generateContent"
         url = f"{provider.base_url.rstrip('/')}/models/{_model_path(endpoint.model)}{method}"
@@ -50,7 +52,7 @@ class GeminiAdapter:
             headers["x-goog-api-key"] = provider.api_key.reveal()
         if provider.headers:
             headers.update(provider.headers)
-        return HttpRequest("POST", url, headers, orjson.dumps(encode_request(endpoint, request)))
+        return HttpRequest("POST", url, headers, encode_body(encode_request(endpoint, request)))
 
     def parse_response(self, endpoint: Endpoint, body: bytes) -> ChatCompletion:
         data = json_object(body)
@@ -68,16 +70,18 @@ class GeminiAdapter:
             finish = finish_reason(candidate.get("finishReason"), tool_calls=bool(parts.tool_calls))
             choices.append(Choice(index=index, message=parts.message(), finish_reason=finish))
         usage = data.get("usageMetadata")
+        if usage is not None and not isinstance(usage, Mapping):
+            raise MalformedResponse("usageMetadata is not an object", status=200, body=body_text(body))
         return ChatCompletion(
             id=response_id,
-            created=int(time.time()),
+            created=int(self._clock.time()),
             model=str(data.get("modelVersion") or endpoint.model),
             choices=choices,
             usage=gemini_usage(usage) if isinstance(usage, Mapping) else None,
         )
 
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
-        return gemini_error(status, maybe_json(body), headers, body)
+        return gemini_error(status, maybe_json(body), headers, body, now=self._clock.time())
 
     def stream_decoder(self, endpoint: Endpoint, request: ChatRequest) -> GeminiStreamDecoder:
-        return GeminiStreamDecoder(endpoint.model, int(time.time()))
+        return GeminiStreamDecoder(endpoint.model, int(self._clock.time()))

@@ -10,6 +10,7 @@ import orjson
 from polyroute._types import ChatMessage, FunctionCall, ToolCall, Usage
 from polyroute.adapters._classify import classify, retry_after
 from polyroute.adapters._jsonbody import body_text
+from polyroute.adapters._sanity import token_count
 from polyroute.errors import ContentFiltered, MalformedResponse, ProviderError
 
 __all__ = [
@@ -58,14 +59,18 @@ def finish_reason(reason: Any, *, tool_calls: bool) -> str | None:
 
 def gemini_usage(meta: Mapping[str, Any]) -> Usage:
     """``usageMetadata`` in OpenAI's shape: thinking tokens count as (reasoning) completion tokens."""
-    prompt = _int(meta.get("promptTokenCount")) + _int(meta.get("toolUsePromptTokenCount"))
-    thoughts = _int(meta.get("thoughtsTokenCount"))
-    completion = _int(meta.get("candidatesTokenCount")) + thoughts
+    prompt = token_count(meta.get("promptTokenCount"), "promptTokenCount") + token_count(
+        meta.get("toolUsePromptTokenCount"), "toolUsePromptTokenCount"
+    )
+    thoughts = token_count(meta.get("thoughtsTokenCount"), "thoughtsTokenCount")
+    completion = token_count(meta.get("candidatesTokenCount"), "candidatesTokenCount") + thoughts
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=prompt + completion,
-        prompt_tokens_details={"cached_tokens": _int(meta.get("cachedContentTokenCount"))},
+        prompt_tokens_details={
+            "cached_tokens": token_count(meta.get("cachedContentTokenCount"), "cachedContentTokenCount")
+        },
         completion_tokens_details={"reasoning_tokens": thoughts},
     )
 
@@ -150,14 +155,18 @@ def _reason(details: Any) -> str | None:
     return None
 
 
-def gemini_error(status: int, obj: Any, headers: Mapping[str, str], raw: bytes) -> ProviderError:
+def gemini_error(
+    status: int, obj: Any, headers: Mapping[str, str], raw: bytes, *, now: float | None = None
+) -> ProviderError:
     """The error for a Gemini error body (``{"error": {"code", "message", "status", "details"}}``)."""
     err = obj.get("error") if isinstance(obj, Mapping) else None
     if isinstance(obj, list) and obj and isinstance(obj[0], Mapping):  # a JSON-array stream's error
         err = obj[0].get("error")
     text = body_text(raw)
     if not isinstance(err, Mapping):
-        return classify(status, text.strip() or f"HTTP {status}", retry_after_s=retry_after(headers), body=text)
+        return classify(
+            status, text.strip() or f"HTTP {status}", retry_after_s=retry_after(headers, now=now), body=text
+        )
     rpc_status = err.get("status") if isinstance(err.get("status"), str) else None
     details = err.get("details")
     reason = _reason(details)
@@ -170,6 +179,6 @@ def gemini_error(status: int, obj: Any, headers: Mapping[str, str], raw: bytes) 
         str(err.get("message") or f"HTTP {status}"),
         code=reason or rpc_status,
         error_type=etype,
-        retry_after_s=delay if delay is not None else retry_after(headers),
+        retry_after_s=delay if delay is not None else retry_after(headers, now=now),
         body=text,
     )

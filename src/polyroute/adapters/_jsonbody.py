@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 
-from polyroute.errors import MalformedResponse
+from polyroute.errors import InvalidRequest, MalformedResponse
 
-__all__ = ["body_text", "json_object", "maybe_json"]
+__all__ = ["body_text", "encode_body", "json_object", "maybe_json"]
 
 _MAX_BODY = 2000
 
@@ -37,3 +37,15 @@ def maybe_json(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
+
+
+def encode_body(body: Any) -> bytes:
+    """An outgoing request body as JSON; :class:`InvalidRequest` (never anything else) if JSON cannot carry it.
+
+    Requests are validated before they reach an adapter, so this is the last line of defence:
+    an endpoint's own ``extra_body`` or a translation that produced something unencodable.
+    """
+    try:
+        return orjson.dumps(body)
+    except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+        raise InvalidRequest(f"the request body cannot be sent as JSON: {str(exc)[:200]}") from None

@@ -8,10 +8,12 @@ from typing import Any
 
 import orjson
 
+from polyroute._clock import Clock, SystemClock
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, ChatCompletionChunk
 from polyroute.adapters._classify import classify, retry_after
-from polyroute.adapters._jsonbody import body_text, maybe_json
+from polyroute.adapters._jsonbody import body_text, encode_body, maybe_json
+from polyroute.adapters._sanity import DECODE_ERRORS, check_raw_usage, wrong_shape
 from polyroute.adapters._sse import SSEParser
 from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import IncompleteStream, MalformedResponse, ProviderError, ServerError
@@ -20,7 +22,9 @@ from polyroute.transports._base import HttpRequest
 __all__ = ["OpenAIAdapter", "OpenAIStreamDecoder", "error_from_object"]
 
 
-def error_from_object(status: int, obj: Any, headers: Mapping[str, str], raw: bytes) -> ProviderError:
+def error_from_object(
+    status: int, obj: Any, headers: Mapping[str, str], raw: bytes, *, now: float | None = None
+) -> ProviderError:
     """The error for an OpenAI-style error object (also OpenRouter's numeric codes, Mistral's ``detail``)."""
     err = obj.get("error") if isinstance(obj, Mapping) else None
     message: str | None = None
@@ -46,7 +50,12 @@ def error_from_object(status: int, obj: Any, headers: Mapping[str, str], raw: by
         status = int(code)
     message = message or f"HTTP {status}"
     return classify(
-        status, message, code=code, error_type=etype, retry_after_s=retry_after(headers), body=body_text(raw)
+        status,
+        message,
+        code=code,
+        error_type=etype,
+        retry_after_s=retry_after(headers, now=now),
+        body=body_text(raw),
     )
 
 
@@ -79,12 +88,18 @@ def _normalise(data: dict[str, Any], field: str) -> None:
 
 
 class OpenAIAdapter:
-    """Encodes and decodes OpenAI Chat Completions requests and responses."""
+    """Encodes and decodes OpenAI Chat Completions requests and responses. ``clock`` dates a
+    Retry-After given as an HTTP date (default: the system clock)."""
 
     name = "openai"
 
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
+
     def build_request(self, provider: ProviderSpec, endpoint: Endpoint, request: ChatRequest) -> HttpRequest:
-        body: dict[str, Any] = {"model": endpoint.model, "messages": request.messages}
+        encoded = request.messages_json
+        messages = request.messages if encoded is None else orjson.Fragment(encoded)
+        body: dict[str, Any] = {"model": endpoint.model, "messages": messages}
         if request.params:
             body.update(request.params)
         if endpoint.extra_body:
@@ -103,7 +118,7 @@ class OpenAIAdapter:
             headers["Authorization"] = "Bearer " + provider.api_key.reveal()
         if provider.headers:
             headers.update(provider.headers)
-        return HttpRequest("POST", provider.base_url.rstrip("/") + "/chat/completions", headers, orjson.dumps(body))
+        return HttpRequest("POST", provider.base_url.rstrip("/") + "/chat/completions", headers, encode_body(body))
 
     def parse_response(self, endpoint: Endpoint, body: bytes) -> ChatCompletion:
         try:
@@ -116,15 +131,25 @@ class OpenAIAdapter:
             raise error_from_object(200, data, {}, body)
         if not isinstance(data.get("choices"), list) or not data["choices"]:
             raise MalformedResponse("response has no choices", status=200, body=body_text(body))
-        _normalise(data, "message")
-        return ChatCompletion.from_dict(data)
+        for choice in data["choices"]:
+            if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+                raise MalformedResponse("a choice has no message object", status=200, body=body_text(body))
+        usage = data.get("usage")
+        if usage is not None:
+            check_raw_usage(usage)
+        try:
+            _normalise(data, "message")
+            return ChatCompletion.from_dict(data)
+        except DECODE_ERRORS as exc:
+            raise wrong_shape(exc) from exc
 
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
         obj = maybe_json(body)
         if obj is None:
             text = body_text(body).strip()
-            return classify(status, text or f"HTTP {status}", retry_after_s=retry_after(headers), body=text)
-        return error_from_object(status, obj, headers, body)
+            now = self._clock.time()
+            return classify(status, text or f"HTTP {status}", retry_after_s=retry_after(headers, now=now), body=text)
+        return error_from_object(status, obj, headers, body, now=self._clock.time())
 
     def stream_decoder(self, endpoint: Endpoint, request: ChatRequest) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder()
@@ -159,8 +184,14 @@ class OpenAIStreamDecoder:
                 raise MalformedResponse("stream frame is not a JSON object", status=200, body=body_text(data))
             if event == "error" or "error" in obj:
                 raise error_from_object(200, obj if "error" in obj else {"error": obj}, {}, data)
-            _normalise(obj, "delta")
-            chunk = ChatCompletionChunk.from_dict(obj)
+            usage = obj.get("usage")
+            if usage is not None:
+                check_raw_usage(usage)
+            try:
+                _normalise(obj, "delta")
+                chunk = ChatCompletionChunk.from_dict(obj)
+            except DECODE_ERRORS as exc:
+                raise wrong_shape(exc, "stream frame") from exc
             for choice in chunk.choices:
                 if choice.finish_reason is not None:
                     if choice.finish_reason == "error":

@@ -13,10 +13,12 @@ __all__ = ["SSEParser"]
 class SSEParser:
     """Feed bytes with :meth:`feed`; each call returns the complete events seen so far."""
 
-    __slots__ = ("_buf", "_data", "_event")
+    __slots__ = ("_buf", "_data", "_event", "_parts")
 
     def __init__(self) -> None:
         self._buf = b""
+        #: pieces of a line still without its end, joined once the end arrives (linear time)
+        self._parts: list[bytes] = []
         self._event: str | None = None
         self._data: list[bytes] = []
 
@@ -24,6 +26,10 @@ class SSEParser:
         """Parse ``chunk``; return ``(event name or None, data)`` for each event it completed."""
         if self._buf or self._data or self._event is not None or b"\r" in chunk:
             return self._feed_lines(chunk)
+        if b"\n" not in chunk:  # the start of a line that continues in later reads
+            if chunk:
+                self._buf = chunk
+            return []
         # Fast path for the common shape: whole ``data: ...`` frames separated by blank lines.
         frames = chunk.split(b"\n\n")
         tail = frames.pop()
@@ -38,7 +44,15 @@ class SSEParser:
         return out
 
     def _feed_lines(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
-        buf = self._buf + chunk if self._buf else chunk
+        if self._buf and b"\n" not in chunk:
+            # still inside one line: keep the pieces, join them once (never buf + chunk per read)
+            self._parts.append(chunk)
+            return []
+        if self._parts:
+            buf = b"".join([self._buf, *self._parts, chunk])
+            self._parts = []
+        else:
+            buf = self._buf + chunk if self._buf else chunk
         out: list[tuple[str | None, bytes]] = []
         start = 0
         find = buf.find
@@ -70,7 +84,7 @@ class SSEParser:
     def flush(self) -> list[tuple[str | None, bytes]]:
         """Events left when the stream ended without a final blank line."""
         out: list[tuple[str | None, bytes]] = []
-        if self._buf:
+        if self._buf or self._parts:
             out = self.feed(b"\n")
         if self._data:
             out.append((self._event, b"\n".join(self._data)))
@@ -80,4 +94,4 @@ class SSEParser:
     @property
     def pending(self) -> bool:
         """Whether unparsed bytes remain."""
-        return bool(self._buf or self._data)
+        return bool(self._buf or self._parts or self._data)

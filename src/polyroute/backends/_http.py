@@ -6,14 +6,16 @@ HTTP). Backends that are not HTTP (the LiteLLM bridge) implement the same two me
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, ChatCompletionChunk
 from polyroute.adapters import WireAdapter
+from polyroute.adapters._sanity import DECODE_ERRORS, check_chunk, check_completion, decoding, wrong_shape
 from polyroute.catalog._catalog import Endpoint, ProviderSpec, Timeouts
-from polyroute.transports._base import AsyncTransport, Transport
+from polyroute.errors import BadRequest, InvalidRequest, MalformedResponse, ProviderError, ResponseTooLarge
+from polyroute.transports._base import AsyncTransport, HttpRequest, Transport
 
 if TYPE_CHECKING:
     from polyroute.adapters._embeddings import EmbeddingCodec
@@ -83,6 +85,8 @@ class HttpBackend:
         self._sync: Transport | None = None
         self._async: AsyncTransport | None = None
         self._codec: EmbeddingCodec | None = None
+        self._max_body = provider.limits.max_body_bytes
+        self._max_line = provider.limits.max_line_bytes
 
     def _transport(self) -> Transport:
         if self._sync is None:
@@ -94,32 +98,61 @@ class HttpBackend:
             self._async = self._make_async(self.provider)
         return self._async
 
-    def complete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
+    def _build(self, endpoint: Endpoint, request: ChatRequest) -> HttpRequest:
+        """The HTTP request. Encoding happens before anything is sent, so an encoder's failure is a
+        :class:`BadRequest` for this endpoint (not billed, its reservation released; the call may
+        fail over to an endpoint whose wire API can carry the request), never a stray exception."""
+        try:
+            return self.adapter.build_request(self.provider, endpoint, request)
+        except ProviderError:
+            raise
+        except (InvalidRequest, *DECODE_ERRORS) as exc:
+            raise BadRequest(
+                f"the request could not be encoded for {endpoint.key}: {exc}", code="unencodable_request"
+            ) from exc
+
+    def _parse(self, endpoint: Endpoint, status: int, headers: Mapping[str, str], body: bytes) -> ChatCompletion:
         adapter = self.adapter
-        resp = self._transport().send(adapter.build_request(self.provider, endpoint, request), timeouts)
-        if resp.status >= 300:
-            raise adapter.parse_error(resp.status, resp.headers, resp.body)
-        return adapter.parse_response(endpoint, resp.body)
+        if len(body) > self._max_body:
+            raise _too_large(f"the response body is larger than {self._max_body} bytes")
+        try:
+            if status >= 300:
+                raise adapter.parse_error(status, headers, body)
+            resp = adapter.parse_response(endpoint, body)
+        except DECODE_ERRORS as exc:
+            raise wrong_shape(exc) from exc
+        return check_completion(resp)
+
+    def complete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
+        resp = self._transport().send(self._build(endpoint, request), timeouts)
+        return self._parse(endpoint, resp.status, resp.headers, resp.body)
 
     async def acomplete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
-        adapter = self.adapter
-        resp = await self._atransport().send(adapter.build_request(self.provider, endpoint, request), timeouts)
-        if resp.status >= 300:
-            raise adapter.parse_error(resp.status, resp.headers, resp.body)
-        return adapter.parse_response(endpoint, resp.body)
+        resp = await self._atransport().send(self._build(endpoint, request), timeouts)
+        return self._parse(endpoint, resp.status, resp.headers, resp.body)
 
     def stream(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> Iterator[ChatCompletionChunk]:
         adapter = self.adapter
-        resp = self._transport().stream(adapter.build_request(self.provider, endpoint, request), timeouts)
+        resp = self._transport().stream(self._build(endpoint, request), timeouts)
         try:
             if resp.status >= 300:
-                raise adapter.parse_error(resp.status, resp.headers, resp.read())
+                with decoding("error body"):
+                    raise adapter.parse_error(resp.status, resp.headers, resp.read())
             decoder = adapter.stream_decoder(endpoint, request)
+            reading = _Reading(self._max_body, self._max_line)
             for data in resp.iter_bytes():
-                yield from decoder.feed(data)
+                reading.count(data)
+                try:
+                    chunks = decoder.feed(data)
+                except DECODE_ERRORS as exc:
+                    raise wrong_shape(exc, "stream") from exc
+                yield from reading.checked(chunks)
                 if decoder.done:
                     break
-            yield from decoder.finish()
+            with decoding("stream"):
+                chunks = decoder.finish()
+            yield from reading.checked(chunks)
+            reading.ended()
         finally:
             resp.close()
 
@@ -127,20 +160,31 @@ class HttpBackend:
         self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts
     ) -> AsyncIterator[ChatCompletionChunk]:
         adapter = self.adapter
-        resp = await self._atransport().stream(adapter.build_request(self.provider, endpoint, request), timeouts)
+        resp = await self._atransport().stream(self._build(endpoint, request), timeouts)
         try:
             if resp.status >= 300:
-                raise adapter.parse_error(resp.status, resp.headers, await resp.read())
+                body = await resp.read()
+                with decoding("error body"):
+                    raise adapter.parse_error(resp.status, resp.headers, body)
             decoder = adapter.stream_decoder(endpoint, request)
+            reading = _Reading(self._max_body, self._max_line)
             read = resp.read_chunk
             while not decoder.done:
                 data = await read()
                 if not data:
                     break
-                for chunk in decoder.feed(data):
+                reading.count(data)
+                try:
+                    chunks = decoder.feed(data)
+                except DECODE_ERRORS as exc:
+                    raise wrong_shape(exc, "stream") from exc
+                for chunk in reading.checked(chunks):
                     yield chunk
-            for chunk in decoder.finish():
+            with decoding("stream"):
+                chunks = decoder.finish()
+            for chunk in reading.checked(chunks):
                 yield chunk
+            reading.ended()
         finally:
             await resp.close()
 
@@ -182,3 +226,50 @@ class HttpBackend:
         if self._async is not None:
             await self._async.aclose()
             self._async = None
+
+
+def _too_large(message: str) -> ResponseTooLarge:
+    return ResponseTooLarge(message, status=200)
+
+
+class _Reading:
+    """One streamed body as it is read: its size, the line in progress, and whether any chunk had
+    choices. Past ``router.limits`` the attempt ends with :class:`ResponseTooLarge` (the parser
+    never holds more than one line); a stream that ends without a single choice is malformed, like
+    a whole response without choices."""
+
+    __slots__ = ("_line", "_max_body", "_max_line", "_size", "choices")
+
+    def __init__(self, max_body: int, max_line: int) -> None:
+        self._max_body = max_body
+        self._max_line = max_line
+        self._size = 0
+        self._line = 0
+        self.choices = False
+
+    def count(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self._max_body:
+            raise _too_large(f"the stream is larger than {self._max_body} bytes")
+        last = data.rfind(b"\n")
+        if last < 0:
+            self._line += len(data)
+        else:
+            first = data.find(b"\n")
+            if self._line + first > self._max_line:
+                self._line += first
+            else:
+                self._line = len(data) - last - 1
+        if self._line > self._max_line:
+            raise _too_large(f"a line of the stream is longer than {self._max_line} bytes")
+
+    def checked(self, chunks: list[ChatCompletionChunk]) -> list[ChatCompletionChunk]:
+        for chunk in chunks:
+            check_chunk(chunk)
+            if chunk.choices:
+                self.choices = True
+        return chunks
+
+    def ended(self) -> None:
+        if not self.choices:
+            raise MalformedResponse("the stream ended without any choices", status=200)

@@ -21,6 +21,7 @@ __all__ = [
     "EmbeddingLimits",
     "Endpoint",
     "HedgeSettings",
+    "Limits",
     "ModelSpec",
     "Pricing",
     "ProviderSpec",
@@ -61,6 +62,16 @@ class Timeouts:
     read: float = 120.0
     first_token: float | None = None
     deadline: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one response may hold, enforced while it is read: its decompressed body (a stream's
+    too, in all) and one line of a stream. Past either, the attempt fails with
+    :class:`~polyroute.errors.ResponseTooLarge` and the connection is dropped."""
+
+    max_body_bytes: int = 32 * 2**20
+    max_line_bytes: int = 4 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +142,7 @@ class RouterSettings:
     breaker: BreakerSettings = BreakerSettings()
     timeouts: Timeouts = Timeouts()
     routing: RoutingSettings = RoutingSettings()
+    limits: Limits = Limits()
     #: default provider preferences (normalised), overridden per model and per request
     provider: Mapping[str, Any] = field(default_factory=dict)
     costs: CostSettings = field(default_factory=CostSettings)
@@ -158,6 +170,19 @@ class ProviderSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: requests / tokens per minute for the whole account (every endpoint of this provider)
     rate_limit: RateLimit | None = None
+    limits: Limits = Limits()
+
+    def __repr__(self) -> str:
+        from polyroute._secret import is_secret_name
+
+        headers = {k: "***" if is_secret_name(k) else v for k, v in self.headers.items()}
+        options = {k: "***" if is_secret_name(k) else v for k, v in self.options.items()}
+        return (
+            f"ProviderSpec(name={self.name!r}, api={self.api!r}, base_url={self.base_url!r}, "
+            f"api_key={self.api_key!r}, headers={headers!r}, timeouts={self.timeouts!r}, "
+            f"max_connections={self.max_connections!r}, stream_usage={self.stream_usage!r}, "
+            f"options={options!r}, limits={self.limits!r}, rate_limit={self.rate_limit!r})"
+        )
 
 
 #: what a model is called for: chat completions, or embeddings (``kind:`` in the configuration)

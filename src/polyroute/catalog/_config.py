@@ -8,18 +8,29 @@ immutable :class:`~polyroute.catalog._catalog.Catalog`. Every problem is a
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from polyroute._secret import Secret
+from polyroute._secret import Secret, is_secret_name, remember, scrub_values
 from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSettings
 from polyroute.adapters import known_apis
 from polyroute.backends._http import CUSTOM_API
@@ -30,6 +41,7 @@ from polyroute.catalog._catalog import (
     EmbeddingLimits,
     Endpoint,
     HedgeSettings,
+    Limits,
     ModelSpec,
     Pricing,
     ProviderSpec,
@@ -56,17 +68,45 @@ _FULL_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
 _YAML_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?)\}")
 _SHIELDED = re.compile("\\$\u2045([^\u2046]*)\u2046")
 _URL_PASSWORD = re.compile(r"^[a-z]+://[^/@:]*:[^/@]+@")
+#: an HTTP header name (RFC 9110 token)
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: characters no header value (nor API key) may hold: CR, LF, NUL and other controls but tab
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: the longest time setting accepted, in seconds (about 11.5 days): longer is a mistake
+MAX_SECONDS = 1e6
+#: the most values a configuration may hold once YAML aliases are expanded, and its deepest nesting
+MAX_VALUES = 100_000
+MAX_DEPTH = 32
+
+
+def _allows_bool(annotation: Any) -> bool:
+    return annotation is bool or annotation is Any or bool in get_args(annotation)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        """Booleans are not numbers, and no number is infinite or NaN."""
+        if isinstance(v, bool):
+            field = cls.model_fields.get(info.field_name or "")
+            if field is not None and not _allows_bool(field.annotation):
+                raise ValueError("must not be true/false here")
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"must be a finite number, got {v!r}")
+        return v
+
+
+_Seconds = Field(default=None, gt=0, le=MAX_SECONDS)
 
 
 class TimeoutConfig(_Strict):
-    connect: float | None = Field(default=None, gt=0)
-    read: float | None = Field(default=None, gt=0)
-    first_token: float | None = Field(default=None, gt=0)
-    deadline: float | None = Field(default=None, gt=0)
+    connect: float | None = _Seconds
+    read: float | None = _Seconds
+    first_token: float | None = _Seconds
+    deadline: float | None = _Seconds
 
 
 class RateLimitConfig(_Strict):
@@ -115,9 +155,44 @@ class ProviderConfig(_Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if v and not v.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, got {v!r}")
-        return v.rstrip("/")
+        return _base_url(v) if v else v
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            if _CONTROL.search(value):
+                raise ValueError(f"the value of {name!r} holds a line break or another control character")
+        return v
+
+    @field_validator("api_key")
+    @classmethod
+    def _key(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or _CONTROL.search(v)):
+            raise ValueError("is empty, or holds a line break or another control character")
+        return v
+
+
+def _base_url(v: str) -> str:
+    """``v`` if it is an absolute http(s) URL with a host (and no spaces, credentials or fragment)."""
+    if not v.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    if any(c.isspace() for c in v) or _CONTROL.search(v):
+        raise ValueError("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise ValueError("is not a valid URL (check the host and port)") from None
+    if not parts.hostname:
+        raise ValueError("must name a host, as in https://api.example.com/v1")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not hold credentials; give api_key (or headers) from the environment")
+    if parts.fragment or parts.query:
+        raise ValueError("must not have a query or fragment")
+    return v.rstrip("/")
 
 
 _Price = float | int | str | None
@@ -159,10 +234,10 @@ class EndpointConfig(_Strict):
     provider: str
     model: str
     pricing: PricingConfig = PricingConfig()
-    context_length: int | None = Field(default=None, ge=1)
-    max_output_tokens: int | None = Field(default=None, ge=1)
+    context_length: int | None = Field(default=None, ge=1, le=2**40)
+    max_output_tokens: int | None = Field(default=None, ge=1, le=2**40)
     capabilities: list[str] | None = None
-    weight: float = Field(default=1.0, ge=0)
+    weight: float = Field(default=1.0, ge=0, le=1e9)
     data_collection: Literal["allow", "deny"] | None = None
     zdr: bool | None = None
     quantization: str | None = None
@@ -187,17 +262,17 @@ class ModelConfig(_Strict):
 
 class RetryConfig(_Strict):
     max_retries: int = Field(default=1, ge=0, le=10)
-    base_delay: float = Field(default=0.25, ge=0)
-    max_delay: float = Field(default=8.0, ge=0)
-    max_retry_after: float = Field(default=20.0, ge=0)
-    failover_after: float = Field(default=1.0, ge=0)
+    base_delay: float = Field(default=0.25, ge=0, le=MAX_SECONDS)
+    max_delay: float = Field(default=8.0, ge=0, le=MAX_SECONDS)
+    max_retry_after: float = Field(default=20.0, ge=0, le=MAX_SECONDS)
+    failover_after: float = Field(default=1.0, ge=0, le=MAX_SECONDS)
 
 
 class BreakerConfig(_Strict):
-    failure_threshold: int = Field(default=3, ge=1)
-    cooldown: float = Field(default=30.0, ge=0)
-    max_cooldown: float = Field(default=600.0, ge=0)
-    auth_cooldown: float = Field(default=300.0, ge=0)
+    failure_threshold: int = Field(default=3, ge=1, le=1_000_000)
+    cooldown: float = Field(default=30.0, ge=0, le=MAX_SECONDS)
+    max_cooldown: float = Field(default=600.0, ge=0, le=MAX_SECONDS)
+    auth_cooldown: float = Field(default=300.0, ge=0, le=MAX_SECONDS)
 
 
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
@@ -207,10 +282,10 @@ class HedgeConfig(_Strict):
     """``delay``: seconds, or ``p50``..``p99`` of the endpoint's observed time to first token."""
 
     delay: float | str
-    default_delay: float = Field(default=1.0, ge=0)
-    min_delay: float = Field(default=0.0, ge=0)
-    max_delay: float | None = Field(default=None, gt=0)
-    min_samples: int = Field(default=20, ge=1)
+    default_delay: float = Field(default=1.0, ge=0, le=MAX_SECONDS)
+    min_delay: float = Field(default=0.0, ge=0, le=MAX_SECONDS)
+    max_delay: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
+    min_samples: int = Field(default=20, ge=1, le=1_000_000)
 
     @field_validator("delay")
     @classmethod
@@ -219,14 +294,21 @@ class HedgeConfig(_Strict):
             m = _PERCENTILE.match(v)
             if m is None or not 0 < float(m.group(1)) < 100:
                 raise ValueError(f"must be seconds or a percentile such as 'p95', got {v!r}")
-        elif v < 0:
-            raise ValueError(f"must be >= 0 seconds, got {v!r}")
+        elif not 0 <= v <= MAX_SECONDS:
+            raise ValueError(f"must be between 0 and {MAX_SECONDS:g} seconds, got {v!r}")
         return v
 
 
+class LimitsConfig(_Strict):
+    """What one response may hold: its decompressed body, and one line of a stream."""
+
+    max_body_bytes: int = Field(default=32 * 2**20, ge=1024, le=2**40)
+    max_line_bytes: int = Field(default=4 * 2**20, ge=1024, le=2**40)
+
+
 class RoutingConfig(_Strict):
-    outage_window: float = Field(default=30.0, ge=0)
-    sticky_window: float = Field(default=600.0, ge=0)
+    outage_window: float = Field(default=30.0, ge=0, le=MAX_SECONDS)
+    sticky_window: float = Field(default=600.0, ge=0, le=MAX_SECONDS)
     hedge: HedgeConfig | None = None
 
 
@@ -235,6 +317,7 @@ class SettingsConfig(_Strict):
     breaker: BreakerConfig = BreakerConfig()
     timeout: TimeoutConfig = TimeoutConfig()
     routing: RoutingConfig = RoutingConfig()
+    limits: LimitsConfig = LimitsConfig()
     provider: dict[str, Any] = Field(default_factory=dict)
     state: StateConfig = StateConfig()
 
@@ -256,9 +339,9 @@ class PriceSourceConfig(_Strict):
 class CostsConfig(_Strict):
     sources: list[PriceSourceConfig] = Field(default_factory=list)
     platform_fee_percent: float | int | str | None = None
-    fetch_timeout: float = Field(default=10.0, gt=0)
-    reserve_max_tokens: int = Field(default=4096, ge=1)
-    hold_seconds: float = Field(default=3600.0, gt=0)
+    fetch_timeout: float = Field(default=10.0, gt=0, le=MAX_SECONDS)
+    reserve_max_tokens: int = Field(default=4096, ge=1, le=2**40)
+    hold_seconds: float = Field(default=3600.0, gt=0, le=MAX_SECONDS * 100)
 
     @field_validator("platform_fee_percent")
     @classmethod
@@ -274,14 +357,25 @@ class CostsConfig(_Strict):
 class LedgerConfig(_Strict):
     url: str | None = None
     db_schema: str = Field(default="public", alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    queue_size: int = Field(default=10_000, ge=1)
+    queue_size: int = Field(default=10_000, ge=1, le=10_000_000)
     durability: Literal["normal", "full"] = "normal"
 
     @field_validator("url")
     @classmethod
     def _scheme(cls, v: str | None) -> str | None:
-        if v is not None and "://" in v and not v.startswith(("sqlite://", "postgresql://", "postgres://")):
-            raise ValueError(f"must be sqlite:///PATH, postgresql://... or a file path, got {v.split('://')[0]}://...")
+        if v is None:
+            return v
+        if not v.strip() or _CONTROL.search(v):
+            raise ValueError("must be a file path or a database URL")
+        if v.startswith(("postgresql://", "postgres://")):
+            if not urlsplit(v).hostname and "host=" not in v:
+                raise ValueError("a PostgreSQL URL needs a host: postgresql://USER@HOST/DB")
+            return v
+        if v.startswith("sqlite://") and not v.startswith("sqlite:///"):
+            raise ValueError("an SQLite URL has three slashes: sqlite:///relative.db or sqlite:////abs/path.db")
+        if "://" in v.removeprefix("sqlite:///"):
+            scheme = v.split(":", 1)[0]
+            raise ValueError(f"must be sqlite:///PATH, postgresql://... or a file path, got {scheme}:...")
         return v
 
 
@@ -319,29 +413,49 @@ class RouterConfig(_Strict):
 # -- loading -----------------------------------------------------------------------------------
 
 
-def _interpolate(value: Any, path: str, env: Mapping[str, str], secret_paths: dict[str, str]) -> Any:
+class _Env:
+    """What interpolation saw: the variable behind each whole-value reference, and every value read
+    from the environment (kept out of error messages)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.secret_paths: dict[str, str] = {}
+        #: paths whose value used a ``${VAR:-default}`` default, or mixed a reference with literal text
+        self.defaulted: set[str] = set()
+        self.partial: set[str] = set()
+        self.values: set[str] = set()
+
+
+def _interpolate(value: Any, path: str, seen: _Env) -> Any:
     if isinstance(value, str):
         if "$\u2045" in value:
             value = _SHIELDED.sub(r"${\1}", value)
         if "${" not in value:
             return value
+        env = seen.env
 
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
+            if default:
+                seen.defaulted.add(path)  # a literal in the file, used or not
             if name in env and env[name] != "":
+                seen.values.add(env[name])
                 return env[name]
             if default is not None:
                 return default
             raise ConfigError(f"environment variable {name} is not set", path=path)
 
         out = _ENV_REF.sub(sub, value)
-        if _FULL_ENV_REF.match(value):
-            secret_paths[path] = _ENV_REF.match(value).group(1)  # type: ignore[union-attr]
+        full = _FULL_ENV_REF.match(value)
+        if full is not None:
+            seen.secret_paths[path] = _ENV_REF.match(value).group(1)  # type: ignore[union-attr]
+        else:
+            seen.partial.add(path)
         return out
     if isinstance(value, Mapping):
-        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), env, secret_paths) for k, v in value.items()}
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), seen) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, f"{path}[{i}]", env, secret_paths) for i, v in enumerate(value)]
+        return [_interpolate(v, f"{path}[{i}]", seen) for i, v in enumerate(value)]
     return value
 
 
@@ -355,9 +469,31 @@ def _loc_to_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def _check_size(data: Any, where: str) -> None:
+    """At most :data:`MAX_VALUES` values (YAML aliases counted each time they are used) nested at
+    most :data:`MAX_DEPTH` deep: a bounded walk, so an alias bomb costs little to refuse."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"too large: more than {MAX_VALUES} values (YAML aliases counted where used)", path=where)
+        if isinstance(value, Mapping):
+            if depth >= MAX_DEPTH:
+                raise ConfigError(f"nested more than {MAX_DEPTH} levels deep", path=where)
+            stack.extend((v, depth + 1) for v in value.values())
+            count += len(value)
+        elif isinstance(value, (list, tuple)):
+            if depth >= MAX_DEPTH:
+                raise ConfigError(f"nested more than {MAX_DEPTH} levels deep", path=where)
+            stack.extend((v, depth + 1) for v in value)
+
+
 def load_config_data(source: Path | Mapping[str, Any]) -> Mapping[str, Any]:
     """The raw configuration from a YAML file or a dict."""
     if isinstance(source, Mapping):
+        _check_size(source, "(top level)")
         return source
     import yaml
 
@@ -365,38 +501,89 @@ def load_config_data(source: Path | Mapping[str, Any]) -> Mapping[str, Any]:
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file: {exc.strerror}", path=str(source)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not a text file (not UTF-8 at byte {exc.start})", path=str(source)) from None
+    if "\x00" in text:
+        raise ConfigError("not a text file (it holds NUL bytes)", path=str(source))
     try:
         data = yaml.safe_load(_YAML_ENV_REF.sub("$\u2045\\1\u2046", text))
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", path=str(source)) from exc
+    except RecursionError:
+        raise ConfigError(f"nested more than {MAX_DEPTH} levels deep", path=str(source)) from None
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"the top level must be a mapping, got {type(data).__name__}", path=str(source))
+    _check_size(data, str(source))
     return data
 
 
 def parse_config(
     data: Mapping[str, Any], *, env: Mapping[str, str] | None = None
 ) -> tuple[RouterConfig, dict[str, str]]:
-    """Interpolate and validate; return the config and the env variable behind each secret path."""
-    secret_paths: dict[str, str] = {}
-    resolved = _interpolate(data, "", os.environ if env is None else env, secret_paths)
+    """Interpolate and validate; return the config and the env variable behind each secret path.
+
+    Error messages never show a value read from the environment.
+    """
+    seen = _Env(os.environ if env is None else env)
     try:
-        config = RouterConfig.model_validate(resolved)
-    except ValidationError as exc:
-        problems = [(_loc_to_path(e["loc"]) or "(top level)", e["msg"]) for e in exc.errors()]
-        if len(problems) == 1:
-            raise ConfigError(problems[0][1], path=problems[0][0]) from None
-        lines = "\n  ".join(f"{p}: {m}" for p, m in problems)
-        err = ConfigError(f"{len(problems)} problems in the configuration:\n  {lines}")
-        err.path = problems[0][0]
-        raise err from None
-    _check_references(config, secret_paths, data)
-    return config, secret_paths
+        resolved = _interpolate(data, "", seen)
+        try:
+            config = RouterConfig.model_validate(resolved)
+        except ValidationError as exc:
+            problems = [(_loc_to_path(e["loc"]) or "(top level)", e["msg"]) for e in exc.errors()]
+            if len(problems) == 1:
+                raise ConfigError(problems[0][1], path=problems[0][0]) from None
+            lines = "\n  ".join(f"{p}: {m}" for p, m in problems)
+            err = ConfigError(f"{len(problems)} problems in the configuration:\n  {lines}")
+            err.path = problems[0][0]
+            raise err from None
+        _check_references(config, seen)
+    except ConfigError as exc:
+        if seen.values:
+            raise _scrubbed(exc, seen.values) from None
+        raise
+    except RecursionError:
+        raise ConfigError(f"nested more than {MAX_DEPTH} levels deep") from None
+    return config, seen.secret_paths
 
 
-def _check_references(config: RouterConfig, secret_paths: Mapping[str, str], raw: Mapping[str, Any]) -> None:
+def _scrubbed(exc: ConfigError, values: set[str]) -> ConfigError:
+    text = str(exc)
+    clean = scrub_values(text, values)
+    if clean == text:
+        return exc
+    out = ConfigError(clean)
+    out.path = exc.path
+    return out
+
+
+def _secret_problem(path: str, seen: _Env) -> str | None:
+    """Why the value at ``path`` (which carries a secret) does not come from the environment, if it does not."""
+    if path in seen.defaulted:
+        return "takes a default from the configuration (${VAR:-...}); secrets must come from the environment alone"
+    if path not in seen.secret_paths:
+        return "secrets must come from the environment: write ${SOME_ENV_VAR} as the whole value"
+    return None
+
+
+def _check_secret(path: str, seen: _Env) -> None:
+    problem = _secret_problem(path, seen)
+    if problem is not None:
+        raise ConfigError(problem, path=path)
+
+
+def _url_password(url: str) -> bool:
+    """Whether a database URL carries a password (in its user part or as a ``password=`` parameter)."""
+    try:
+        parts = urlsplit(url)
+        return parts.password is not None or "password=" in parts.query.lower()
+    except ValueError:
+        return bool(_URL_PASSWORD.search(url))
+
+
+def _check_references(config: RouterConfig, seen: _Env) -> None:
     apis = sorted([*known_apis(), LITELLM_API, CUSTOM_API])
     for name, provider in config.providers.items():
         path = f"providers.{name}"
@@ -404,10 +591,14 @@ def _check_references(config: RouterConfig, secret_paths: Mapping[str, str], raw
             raise ConfigError(f"unknown api {provider.api!r}; expected one of {apis}", path=f"{path}.api")
         if not provider.base_url and provider.api not in (LITELLM_API, CUSTOM_API):
             raise ConfigError("Field required", path=f"{path}.base_url")
-        if provider.api_key is not None and f"{path}.api_key" not in secret_paths:
-            raise ConfigError(
-                "secrets must come from the environment: write api_key: ${SOME_ENV_VAR}", path=f"{path}.api_key"
-            )
+        if provider.api_key is not None:
+            _check_secret(f"{path}.api_key", seen)
+        for header in provider.headers:
+            if is_secret_name(header):
+                _check_secret(f"{path}.headers.{header}", seen)
+        for key, value in provider.options.items():
+            if is_secret_name(key) and value is not None:
+                _check_secret(f"{path}.options.{key}", seen)
     for name, model in config.models.items():
         for i, ep in enumerate(model.endpoints):
             if ep.provider not in config.providers:
@@ -422,16 +613,16 @@ def _check_references(config: RouterConfig, secret_paths: Mapping[str, str], raw
     _check_kinds(config)
     ledger = config.ledger
     url = ledger.url if ledger is not None else None
-    if url and _URL_PASSWORD.search(url) and "ledger.url" not in secret_paths:
+    if url and _url_password(url) and _secret_problem("ledger.url", seen) is not None:
         raise ConfigError(
-            "a URL with a password must come from the environment: write url: ${LEDGER_URL}", path="ledger.url"
+            "a URL with a password must come from the environment alone: write url: ${LEDGER_URL}", path="ledger.url"
         )
     state_url = config.router.state.url
-    if state_url and _URL_PASSWORD.search(state_url) and "router.state.url" not in secret_paths:
+    if state_url and _url_password(state_url) and _secret_problem("router.state.url", seen) is not None:
         raise ConfigError(
-            "a URL with a password must come from the environment: write url: ${REDIS_URL}", path="router.state.url"
+            "a URL with a password must come from the environment alone: write url: ${REDIS_URL}",
+            path="router.state.url",
         )
-    del raw
 
 
 def model_kind(model: ModelConfig) -> str:
@@ -598,6 +789,16 @@ def _pricing(cfg: PricingConfig, provider: str, model: str, tables: list[PriceTa
     return Pricing()
 
 
+def _remember_secrets(p: ProviderConfig) -> None:
+    """Header and option values that carry secrets: scrubbed from everything polyroute shows."""
+    for name, value in p.headers.items():
+        if is_secret_name(name):
+            remember(value.removeprefix("Bearer ").removeprefix("bearer "))
+    for name, value in p.options.items():
+        if is_secret_name(name) and isinstance(value, str):
+            remember(value)
+
+
 def _same(pricing: Pricing) -> Pricing:
     return pricing
 
@@ -606,6 +807,11 @@ def _ledger_settings(cfg: LedgerConfig | None, base_dir: Path | None) -> LedgerS
     if cfg is None:
         return None
     url = cfg.url
+    if url is not None:
+        with contextlib.suppress(ValueError):
+            password = urlsplit(url).password
+            if password:
+                remember(password)
     if url is not None and not url.startswith(("postgresql://", "postgres://")) and base_dir is not None:
         file = url.removeprefix("sqlite:///")
         if not Path(file).expanduser().is_absolute():
@@ -645,6 +851,7 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
             sticky_window=s.routing.sticky_window,
             hedge=_hedge(s.routing.hedge),
         ),
+        limits=Limits(max_body_bytes=s.limits.max_body_bytes, max_line_bytes=s.limits.max_line_bytes),
         provider=_preferences(s.provider, "router.provider"),
         costs=CostSettings(
             platform_fee_percent=_dec(costs.platform_fee_percent),
@@ -664,6 +871,7 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
         key = None
         if p.api_key is not None:
             key = Secret(p.api_key, source=f"env:{secret_paths.get(f'providers.{name}.api_key', '?')}")
+        _remember_secrets(p)
         providers.append(
             ProviderSpec(
                 name=name,
@@ -675,6 +883,7 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
                 max_connections=p.max_connections,
                 stream_usage=p.stream_usage,
                 options=dict(p.options),
+                limits=settings.limits,
                 rate_limit=_rate_limit(p.rate_limit),
             )
         )

@@ -81,6 +81,6 @@ def fail(exc: PolyrouteError) -> typer.Exit:
 
 def main() -> None:
     """Entry point of the ``polyroute`` script."""
-    from polyroute.cli import _chat, _demo, _models, _route, _stats, _usage  # noqa: F401  (registers the commands)
+    from polyroute.cli import _chat, _demo, _keys, _models, _route, _serve, _stats, _usage  # noqa: F401  (registers the commands)
 
     app()

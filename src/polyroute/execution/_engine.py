@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 
 from polyroute._clock import Clock
-from polyroute._types import ChatCompletion, ChatCompletionChunk
+from polyroute._types import ChatCompletion, ChatCompletionChunk, Usage
+from polyroute.accounting._delivered import delivered_usage
 from polyroute.backends._http import AsyncBackend, Backend
 from polyroute.catalog._catalog import Timeouts
 from polyroute.errors import (
@@ -84,6 +85,13 @@ async def _aadmin(execution: Execution, action: object) -> bool:
         await action.gate.asettle(action.holds)
         return True
     return False
+
+
+def _billed(execution: Execution, relay: Relay) -> Usage | None:
+    """The usage of a stream the caller left: the provider's, else (content delivered) an estimate."""
+    if relay.usage is not None or not relay.committed:
+        return relay.usage
+    return delivered_usage(execution.request, relay.delivered_text)
 
 
 def complete(execution: Execution, backend_for: BackendFor, clock: Clock) -> ChatCompletion:
@@ -226,7 +234,7 @@ def stream(
                 execution.failed(action, err, started, ttft=ttft)
                 continue
             except GeneratorExit:
-                execution.abandoned(action, started, relay.usage, ttft=ttft)
+                execution.abandoned(action, started, _billed(execution, relay), ttft=ttft)
                 settle_now(execution)
                 raise
             finally:
@@ -324,7 +332,7 @@ async def astream(
                     StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
                 ) from err
             except (GeneratorExit, asyncio.CancelledError):
-                execution.abandoned(action, started, relay.usage, ttft=ttft)
+                execution.abandoned(action, started, _billed(execution, relay), ttft=ttft)
                 asettle_later(execution)
                 raise
             finally:

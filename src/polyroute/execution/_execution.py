@@ -358,13 +358,14 @@ class Execution:
         remaining = None
         if self._deadline is not None:
             remaining = self._deadline - now
-            if remaining < timeouts.read or remaining < timeouts.connect:
-                timeouts = Timeouts(
-                    connect=min(timeouts.connect, remaining),
-                    read=min(timeouts.read, remaining),
-                    first_token=timeouts.first_token,
-                    deadline=timeouts.deadline,
-                )
+            # ``deadline`` on a Send's timeouts: the seconds this attempt may take in all (the
+            # sync transport enforces it while reading, against a provider dripping bytes)
+            timeouts = Timeouts(
+                connect=min(timeouts.connect, remaining),
+                read=min(timeouts.read, remaining),
+                first_token=timeouts.first_token,
+                deadline=remaining,
+            )
         hold, self._hold = self._hold, None
         return Send(cand, provider, self._retries, timeouts, remaining, hold, breaker)
 

@@ -13,12 +13,14 @@ __all__ = ["AsyncStream", "Stream"]
 class Stream:
     """Chunks of a streamed call, in the OpenAI shape. The final chunk carries ``.route``,
     also available as :attr:`route` once the stream has ended. Use as a context manager (or call
-    :meth:`close`) to release the connection if you stop early."""
+    :meth:`close`) to release the connection if you stop early. ``request_id`` is the call's id
+    (the ledger's and the route's), known from the start."""
 
-    __slots__ = ("_chunks", "route")
+    __slots__ = ("_chunks", "request_id", "route")
 
-    def __init__(self, chunks: Iterator[ChatCompletionChunk]) -> None:
+    def __init__(self, chunks: Iterator[ChatCompletionChunk], request_id: str | None = None) -> None:
         self._chunks = chunks
+        self.request_id = request_id
         self.route: Route | None = None
 
     def __iter__(self) -> Stream:
@@ -48,10 +50,11 @@ class Stream:
 class AsyncStream:
     """The async twin of :class:`Stream`."""
 
-    __slots__ = ("_chunks", "route")
+    __slots__ = ("_chunks", "request_id", "route")
 
-    def __init__(self, chunks: AsyncIterator[ChatCompletionChunk]) -> None:
+    def __init__(self, chunks: AsyncIterator[ChatCompletionChunk], request_id: str | None = None) -> None:
         self._chunks = chunks
+        self.request_id = request_id
         self.route: Route | None = None
 
     def __aiter__(self) -> AsyncStream:

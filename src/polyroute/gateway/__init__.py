@@ -30,6 +30,16 @@ from polyroute.gateway._admin import AdminAuth
 from polyroute.gateway._app import create_app
 from polyroute.gateway._context import CONTEXT, GatewayContext
 from polyroute.gateway._keys import KeyRecord, KeyStore
+from polyroute.gateway._runner import GatewayThread
 from polyroute.gateway._settings import GatewaySettings
 
-__all__ = ["CONTEXT", "AdminAuth", "GatewayContext", "GatewaySettings", "KeyRecord", "KeyStore", "create_app"]
+__all__ = [
+    "CONTEXT",
+    "AdminAuth",
+    "GatewayContext",
+    "GatewaySettings",
+    "GatewayThread",
+    "KeyRecord",
+    "KeyStore",
+    "create_app",
+]

@@ -13,7 +13,8 @@ from a request as ``request.app[CONTEXT]``. It is the whole contract between the
 - ``keys``: the :class:`~polyroute.gateway.KeyStore` (``list()`` gives :class:`KeyRecord` s, never a key);
 - ``check_admin(request)``: whether the request is the administrator's (the admin key as
   ``Authorization: Bearer ...``, or the cookie set by the one-time login link ``serve`` prints);
-- ``settings``: the :class:`GatewaySettings` the app was built with.
+- ``settings``: the :class:`GatewaySettings` the app was built with;
+- ``open_streams`` and ``draining``: live figures of this process.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from polyroute.gateway._admin import AdminAuth
+from polyroute.gateway._policy import KeyBudgetGuard, RateLimiter
 from polyroute.gateway._settings import GatewaySettings
 
 if TYPE_CHECKING:
@@ -42,6 +44,14 @@ class GatewayContext:
     keys: KeyStore
     admin: AdminAuth
     settings: GatewaySettings = field(default_factory=GatewaySettings)
+    #: each key's requests-per-minute buckets
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(lambda: 0.0))
+    #: the router's budget guard, which also charges keys' credit limits
+    key_guard: KeyBudgetGuard | None = None
+    #: streams being relayed right now (shutdown waits for them)
+    open_streams: int = 0
+    #: set when shutdown has begun: ``/readyz`` answers 503, new calls are still served
+    draining: bool = False
 
     @property
     def ledger(self) -> Ledger | None:

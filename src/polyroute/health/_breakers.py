@@ -200,6 +200,8 @@ class CircuitBreaker:
         the breaker was already open for failures."""
         with self._lock:
             self._probe_since = None
+            # a Retry-After of a year (or inf) holds it out for the longest cooldown at most
+            seconds = min(seconds, max(self.settings.max_cooldown, self.settings.auth_cooldown))
             self._open_until = max(self._open_until, now + seconds)  # never shorten
             self._reason = reason
         if self.listener is not None:

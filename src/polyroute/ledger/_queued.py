@@ -90,5 +90,10 @@ class QueuedLedger(Generic[C]):
 
     @property
     def dropped(self) -> int:
-        """Rows given up on after repeated database errors (each logged)."""
+        """Rows given up on (each logged): refused on their own, or after repeated database errors."""
         return self._writer.dropped
+
+    @property
+    def rejected(self) -> int:
+        """Rows dropped because the database refused them on their own; no other row is lost with them."""
+        return self._writer.rejected

@@ -43,6 +43,7 @@ class BackgroundWriter(Generic[T]):
         "batch_size",
         "closed",
         "dropped",
+        "rejected",
     )
 
     def __init__(
@@ -63,8 +64,10 @@ class BackgroundWriter(Generic[T]):
         self._done = 0
         #: rows committed to the database
         self.acknowledged = 0
-        #: rows given up on after the database refused them repeatedly (each one logged)
+        #: rows given up on, each one logged: refused alone (``rejected``), or after repeated errors
         self.dropped = 0
+        #: rows the database refused on their own (bad values), dropped without taking others along
+        self.rejected = 0
         self.closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -130,22 +133,55 @@ class BackgroundWriter(Generic[T]):
                 self._cond.notify_all()
 
     def _commit(self, batch: list[T]) -> None:
-        ok = False
-        for delay in (*_RETRY_DELAYS, None):
+        """Write ``batch``; if the database refuses it, find the rows it refuses and drop only those.
+
+        A batch that fails is written again row by row: rows that fail alone are bad rows (a value
+        the database cannot store) and are dropped at once, each logged and counted, while the
+        rest are written. If every row fails alone the database itself is failing: the batch is
+        retried after pauses, then dropped.
+        """
+        try:
+            self._write(batch)
+        except Exception:
+            if len(batch) == 1:
+                self._retry(batch)
+                return
+            log.warning("polyroute ledger: writing %d rows failed; writing them one by one", len(batch), exc_info=True)
+        else:
+            self._settled(len(batch), 0)
+            return
+        failed: list[T] = []
+        for item in batch:
+            try:
+                self._write([item])
+            except Exception:
+                failed.append(item)
+            else:
+                self._settled(1, 0)
+        if len(failed) == len(batch):
+            self._retry(failed)
+            return
+        for _ in failed:
+            log.error("polyroute ledger: a row the database refuses was dropped (other rows were written)")
+        self.rejected += len(failed)
+        self._settled(0, len(failed))
+
+    def _retry(self, batch: list[T]) -> None:
+        for delay in _RETRY_DELAYS:
+            log.warning("polyroute ledger: writing %d rows failed; retrying", len(batch))
+            time.sleep(delay)
             try:
                 self._write(batch)
-                ok = True
-                break
             except Exception:
-                if delay is None:
-                    log.exception("polyroute ledger: %d rows could not be written and are dropped", len(batch))
-                else:
-                    log.warning("polyroute ledger: writing %d rows failed; retrying", len(batch), exc_info=True)
-                    time.sleep(delay)
+                continue
+            self._settled(len(batch), 0)
+            return
+        log.error("polyroute ledger: %d rows could not be written and are dropped", len(batch))
+        self._settled(0, len(batch))
+
+    def _settled(self, written: int, dropped: int) -> None:
         with self._cond:
-            self._done += len(batch)
-            if ok:
-                self.acknowledged += len(batch)
-            else:
-                self.dropped += len(batch)
+            self._done += written + dropped
+            self.acknowledged += written
+            self.dropped += dropped
             self._cond.notify_all()

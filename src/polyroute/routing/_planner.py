@@ -34,7 +34,6 @@ from polyroute.routing._index import CatalogIndex
 from polyroute.routing._preferences import (
     DEFAULT_PREFERENCES,
     ProviderPreferences,
-    normalize_preferences,
     resolve_preferences,
     split_variant,
 )
@@ -291,7 +290,8 @@ class _Planner:
         self.outage_window = catalog.settings.routing.outage_window
         self.facts = RequestFacts(request)
         self.excluded: list[Excluded] = []
-        self.request_prefs = normalize_preferences(request.provider) if request.provider else None
+        #: normalised once, by :func:`polyroute._request.build_request`
+        self.request_prefs = request.provider or None
 
     def preferences(self, spec: ModelSpec, suffix_sort: str | None) -> ProviderPreferences:
         router = self.catalog.settings.provider

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import aiohttp
 
 from polyroute.catalog._catalog import Timeouts
-from polyroute.errors import ConnectError, ConnectionLost, ConnectTimeout, ReadTimeout, TransportError
+from polyroute.errors import ConnectError, ConnectionLost, ConnectTimeout, ReadTimeout, ResponseTooLarge, TransportError
 from polyroute.transports._base import HttpRequest, HttpResponse
 
 __all__ = ["AiohttpTransport", "map_aiohttp_error"]
@@ -45,19 +45,36 @@ _ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionEr
 _MAX_TIMEOUTS = 64
 
 
-class _AiohttpStream:
-    __slots__ = ("_resp", "headers", "status")
+async def _read_body(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole (decompressed) body, read in pieces: past ``limit`` bytes, :class:`ResponseTooLarge`."""
+    pieces: list[bytes] = []
+    size = 0
+    read = resp.content.readany
+    try:
+        while True:
+            piece = await read()
+            if not piece:
+                break
+            size += len(piece)
+            if size > limit:
+                raise ResponseTooLarge(f"the response body is larger than {limit} bytes", status=resp.status)
+            pieces.append(piece)
+    except _ERRORS as exc:
+        raise map_aiohttp_error(exc) from exc
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+
+class _AiohttpStream:
+    __slots__ = ("_limit", "_resp", "headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse, limit: int) -> None:
         self._resp = resp
+        self._limit = limit
         self.status = resp.status
         self.headers: Mapping[str, str] = resp.headers
 
     async def read(self) -> bytes:
-        try:
-            return await self._resp.read()
-        except _ERRORS as exc:
-            raise map_aiohttp_error(exc) from exc
+        return await _read_body(self._resp, self._limit)
 
     async def read_chunk(self) -> bytes:
         try:
@@ -70,14 +87,16 @@ class _AiohttpStream:
 
 
 class AiohttpTransport:
-    """Sends requests for one provider over a pooled aiohttp session.
+    """Sends requests for one provider over a pooled aiohttp session. ``max_body_bytes`` bounds a
+    whole (decompressed) response body, enforced while it is read.
 
     Sessions belong to an event loop; a call from another loop (``asyncio.run`` twice, or a
     test framework's per-test loop) gets a session of its own.
     """
 
-    def __init__(self, *, max_connections: int = 100) -> None:
+    def __init__(self, *, max_connections: int = 100, max_body_bytes: int = 32 * 2**20) -> None:
         self._max_connections = max_connections
+        self._max_body = max_body_bytes
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
@@ -128,15 +147,13 @@ class AiohttpTransport:
     async def send(self, request: HttpRequest, timeouts: Timeouts) -> HttpResponse:
         resp = await self._open(request, timeouts)
         try:
-            body = await resp.read()
-        except _ERRORS as exc:
-            raise map_aiohttp_error(exc) from exc
+            body = await _read_body(resp, self._max_body)
         finally:
             resp.release()
         return HttpResponse(resp.status, resp.headers, body)
 
     async def stream(self, request: HttpRequest, timeouts: Timeouts) -> _AiohttpStream:
-        return _AiohttpStream(await self._open(request, timeouts))
+        return _AiohttpStream(await self._open(request, timeouts), self._max_body)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

@@ -1,0 +1,145 @@
+"""``PolyrouteEmbeddings``: LangChain embeddings whose every call is routed by polyroute."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Self
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.utils.utils import from_env
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+import polyroute
+
+__all__ = ["PolyrouteEmbeddings"]
+
+
+class PolyrouteEmbeddings(BaseModel, Embeddings):
+    """Embeddings from an embedding model routed by a :class:`polyroute.Router`.
+
+    The model is an embedding model of the polyroute config (``kind: embedding``). Each call
+    goes to one of the providers serving that model and fails over to another if it breaks;
+    a large ``embed_documents`` is split into batches within the providers' limits (sent
+    concurrently by ``aembed_documents``) and comes back in order. Cost lands in polyroute's
+    ledger and budgets like chat.
+
+    ```python
+    from langchain_polyroute import PolyrouteEmbeddings
+
+    embeddings = PolyrouteEmbeddings(model="embed-small", config="polyroute.yaml")
+    vectors = embeddings.embed_documents(["first document", "second document"])
+    query = embeddings.embed_query("what is in the first document?")
+    ```
+
+    Args:
+        model: the polyroute embedding model to call.
+        router: a router to share (the caller closes it); or ``config``, a polyroute config
+            (YAML path or dict; default ``$POLYROUTE_CONFIG``) to build one from.
+        dimensions: shorter vectors, where the model supports it.
+        models / compatible_vectors: fallback embedding models, refused by polyroute unless
+            ``compatible_vectors`` says their vectors are interchangeable with ``model``'s.
+        provider, timeout, user, caller_key, project, caller_tags, caller_metadata, extra_body:
+            as for ``ChatPolyroute``.
+        max_concurrency: batches sent at once by the async methods.
+    """
+
+    model: str
+    """The polyroute embedding model to call."""
+    router: polyroute.Router | None = Field(default=None, exclude=True)
+    """A router to route through. The caller owns it (and closes it)."""
+    config: str | os.PathLike[str] | dict[str, Any] | None = Field(
+        default_factory=from_env("POLYROUTE_CONFIG", default=None), repr=False
+    )
+    """A polyroute config to build a router from: a YAML path or a dict. Defaults to ``$POLYROUTE_CONFIG``."""
+    dimensions: int | None = None
+    """Vector size to ask for (models that can shorten their vectors)."""
+    models: list[str] | None = None
+    """Fallback embedding models (needs ``compatible_vectors``)."""
+    compatible_vectors: bool = False
+    """Say that the fallback models' vectors are interchangeable with ``model``'s."""
+    provider: dict[str, Any] | None = None
+    """Provider preferences for routing."""
+    timeout: float | None = None
+    """Deadline of one batch, in seconds, failovers included."""
+    user: str | None = None
+    """The end user, sent upstream as OpenAI's ``user`` and recorded for budgets."""
+    caller_key: str | None = None
+    """The caller's key, for budgets and the ledger."""
+    project: str | None = None
+    """The caller's project, for budgets and the ledger."""
+    caller_tags: list[str] | None = None
+    """Tags recorded with the call in polyroute's ledger."""
+    caller_metadata: dict[str, Any] | None = None
+    """Metadata recorded with the call in polyroute's ledger."""
+    extra_body: dict[str, Any] | None = None
+    """Provider-specific fields added to the request body."""
+    max_concurrency: int = Field(default=4, ge=1)
+    """Batches sent at once by ``aembed_documents``."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    _router: polyroute.Router = PrivateAttr()
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _path_to_str(cls, value: Any) -> Any:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+    @model_validator(mode="after")
+    def _connect(self) -> Self:
+        if self.router is not None:
+            if "config" in self.model_fields_set and self.config is not None:
+                raise ValueError("give PolyrouteEmbeddings either router= or config=, not both")
+            self.config = None
+            self._router = self.router
+        elif self.config is not None:
+            self._router = polyroute.Router.from_config(self.config)
+        else:
+            raise ValueError(
+                "PolyrouteEmbeddings needs a router: pass router=polyroute.Router(...), config=<YAML path or dict>,"
+                " or set POLYROUTE_CONFIG"
+            )
+        catalog = self._router.catalog
+        for name in (self.model, *(self.models or ())):
+            spec = catalog.model(name)
+            if spec is None or spec.kind != "embedding":
+                known = sorted(m.name for m in catalog.models.values() if m.kind == "embedding")
+                raise ValueError(f"{name!r} is not an embedding model of the router; its embedding models are {known}")
+        return self
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "dimensions": self.dimensions,
+            "models": self.models,
+            "compatible_vectors": self.compatible_vectors,
+            "provider": self.provider,
+            "timeout": self.timeout,
+            "user": self.user,
+            "caller_key": self.caller_key,
+            "project": self.project,
+            "tags": self.caller_tags,
+            "metadata": self.caller_metadata,
+            "extra_body": self.extra_body,
+        }
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order."""
+        if not texts:
+            return []
+        return self._router.embedding(input=texts, **self._params()).vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        """The vector of one query text."""
+        return self._router.embedding(input=text, **self._params()).vectors[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order; batches sent up to ``max_concurrency`` at once."""
+        if not texts:
+            return []
+        resp = await self._router.aembedding(input=texts, max_concurrency=self.max_concurrency, **self._params())
+        return resp.vectors
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """The vector of one query text (async)."""
+        return (await self._router.aembedding(input=text, **self._params())).vectors[0]
