@@ -54,10 +54,28 @@ class Settings:
     throughput_seconds: float
     throughput_rounds: int
     warmup: int
+    latency_seconds: float
+    cpu_requests: int
 
 
-FULL = Settings(latency_requests=2000, latency_rounds=3, throughput_seconds=8.0, throughput_rounds=3, warmup=300)
-QUICK = Settings(latency_requests=500, latency_rounds=2, throughput_seconds=3.0, throughput_rounds=1, warmup=100)
+FULL = Settings(
+    latency_requests=2000,
+    latency_rounds=3,
+    throughput_seconds=8.0,
+    throughput_rounds=3,
+    warmup=300,
+    latency_seconds=20.0,
+    cpu_requests=300,
+)
+QUICK = Settings(
+    latency_requests=500,
+    latency_rounds=2,
+    throughput_seconds=3.0,
+    throughput_rounds=1,
+    warmup=100,
+    latency_seconds=8.0,
+    cpu_requests=100,
+)
 
 
 def _say(msg: str) -> None:
@@ -235,21 +253,27 @@ async def _one(session: Any, url: str, headers: dict[str, str]) -> bool:
         return bool(resp.status == 200)
 
 
-async def latency(base: str, key: str, n: int, warmup: int) -> dict[str, Any]:
-    """``n`` sequential calls: p50 and p99 in ms, errors."""
+async def latency(base: str, key: str, n: int, warmup: int, seconds: float = 25.0) -> dict[str, Any]:
+    """``n`` sequential calls (fewer if ``seconds`` pass first): p50 and p99 in ms, errors."""
     url, headers = base + "/chat/completions", {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     session = await _session(1)
     async with session:
+        stop = time.perf_counter() + seconds / 5
         for _ in range(warmup):
             await _one(session, url, headers)
+            if time.perf_counter() > stop:
+                break
         times, errors = [], 0
+        stop = time.perf_counter() + seconds
         for _ in range(n):
+            if time.perf_counter() > stop:
+                break
             t0 = time.perf_counter()
             ok = await _one(session, url, headers)
             times.append((time.perf_counter() - t0) * 1000)
             errors += not ok
     times.sort()
-    return {"p50": percentile(times, 50), "p99": percentile(times, 99), "errors": errors}
+    return {"p50": percentile(times, 50), "p99": percentile(times, 99), "errors": errors, "n": len(times)}
 
 
 async def throughput(base: str, key: str, seconds: float, concurrency: int = 50) -> dict[str, Any]:
@@ -278,10 +302,11 @@ async def throughput(base: str, key: str, seconds: float, concurrency: int = 50)
 def _measure(name: str, base: str, key: str, pid: int | None, s: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {"latency": [], "throughput": []}
     for r in range(s.latency_rounds):
-        cpu0 = _cpu_s(pid) if pid is not None else 0.0
-        row = asyncio.run(latency(base, key, s.latency_requests, s.warmup))
-        if pid is not None:
-            row["cpu_us"] = (_cpu_s(pid) - cpu0) * 1e6 / (s.latency_requests + s.warmup)
+        row = asyncio.run(latency(base, key, s.latency_requests, s.warmup, s.latency_seconds))
+        if pid is not None:  # the gateway's CPU time per call, over a separate fixed count of calls
+            cpu0 = _cpu_s(pid)
+            calls = asyncio.run(latency(base, key, s.cpu_requests, 0, s.latency_seconds))["n"]
+            row["cpu_us"] = (_cpu_s(pid) - cpu0) * 1e6 / max(calls, 1)
         out["latency"].append(row)
         _say(f"{name}: latency round {r + 1}: {row}")
     for r in range(s.throughput_rounds):

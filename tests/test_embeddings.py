@@ -460,3 +460,35 @@ def test_budgets_apply_to_embeddings(sim: ProviderSimulator) -> None:
         with pytest.raises(errors.BudgetExceeded):
             budgeted.embedding("emb", "x" * 400, user="u1")
     assert len(a.requests) == 1
+
+
+# -- usage reports -------------------------------------------------------------------------------
+
+
+def test_usage_report_shows_embeddings_apart_from_chat(sim: ProviderSimulator, tmp_path: Any) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from polyroute.cli import _chat, _demo, _models, _usage, app  # noqa: F401  (registers the commands)
+
+    a = sim.add_provider("a", embedding_dimensions=DIMS)
+    db = tmp_path / "usage.db"
+    cfg = {
+        "providers": {"a": {"base_url": a.base_url}},
+        "models": {
+            "emb": {"kind": "embedding", "endpoints": [emb_endpoint("a", max_batch_items=2)]},
+            "chat": {
+                "endpoints": [{"provider": "a", "model": "m", "pricing": {"prompt": "1e-6", "completion": "2e-6"}}]
+            },
+        },
+        "ledger": {"url": str(db)},
+    }
+    with polyroute.Router.from_config(cfg) as router:
+        router.embedding("emb", TEXTS[:5])
+        router.completion("chat", [{"role": "user", "content": "hi"}])
+    result = CliRunner().invoke(app, ["usage", "--ledger", str(db), "--format", "json"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    got = sorted((r["kind"], r["model"], r["requests"], r["attempts"]) for r in records)
+    assert got == [("chat", "chat", 1, 1), ("embedding", "emb", 1, 3)]

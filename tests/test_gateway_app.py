@@ -38,3 +38,18 @@ async def test_login_link_sets_an_admin_cookie_once(client: TestClient[object, o
     assert first.status == 302 and "polyroute_admin" in first.cookies
     second = await client.get(f"/login?token={token}", allow_redirects=False)
     assert second.status == 401
+
+
+async def test_the_gateway_mounts_under_a_prefix_of_another_app(sim: ProviderSimulator) -> None:
+    from aiohttp import web
+
+    router = polyroute.Router.from_config(config_for(sim, {"m": [endpoint("a")]}))
+    gateway = create_app(router, settings=GatewaySettings(require_key=False), dashboard=False, close_router=True)
+    parent = web.Application()
+    parent.add_subapp("/llm", gateway)
+    async with TestClient(TestServer(parent, handler_cancellation=True)) as c:
+        r = await c.post(
+            "/llm/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}]}
+        )
+        assert r.status == 200 and (await r.json())["provider"] == "a"
+        assert (await c.get("/llm/v1/models")).status == 200

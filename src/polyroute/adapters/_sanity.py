@@ -100,9 +100,16 @@ def _provider_cost(cost: Any) -> None:
 
 def check_usage(usage: Usage) -> None:
     """Token counts are integers in ``[0, MAX_TOKENS]``; a reported cost is a plausible number."""
-    _count(usage.prompt_tokens, "prompt_tokens")
-    _count(usage.completion_tokens, "completion_tokens")
-    _count(usage.total_tokens, "total_tokens")
+    p, c, t = usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
+    if (
+        not (type(p) is int and type(c) is int and type(t) is int and 0 <= p <= MAX_TOKENS and 0 <= c <= MAX_TOKENS)
+        or not 0 <= t <= MAX_TOKENS
+    ):
+        _count(p, "prompt_tokens")
+        _count(c, "completion_tokens")
+        _count(t, "total_tokens")
+    if usage.prompt_tokens_details is None and usage.completion_tokens_details is None and not usage.extra:
+        return
     _details(
         usage.prompt_tokens_details,
         "prompt_tokens_details",
@@ -116,13 +123,16 @@ def check_usage(usage: Usage) -> None:
             _provider_cost(cost)
 
 
+_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
 def check_raw_usage(raw: Any) -> None:
     """The counts as the provider sent them (``Usage.from_dict`` reads a wrong type as 0)."""
     if not isinstance(raw, Mapping):
         raise _bad("usage is not an object")
-    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+    for name in _COUNTS:
         value = raw.get(name)
-        if value is not None:
+        if value is not None and (type(value) is not int or not 0 <= value <= MAX_TOKENS):
             _count(value, name)
 
 
@@ -155,10 +165,14 @@ def check_completion(resp: ChatCompletion, raw_usage: Any = None) -> ChatComplet
         raise _bad("response has no choices")
     for choice in choices:
         message = choice.message
-        _text(message.content, "message.content")
-        _text(message.role, "message.role")
-        _text(choice.finish_reason, "finish_reason")
-        _tool_calls(message.tool_calls, "message")
+        content, reason = message.content, choice.finish_reason
+        if not (content is None or type(content) is str) or not (reason is None or type(reason) is str):
+            _text(content, "message.content")
+            _text(reason, "finish_reason")
+        if type(message.role) is not str:
+            _text(message.role, "message.role")
+        if message.tool_calls is not None:
+            _tool_calls(message.tool_calls, "message")
     if raw_usage is not None:
         check_raw_usage(raw_usage)
     if resp.usage is not None:

@@ -38,6 +38,8 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options
     from polyroute.gateway._serve import ServeOptions, run
     from polyroute.gateway._settings import GatewaySettings
 
+    if workers > 1 and port == 0:
+        raise typer.BadParameter("several workers share one port: give it (--port 8000)", param_hint="--port")
     if open_access and host not in ("127.0.0.1", "localhost", "::1"):
         raise typer.BadParameter("--no-keys is only allowed on a loopback address", param_hint="--no-keys")
     settings = GatewaySettings(

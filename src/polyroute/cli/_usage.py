@@ -123,7 +123,10 @@ def _emit(records: list[Any], columns: list[str], title: str, fmt: str, output: 
         output.write_text(text, encoding="utf-8")
 
 
-_BY_HELP = "Group by model|provider|endpoint|user|key|project|tag|day|outcome (repeat to nest)."
+_BY_HELP = (
+    "Group by model|provider|endpoint|user|key|project|tag|day|outcome|kind (repeat to nest)."
+    " Default: model, under kind (chat, embedding) when the ledger has embeddings."
+)
 _LEDGER_HELP = "Ledger: an SQLite file, sqlite:///FILE or postgresql://... Default: the config's ledger."
 
 
@@ -157,6 +160,8 @@ def usage(  # noqa: PLR0917 - typer maps parameters to options
     except ConfigError as exc:
         err_console.print(f"[bold red]configuration error:[/] {exc}")
         raise typer.Exit(2) from exc
+    if not by and any(r.kind != "chat" for r in rows):
+        groups = ["kind", "model"]  # embeddings apart from chat
     records, columns, title = _report(rows, groups, leaderboard, limit)
     _emit(records, columns, f"{title} ({len(rows)} ledger rows)", fmt, output)
     if chart is not None:

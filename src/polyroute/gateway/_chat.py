@@ -105,6 +105,33 @@ def _headers(route: Route | None) -> dict[str, str]:
     }
 
 
+def _route_out(route: Route) -> dict[str, Any]:
+    """The route, compact: who served, and each attempt's outcome, latency and cost (the cost
+    lines are in ``/api/v1/generation`` and the ledger)."""
+    return {
+        "request_id": route.request_id,
+        "model": route.model,
+        "provider": route.provider,
+        "endpoint_model": route.endpoint_model,
+        "cost": None if route.cost is None else str(route.cost),
+        "fee": None if route.fee is None else str(route.fee),
+        "latency_s": route.latency_s,
+        "attempts": [
+            {
+                "model": a.model,
+                "provider": a.provider,
+                "endpoint_model": a.endpoint_model,
+                "outcome": a.outcome,
+                "error": a.error,
+                "status": a.status,
+                "latency_s": a.latency_s,
+                "cost": None if a.cost is None else str(a.cost),
+            }
+            for a in route.attempts
+        ],
+    }
+
+
 def render(resp: ChatCompletion) -> dict[str, Any]:
     """A routed completion as OpenRouter returns it."""
     route = resp.route
@@ -113,7 +140,7 @@ def render(resp: ChatCompletion) -> dict[str, Any]:
         out["id"] = route.request_id
         out["model"] = route.model
         out["provider"] = route.provider
-        out["route"] = route.model_dump(mode="json")
+        out["route"] = _route_out(route)
     out["usage"] = _usage_out(out.get("usage"), route)
     return out
 
@@ -156,7 +183,7 @@ def _frame(chunk: ChatCompletionChunk, request_id: str | None) -> bytes:
         out["model"] = route.model
         out["provider"] = route.provider
         out["usage"] = _usage_out(out.get("usage"), route)
-        out["route"] = route.model_dump(mode="json")
+        out["route"] = _route_out(route)
     return b"data: " + orjson.dumps(out) + b"\n\n"
 
 

@@ -48,6 +48,7 @@ GROUPINGS: Mapping[str, Callable[[LedgerRow], tuple[str, ...]]] = {
     "tag": lambda r: r.tags or (NONE,),
     "day": lambda r: (_day(r),),
     "outcome": lambda r: (r.outcome,),
+    "kind": lambda r: (r.kind,),
 }
 
 
