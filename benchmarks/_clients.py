@@ -274,4 +274,9 @@ def make_client(kind: str, server: ServerHandle) -> Client:
         return LiteLLMRouter(server)
     if kind == "openai":
         return OpenAIClient(server)
+    from benchmarks._shared_clients import SHARED_KINDS, make_shared_client
+
+    if kind in SHARED_KINDS:
+        client: Client = make_shared_client(kind, server)
+        return client
     raise ValueError(f"unknown client kind {kind!r}")

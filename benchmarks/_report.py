@@ -499,5 +499,16 @@ def render(res: dict[str, Any], doc: Path) -> None:
     for part in (_latency, _throughput, _streaming, _imports, _planning, _routing):
         lines += part(res, assets)
     lines += kept_sections(doc)  # the gateway's, written by `python -m benchmarks.gateway`
+    lines += _kept_shared_state(doc)  # written by `python -m benchmarks.shared_state`
     lines.append(_METHOD)
     doc.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _kept_shared_state(doc: Path) -> list[str]:
+    """The shared-state section written by ``python -m benchmarks.shared_state``, kept as it was."""
+    start, end = "<!-- shared-state:start -->", "<!-- shared-state:end -->"
+    page = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    if start not in page or end not in page:
+        return []
+    block = page.split(start, 1)[1].split(end, 1)[0]
+    return [start + block + end, ""]

@@ -16,7 +16,16 @@ from benchmarks._control import ServerHandle
 __all__ = ["DISPLAY", "WorkerError", "WorkerProc"]
 
 #: worker kind -> the name used in tables and charts
-DISPLAY = {"raw": "raw aiohttp", "polyroute": "polyroute", "openai": "openai client", "litellm": "LiteLLM Router"}
+DISPLAY = {
+    "raw": "raw aiohttp",
+    "polyroute": "polyroute",
+    "openai": "openai client",
+    "litellm": "LiteLLM Router",
+    "polyroute-redis": "polyroute, state on Redis",
+    "polyroute-budget": "polyroute + budget (memory)",
+    "polyroute-redis-budget": "polyroute + budget, state on Redis",
+    "litellm-redis": "LiteLLM Router + Redis",
+}
 
 
 class WorkerError(RuntimeError):

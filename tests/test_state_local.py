@@ -204,3 +204,56 @@ def test_a_redis_password_must_come_from_the_environment() -> None:
             {"router": {"state": {"backend": "redis", "url": "redis://user:hunter2@127.0.0.1:6379/0"}}}
         )
     assert "hunter2" not in str(info.value)
+
+
+class _HeaderTransport:
+    """A sync transport answering every request with a canned completion and rate-limit headers."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+        self.sent = 0
+
+    def send(self, request: Any, timeouts: Any) -> Any:
+        import json
+
+        from polyroute.transports._base import HttpResponse
+
+        self.sent += 1
+        body = {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+        return HttpResponse(200, self.headers, json.dumps(body).encode())
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_provider_saying_nothing_is_left_holds_its_account(clock: FakeClock) -> None:
+    transports = {
+        "a": _HeaderTransport({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20s"}),
+        "b": _HeaderTransport({"x-ratelimit-remaining-requests": "99"}),
+    }
+    cfg = {
+        "providers": {"a": {"base_url": "http://a.invalid"}, "b": {"base_url": "http://b.invalid"}},
+        "models": {
+            "m": {"endpoints": [{"provider": "a", "model": "one"}, {"provider": "b", "model": "two"}]},
+            "n": {"endpoints": [{"provider": "a", "model": "three"}, {"provider": "b", "model": "four"}]},
+        },
+        "router": {"provider": {"sort": "ordered"}},
+    }
+    from polyroute.catalog._config import load_catalog
+
+    router = polyroute.Router(load_catalog(cfg), clock=clock, sync_transport=lambda p: transports[p.name])
+    assert router.completion(model="m", messages=USER).route.provider == "a"  # a: "0 left, resets in 20 s"
+    # every endpoint of a's account waits for the reset: no request that would be answered 429
+    assert router.completion(model="m", messages=USER).route.provider == "b"
+    assert router.completion(model="n", messages=USER).route.provider == "b"
+    assert transports["a"].sent == 1
+    clock.advance(21)
+    assert router.completion(model="n", messages=USER).route.provider == "a"
+    router.close()

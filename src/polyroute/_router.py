@@ -21,7 +21,7 @@ from polyroute.accounting._wiring import Accounts
 from polyroute.adapters import adapter_for
 from polyroute.backends._http import CUSTOM_API, HttpBackend, ProviderBackend
 from polyroute.backends.litellm._backend import LITELLM_API, LiteLLMBackend
-from polyroute.catalog._catalog import Catalog, ProviderSpec, RouterSettings
+from polyroute.catalog._catalog import Catalog, Endpoint, ProviderSpec, RouterSettings
 from polyroute.errors import ConfigError, InvalidRequest
 from polyroute.execution import _engine
 from polyroute.execution._admission import Gate
@@ -147,12 +147,28 @@ class Router:
             return given
         if provider.api == LITELLM_API:
             return LiteLLMBackend(provider)
-        return HttpBackend(
+        backend = HttpBackend(
             provider,
             adapter_for(provider.api, clock=self._clock),
             sync_transport=self._make_sync,
             async_transport=self._make_async,
         )
+        backend.on_headers = self._learn_limits
+        return backend
+
+    def _learn_limits(self, endpoint: Endpoint, headers: Mapping[str, str]) -> None:
+        """A provider said how much of its rate limit is left: when nothing is, hold its account
+        (every endpoint of the provider, in every process sharing the state) until the reset."""
+        if "x-ratelimit-remaining-requests" not in headers and "x-ratelimit-remaining-tokens" not in headers:
+            return
+        now = self._clock.monotonic()
+        seconds = self._limits.learn(endpoint, headers, now)
+        if seconds:
+            why = "RateLimited: the provider reports no requests or tokens left"
+            for spec in self._gen.catalog.models.values():
+                for ep in spec.endpoints:
+                    if ep.provider == endpoint.provider:
+                        self._health.breaker(ep.key).hold(now, seconds, why)
 
     @classmethod
     def from_config(

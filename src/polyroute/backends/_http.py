@@ -87,6 +87,8 @@ class HttpBackend:
         self._codec: EmbeddingCodec | None = None
         self._max_body = provider.limits.max_body_bytes
         self._max_line = provider.limits.max_line_bytes
+        #: told the headers of every successful response (the router learns rate limits from them)
+        self.on_headers: Callable[[Endpoint, Mapping[str, str]], None] | None = None
 
     def _transport(self) -> Transport:
         if self._sync is None:
@@ -118,6 +120,8 @@ class HttpBackend:
         try:
             if status >= 300:
                 raise adapter.parse_error(status, headers, body)
+            if self.on_headers is not None:
+                self.on_headers(endpoint, headers)
             resp = adapter.parse_response(endpoint, body)
         except DECODE_ERRORS as exc:
             raise wrong_shape(exc) from exc
@@ -138,6 +142,8 @@ class HttpBackend:
             if resp.status >= 300:
                 with decoding("error body"):
                     raise adapter.parse_error(resp.status, resp.headers, resp.read())
+            if self.on_headers is not None:
+                self.on_headers(endpoint, resp.headers)
             decoder = adapter.stream_decoder(endpoint, request)
             reading = _Reading(self._max_body, self._max_line)
             for data in resp.iter_bytes():
@@ -166,6 +172,8 @@ class HttpBackend:
                 body = await resp.read()
                 with decoding("error body"):
                     raise adapter.parse_error(resp.status, resp.headers, body)
+            if self.on_headers is not None:
+                self.on_headers(endpoint, resp.headers)
             decoder = adapter.stream_decoder(endpoint, request)
             reading = _Reading(self._max_body, self._max_line)
             read = resp.read_chunk

@@ -122,7 +122,7 @@ class StateConfig(_Strict):
     backend: Literal["memory", "redis"] = "memory"
     url: str | None = None
     prefix: str = Field(default="polyroute", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
-    timeout: float = Field(default=0.05, gt=0, le=10)
+    timeout: float = Field(default=0.1, gt=0, le=10)
     sync_interval: float = Field(default=0.5, gt=0, le=60)
     retry_interval: float = Field(default=1.0, gt=0, le=300)
     budgets_on_error: Literal["closed", "open"] = "closed"

@@ -134,12 +134,19 @@ def stats(  # noqa: PLR0917 - typer maps parameters to options
                 )
             if failed:
                 err_console.print(f"[yellow]{failed} of {requests} measuring requests failed[/]")
-        else:
+        elif router.catalog.settings.state.backend == "memory":
             err_console.print(
                 "[dim]statistics live in the process that routes (router.stats() in your application); "
                 "this process has measured nothing yet. Measure with --requests N (real calls) or --demo.[/]"
             )
         result = router.stats()
+        status = result.state
+        if status.backend != "memory":
+            how = "connected" if status.connected else f"unreachable ({status.last_error})"
+            err_console.print(
+                f"[dim]the cluster's view: statistics shared through Redis by {status.processes or 0} "
+                f"process(es) in the last minute; Redis {how}[/]"
+            )
     if as_json:
         console.print_json(json.dumps({k: v.model_dump() for k, v in result.items()}))
         return

@@ -15,7 +15,7 @@ and a background thread keeps that memory in step with the other processes:
   a conversation this process has not seen is fetched before planning (one ``GET``, only for a
   sticky-eligible request that misses locally).
 - **rate limits**: a request slot at a limited endpoint is one atomic script (a sliding window
-  per key); tokens are counted in the background.
+  per key); tokens per minute are still counted per process (learned limits are shared).
 - **budgets**: one atomic script per reservation and settlement
   (:class:`~polyroute.state.RedisBudgetStore`).
 
@@ -188,12 +188,15 @@ class RedisState:
         self.sticky = StickySessions(window=catalog.settings.routing.sticky_window, now=clock.monotonic)
         self.limits: RateLimits = RedisRateLimits(self)
         self._lock = threading.Lock()
-        self._writes: deque[tuple[Any, ...]] = deque()
+        #: writes for the background thread (bounded: while Redis is down the oldest go first;
+        #: breakers are republished on rejoin anyway)
+        self._writes: deque[tuple[Any, ...]] = deque(maxlen=10_000)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._down_until = 0.0  # monotonic: Redis is not tried before then
         self._connected = True
         self._errors = 0
+        self._timeouts = 0  # in a row
         self._fallbacks = 0
         self._budget_refusals = 0
         self._last_error: str | None = None
@@ -281,7 +284,11 @@ class RedisState:
         return [f"{self.prefix}:sticky:{m}:{digest}" for m in models]
 
     def prepare(self, request: ChatRequest) -> None:
-        """Fetch the conversation's sticky endpoint when this process has not seen it."""
+        """Fetch the conversation's sticky endpoint when this process has not seen it. While Redis
+        is unreachable, count the call as routed on local state alone."""
+        if not self._connected:
+            self.fell_back()
+            return
         models = self._sticky_wanted(request)
         if not models:
             return
@@ -299,6 +306,9 @@ class RedisState:
 
     async def aprepare(self, request: ChatRequest) -> None:
         """:meth:`prepare` over ``redis.asyncio``."""
+        if not self._connected:
+            self.fell_back()
+            return
         models = self._sticky_wanted(request)
         if not models:
             return
@@ -315,7 +325,13 @@ class RedisState:
         self._sticky_found(request, models, values)
 
     def report(self, endpoints: Iterable[Endpoint], now: float) -> dict[str, EndpointStats]:
-        """The cluster's statistics (this process's merged with the others', as last synced)."""
+        """The cluster's statistics (this process's merged with the others', as last synced; a
+        process that has not synced yet, such as ``polyroute stats``, reads them now)."""
+        if self._last_sync < 0 and self._connected:
+            try:
+                self._sync_stats(now)
+            except Exception as exc:
+                self._failed(exc)
         return self.stats.report(endpoints, self.health, now)
 
     def status(self) -> StateStatus:
@@ -372,12 +388,17 @@ class RedisState:
             raise _Down("redis is marked down")
 
     def _failed(self, exc: BaseException) -> None:
+        """Count a failed operation. A refused or broken connection marks Redis down at once;
+        timeouts do after three in a row (one slow answer fails only its own operation)."""
         if isinstance(exc, _Down):
             return
         first = False
         with self._lock:
             self._errors += 1
             self._last_error = type(exc).__name__
+            self._timeouts = self._timeouts + 1 if isinstance(exc, self._redis.exceptions.TimeoutError) else 0
+            if 0 < self._timeouts < 3:
+                return
             if self._connected:
                 first = True
             self._connected = False
@@ -430,10 +451,12 @@ class RedisState:
         if script is None:
             script = self._scripts[source] = self._client.register_script(source)
         try:
-            return script(keys=keys, args=args, client=self._client)
+            found = script(keys=keys, args=args, client=self._client)
         except Exception as exc:
             self._failed(exc)
             raise
+        self._timeouts = 0
+        return found
 
     async def arun_script(self, source: str, keys: list[str], args: list[Any]) -> Any:
         """:meth:`run_script` over ``redis.asyncio``."""
@@ -444,12 +467,14 @@ class RedisState:
             script = self._scripts[source] = self._client.register_script(source)
         try:
             try:
-                return await client.evalsha(script.sha, len(keys), *keys, *args)
+                found = await client.evalsha(script.sha, len(keys), *keys, *args)
             except self._redis.exceptions.NoScriptError:
-                return await client.eval(source, len(keys), *keys, *args)
+                found = await client.eval(source, len(keys), *keys, *args)
         except Exception as exc:
             self._failed(exc)
             raise
+        self._timeouts = 0
+        return found
 
     def read_counter(self, spent_key: str, holds_key: str) -> tuple[str | None, dict[str, str]]:
         """A budget counter's raw spent value and holds."""

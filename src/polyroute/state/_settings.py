@@ -37,7 +37,7 @@ class StateSettings:
     backend: Literal["memory", "redis"] = "memory"
     url: Secret | None = None
     prefix: str = "polyroute"
-    timeout: float = 0.05
+    timeout: float = 0.1
     sync_interval: float = 0.5
     retry_interval: float = 1.0
     budgets_on_error: Literal["closed", "open"] = "closed"
