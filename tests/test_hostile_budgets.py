@@ -47,3 +47,16 @@ def test_an_attempt_that_was_never_sent_is_not_charged(
         assert guard is not None
         assert guard.spent(rule, "u1") == (Decimal(0), Decimal(0))
     assert sim.provider("a").requests == []
+
+
+def test_an_in_memory_reservation_lives_until_settled_however_long_the_call() -> None:
+    from polyroute.budgets._store import Charge, MemoryBudgetStore
+
+    store = MemoryBudgetStore()
+    charge = (Charge("user|u1|total", Decimal("1.00")),)
+    assert store.reserve("h1", charge, Decimal("0.80"), now=0.0, expires_at=1.0) is None
+    # long past hold_seconds, the call is still running: its reservation still counts
+    refusal = store.reserve("h2", charge, Decimal("0.50"), now=3600.0, expires_at=3601.0)
+    assert refusal is not None
+    store.settle("h1", charge, Decimal("0.10"))
+    assert store.reserve("h2", charge, Decimal("0.50"), now=3600.0, expires_at=3601.0) is None

@@ -14,6 +14,7 @@ thread.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,8 +92,10 @@ class MemoryBudgetStore:
                 held = self._held(c.counter, now)
                 if spent + held + amount > c.limit:
                     return Refusal(c, spent, held)
+            # a hold lives until it is settled: ``expires_at`` is for stores shared between
+            # processes (it frees the holds of a process that died); this one dies with its process
             for c in charges:
-                self._holds.setdefault(c.counter, {})[hold_id] = (amount, expires_at)
+                self._holds.setdefault(c.counter, {})[hold_id] = (amount, math.inf)
         return None
 
     def settle(self, hold_id: str, charges: Sequence[Charge], amount: Decimal) -> None:
