@@ -165,7 +165,7 @@ class Router:
         seconds = self._limits.learn(endpoint, headers, now)
         if seconds:
             why = "RateLimited: the provider reports no requests or tokens left"
-            for spec in self._gen.catalog.models.values():
+            for spec in self._generation.catalog.models.values():
                 for ep in spec.endpoints:
                     if ep.provider == endpoint.provider:
                         self._health.breaker(ep.key).hold(now, seconds, why)
