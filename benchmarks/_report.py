@@ -9,6 +9,7 @@ from typing import Any
 from benchmarks._gateway_report import kept_sections
 from benchmarks._planning import growth_check
 from benchmarks._svg import Bar, Series, bar_chart, grouped_bar_chart, line_chart
+from benchmarks.embeddings import kept_sections as embedding_sections
 
 __all__ = ["render", "targets"]
 
@@ -499,6 +500,7 @@ def render(res: dict[str, Any], doc: Path) -> None:
     for part in (_latency, _throughput, _streaming, _imports, _planning, _routing):
         lines += part(res, assets)
     lines += kept_sections(doc)  # the gateway's, written by `python -m benchmarks.gateway`
+    lines += embedding_sections(doc)  # written by `python -m benchmarks.embeddings`
     lines += _kept_shared_state(doc)  # written by `python -m benchmarks.shared_state`
     lines.append(_METHOD)
     doc.write_text("\n".join(lines), encoding="utf-8")

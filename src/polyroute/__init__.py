@@ -39,6 +39,7 @@ from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSetti
 from polyroute.catalog._catalog import (
     BreakerSettings,
     Catalog,
+    EmbeddingLimits,
     Endpoint,
     HedgeSettings,
     ModelSpec,
@@ -50,6 +51,7 @@ from polyroute.catalog._catalog import (
     Timeouts,
 )
 from polyroute.catalog._model_ids import PriceLookup
+from polyroute.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse
 from polyroute.errors import (
     BudgetExceeded,
     ConfigError,
@@ -93,6 +95,10 @@ __all__ = [
     "CostBreakdown",
     "CostSettings",
     "Delta",
+    "Embedding",
+    "EmbeddingLimits",
+    "EmbeddingRequest",
+    "EmbeddingResponse",
     "Endpoint",
     "EndpointStats",
     "Excluded",
