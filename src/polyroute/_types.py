@@ -354,8 +354,14 @@ class Attempt:
     started_at: float = 0.0
     cost_breakdown: CostBreakdown | None = None
 
+    @property
+    def usage_estimated(self) -> bool:
+        """Whether ``usage`` is polyroute's estimate (a stream that broke or was left before the
+        provider reported usage), not the provider's figure."""
+        return self.usage is not None and self.usage.estimated
+
     def model_dump(self, *, mode: DumpMode = "python") -> JSON:
-        return {
+        out = {
             "model": self.model,
             "provider": self.provider,
             "endpoint_model": self.endpoint_model,
@@ -371,6 +377,9 @@ class Attempt:
             "cost_breakdown": self.cost_breakdown.model_dump(mode=mode) if self.cost_breakdown is not None else None,
             "started_at": self.started_at,
         }
+        if self.usage_estimated:
+            out["usage_estimated"] = True
+        return out
 
 
 @dataclass(slots=True)

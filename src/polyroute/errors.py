@@ -141,6 +141,9 @@ class ProviderError(PolyrouteError):
     retryable: bool = False
     #: whether this failure counts against the endpoint's health
     counts_against_endpoint: bool = True
+    #: a rejected request whose wording is about length or tokens without saying "context":
+    #: an endpoint with a larger declared context may still take it
+    about_length: bool = False
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ from polyroute._types import ChatCompletionChunk, ChunkChoice, Delta, FunctionCa
 from polyroute.adapters._anthropic_decode import anthropic_error, anthropic_usage, finish_reason
 from polyroute.adapters._jsonbody import body_text
 from polyroute.adapters._sse import SSEParser
-from polyroute.errors import IncompleteStream, MalformedResponse
+from polyroute.errors import IncompleteStream, MalformedResponse, ProviderError
 
 __all__ = ["AnthropicStreamDecoder"]
 
@@ -43,6 +43,7 @@ class AnthropicStreamDecoder:
         "_blocks",
         "_created",
         "_done",
+        "_error",
         "_finish",
         "_id",
         "_model",
@@ -53,6 +54,7 @@ class AnthropicStreamDecoder:
 
     def __init__(self, model: str, created: int) -> None:
         self._sse = SSEParser()
+        self._error: ProviderError | None = None
         self._id = ""
         self._model = model
         self._created = created
@@ -177,6 +179,15 @@ class AnthropicStreamDecoder:
 
     def _decode(self, events: list[tuple[str | None, bytes]]) -> list[ChatCompletionChunk]:
         out: list[ChatCompletionChunk] = []
+        try:
+            self._decode_into(out, events)
+        except ProviderError as exc:
+            if not out:
+                raise
+            self._error = exc  # deliver the good chunks before it first; raised on the next call
+        return out
+
+    def _decode_into(self, out: list[ChatCompletionChunk], events: list[tuple[str | None, bytes]]) -> None:
         for name, data in events:
             try:
                 event = orjson.loads(data)
@@ -187,13 +198,17 @@ class AnthropicStreamDecoder:
             chunk = self._event(event.get("type") or name, event, data)
             if chunk is not None:
                 out.append(chunk)
-        return out
 
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
+        if self._error is not None:
+            raise self._error
         return self._decode(self._sse.feed(data))
 
     def finish(self) -> list[ChatCompletionChunk]:
-        out = self._decode(self._sse.flush())
+        if self._error is not None:
+            raise self._error
+        out: list[ChatCompletionChunk] = []
+        self._decode_into(out, self._sse.flush())
         if not self._done:
             if self._finish is None:
                 raise IncompleteStream("stream ended without message_delta / message_stop", status=200)

@@ -1,5 +1,10 @@
 """Classifying provider errors: by status first, then structured fields, text only as a last resort.
 
+Context-length errors: the exact codes, then code/type words (``context``, ``too_long``...),
+then a table of the phrasings providers document (tested against each); a 400 that mentions
+tokens or length without matching is a :class:`~polyroute.errors.BadRequest` marked
+``about_length``, tried on a larger declared context when one is left.
+
 Shared by every adapter. ``retry_after()`` reads ``retry-after-ms`` / ``Retry-After`` (seconds or
 an HTTP date). ``classify()`` maps an HTTP status plus the provider's error code and message to
 the most specific :class:`~polyroute.errors.ProviderError`.
@@ -31,7 +36,20 @@ __all__ = ["MAX_RETRY_AFTER", "classify", "retry_after"]
 #: holds an endpoint out for at most its ``max_cooldown``
 MAX_RETRY_AFTER = 86_400.0
 
-_CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "context_window_exceeded"})
+_CONTEXT_CODES = frozenset(
+    {
+        "context_length_exceeded",
+        "string_above_max_length",
+        "context_window_exceeded",
+        "model_context_window_exceeded",
+        "exceed_context_size_error",
+        "prompt_too_long",
+        "input_too_long",
+    }
+)
+# Structured fields (code, type) whose words say "too long for the context": checked after the
+# exact codes, before any wording. ``_`` and ``-`` separate the words.
+_CONTEXT_FIELD_WORDS = ("context", "too_long", "max_length", "too_many_tokens", "token_limit", "tokens_limit")
 _FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "moderation_blocked"})
 _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "insufficient_credits", "billing_error"})
 # The request was fine but the model's output was not (Groq's 400 ``tool_use_failed`` when the
@@ -40,17 +58,31 @@ _GENERATION_FAILED_CODES = frozenset({"tool_use_failed"})
 # Last resort, used only when neither status nor code says it: phrases real providers use for
 # an over-long prompt (OpenAI, Anthropic, Groq, Mistral, vLLM...). Covered by tests.
 _CONTEXT_PHRASES = (
-    "maximum context length",
+    "maximum context length",  # OpenAI, DeepSeek, vLLM, OpenRouter, Groq
     "context length",
     "context_length_exceeded",
-    "prompt is too long",
-    "too many tokens",
-    "input is too long",
-    "reduce the length",
-    "exceeds the context window",
-    "context window",
-    "exceeds the maximum number of tokens",
+    "context window",  # OpenAI Responses, Gemini wording variants
+    "context size",  # llama.cpp
+    "context limit",  # Anthropic (input + max_tokens)
+    "prompt is too long",  # Anthropic, Fireworks
+    "input is too long",  # Bedrock
+    "too many tokens",  # Cohere
+    "too many input tokens",
+    "reduce the length",  # OpenAI, Groq, DeepSeek, vLLM
+    "exceeds the maximum number of tokens",  # Gemini
+    "maximum prompt length",  # xAI
+    "maximum model length",  # vLLM >= 0.6
+    "max_model_len",  # vLLM
+    "too large for model",  # Mistral
+    "`max_new_tokens` must be",  # Together / TGI: "`inputs` tokens + `max_new_tokens` must be <= 8193"
+    "input token count",  # Gemini
+    "input tokens exceed",  # OpenAI (newer models)
+    "prompt too long",
+    "input length exceeds",
 )
+# Wording about size: a 400 saying any of these without matching the above may still be about
+# the context (wording we have not seen); it is tried on a larger context when one is left.
+_LENGTH_WORDS = ("token", "length", "too long", "too large", "exceed", "context")
 
 
 def _seconds(value: float) -> float | None:
@@ -86,11 +118,27 @@ def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> floa
     return _seconds(stamp - (time.time() if now is None else now))
 
 
-def _is_context_error(code: str | None, message: str) -> bool:
-    if code in _CONTEXT_CODES:
+def _context_field(value: str | None) -> bool:
+    """Whether a structured field (code, type) says the request is too long for the context."""
+    if not value:
+        return False
+    if value in _CONTEXT_CODES:
+        return True
+    words = value.lower().replace("-", "_")
+    return any(w in words for w in _CONTEXT_FIELD_WORDS)
+
+
+def _is_context_error(code: str | None, error_type: str | None, message: str) -> bool:
+    """Structured fields first (code, type), then the wording."""
+    if _context_field(code) or _context_field(error_type):
         return True
     lowered = message.lower()
     return any(p in lowered for p in _CONTEXT_PHRASES)
+
+
+def _about_length(message: str) -> bool:
+    lowered = message.lower()
+    return any(w in lowered for w in _LENGTH_WORDS)
 
 
 def classify(
@@ -123,6 +171,9 @@ def classify(
         return make(MalformedResponse)
     if key in _FILTER_CODES:
         return make(ContentFiltered)
-    if status in (400, 413, 422) and _is_context_error(key, message):
+    if status in (400, 413, 422) and _is_context_error(key, error_type, message):
         return make(ContextLengthExceeded)
-    return make(BadRequest)
+    error = make(BadRequest)
+    if status in (400, 413, 422) and _about_length(message):
+        error.about_length = True
+    return error

@@ -19,7 +19,7 @@ from polyroute.adapters._gemini_decode import blocked_prompt, candidate_parts, f
 from polyroute.adapters._json_array import JsonArraySplitter
 from polyroute.adapters._jsonbody import body_text
 from polyroute.adapters._sse import SSEParser
-from polyroute.errors import IncompleteStream, MalformedResponse
+from polyroute.errors import IncompleteStream, MalformedResponse, ProviderError
 
 __all__ = ["GeminiStreamDecoder"]
 
@@ -31,6 +31,7 @@ class GeminiStreamDecoder:
         "_array",
         "_calls",
         "_created",
+        "_error",
         "_finished",
         "_id",
         "_model",
@@ -41,6 +42,7 @@ class GeminiStreamDecoder:
 
     def __init__(self, model: str, created: int) -> None:
         self._sse: SSEParser | None = None
+        self._error: ProviderError | None = None
         self._array: JsonArraySplitter | None = None
         self._model = model
         self._created = created
@@ -108,6 +110,15 @@ class GeminiStreamDecoder:
 
     def _decode(self, frames: list[bytes]) -> list[ChatCompletionChunk]:
         out: list[ChatCompletionChunk] = []
+        try:
+            self._decode_into(out, frames)
+        except ProviderError as exc:
+            if not out:
+                raise
+            self._error = exc  # deliver the good chunks before it first; raised on the next call
+        return out
+
+    def _decode_into(self, out: list[ChatCompletionChunk], frames: list[bytes]) -> None:
         for frame in frames:
             try:
                 data = orjson.loads(frame)
@@ -118,14 +129,18 @@ class GeminiStreamDecoder:
             chunk = self._chunk(data, frame)
             if chunk is not None:
                 out.append(chunk)
-        return out
 
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
+        if self._error is not None:
+            raise self._error
         return self._decode(self._frames(data))
 
     def finish(self) -> list[ChatCompletionChunk]:
+        if self._error is not None:
+            raise self._error
         frames = [payload for _, payload in self._sse.flush()] if self._sse is not None else []
-        out = self._decode(frames)
+        out: list[ChatCompletionChunk] = []
+        self._decode_into(out, frames)
         if not self._finished or (self._array is not None and self._array.pending):
             raise IncompleteStream("stream ended without a finishReason", status=200)
         usage = gemini_usage(self._usage) if self._usage is not None else Usage()

@@ -159,12 +159,14 @@ class OpenAIStreamDecoder:
     """Decodes an OpenAI-style SSE stream. Errors inside it (an ``error`` object, an
     ``event: error`` frame, ``finish_reason: "error"``) are raised as :class:`ProviderError`."""
 
-    __slots__ = ("_done", "_finished", "_sse")
+    __slots__ = ("_done", "_error", "_finished", "_sse")
 
     def __init__(self) -> None:
         self._sse = SSEParser()
         self._done = False
         self._finished = False
+        #: an error met after good chunks of the same read: raised on the next call, once those are out
+        self._error: ProviderError | None = None
 
     @property
     def done(self) -> bool:
@@ -172,6 +174,15 @@ class OpenAIStreamDecoder:
 
     def _decode(self, events: list[tuple[str | None, bytes]]) -> list[ChatCompletionChunk]:
         out: list[ChatCompletionChunk] = []
+        try:
+            self._decode_into(out, events)
+        except ProviderError as exc:
+            if not out:
+                raise
+            self._error = exc  # deliver the good chunks before it first
+        return out
+
+    def _decode_into(self, out: list[ChatCompletionChunk], events: list[tuple[str | None, bytes]]) -> None:
         for event, data in events:
             if data == b"[DONE]":
                 self._done = True
@@ -198,13 +209,17 @@ class OpenAIStreamDecoder:
                         raise ServerError("provider ended the stream with finish_reason 'error'", status=200)
                     self._finished = True
             out.append(chunk)
-        return out
 
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
+        if self._error is not None:
+            raise self._error
         return self._decode(self._sse.feed(data))
 
     def finish(self) -> list[ChatCompletionChunk]:
-        out = self._decode(self._sse.flush())
+        if self._error is not None:
+            raise self._error
+        out: list[ChatCompletionChunk] = []
+        self._decode_into(out, self._sse.flush())
         if not self._done and not self._finished:
             raise IncompleteStream("stream ended without a finish reason or [DONE]", status=200)
         return out

@@ -56,12 +56,19 @@ class Pricing:
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Seconds. ``connect`` and ``read`` per attempt; ``first_token`` for streams; ``deadline`` per call."""
+    """Seconds. ``connect`` and ``read`` per attempt; ``first_token`` for streams; ``deadline`` per call.
+
+    ``first_token`` (set) bounds every streamed attempt's wait for its first content; unset,
+    ``first_token_failover`` bounds it only when another candidate is left to fail over to.
+    ``idle`` bounds each gap between chunks once content has started (a stalled stream is a break).
+    """
 
     connect: float = 10.0
     read: float = 120.0
     first_token: float | None = None
     deadline: float | None = None
+    first_token_failover: float | None = 15.0
+    idle: float | None = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,15 @@ class BreakerSettings:
     max_cooldown: float = 600.0
     #: how long an endpoint that answered 401/403 stays out of rotation
     auth_cooldown: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecoverySettings:
+    """Continuing a stream that broke after content on another endpoint that can continue it."""
+
+    enabled: bool = True
+    #: also continue on endpoints of other models (the request's fallbacks); off: the same model only
+    across_models: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +165,7 @@ class RouterSettings:
     #: ``None``: no ledger
     ledger: LedgerSettings | None = None
     budgets: tuple[BudgetRule, ...] = ()
+    stream_recovery: StreamRecoverySettings = StreamRecoverySettings()
     #: where breakers, statistics, sticky sessions, rate limits and budget counters live
     state: StateSettings = field(default_factory=StateSettings)
 
@@ -221,6 +238,11 @@ class Endpoint:
     quantization: str | None = None
     tokenizer: str | None = None
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    #: how this endpoint continues a partial answer given as a final assistant message:
+    #: ``"prefill"`` (the message as is: Anthropic, OpenRouter), ``"prefix"`` (``prefix: true`` on
+    #: it: DeepSeek, Mistral), ``"continue_final_message"`` (vLLM), ``"none"``; ``None``: the
+    #: API's default (``"prefill"`` for ``api: anthropic``, else none)
+    continuation: str | None = None
     #: requests / tokens per minute at this endpoint
     rate_limit: RateLimit | None = None
     #: set on the endpoints of an embedding model (``kind: embedding``), ``None`` on chat ones

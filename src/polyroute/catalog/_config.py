@@ -48,6 +48,7 @@ from polyroute.catalog._catalog import (
     RetrySettings,
     RouterSettings,
     RoutingSettings,
+    StreamRecoverySettings,
     Timeouts,
 )
 from polyroute.errors import ConfigError, InvalidRequest
@@ -107,6 +108,10 @@ class TimeoutConfig(_Strict):
     read: float | None = _Seconds
     first_token: float | None = _Seconds
     deadline: float | None = _Seconds
+    #: 0 turns it off
+    first_token_failover: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
+    #: 0 turns it off
+    idle: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
 
 
 class RateLimitConfig(_Strict):
@@ -243,6 +248,7 @@ class EndpointConfig(_Strict):
     quantization: str | None = None
     tokenizer: str | None = None
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    continuation: Literal["prefill", "prefix", "continue_final_message", "none"] | None = None
     rate_limit: RateLimitConfig | None = None
     #: ``embedding`` for an embedding endpoint (or say it on the model); the fields below are its own
     kind: Literal["chat", "embedding"] | None = None
@@ -312,6 +318,11 @@ class RoutingConfig(_Strict):
     hedge: HedgeConfig | None = None
 
 
+class StreamRecoveryConfig(_Strict):
+    enabled: bool = True
+    across_models: bool = False
+
+
 class SettingsConfig(_Strict):
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
@@ -319,6 +330,8 @@ class SettingsConfig(_Strict):
     routing: RoutingConfig = RoutingConfig()
     limits: LimitsConfig = LimitsConfig()
     provider: dict[str, Any] = Field(default_factory=dict)
+    #: ``true``/``false``, or ``{enabled: true, across_models: false}``
+    stream_recovery: StreamRecoveryConfig | bool = True
     state: StateConfig = StateConfig()
 
 
@@ -721,7 +734,16 @@ def _timeouts(base: Timeouts, cfg: TimeoutConfig | None) -> Timeouts:
         read=cfg.read if cfg.read is not None else base.read,
         first_token=cfg.first_token if cfg.first_token is not None else base.first_token,
         deadline=cfg.deadline if cfg.deadline is not None else base.deadline,
+        first_token_failover=_off(cfg.first_token_failover, base.first_token_failover),
+        idle=_off(cfg.idle, base.idle),
     )
+
+
+def _off(value: float | None, base: float | None) -> float | None:
+    """A configured limit: unset keeps ``base``, 0 turns it off."""
+    if value is None:
+        return base
+    return value or None
 
 
 def _preferences(raw: Mapping[str, Any], path: str) -> dict[str, Any]:
@@ -863,6 +885,13 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
             BudgetRule(scope=b.scope, match=b.match, limit_usd=Decimal(str(b.limit_usd)), period=b.period)
             for b in config.budgets
         ),
+        stream_recovery=(
+            StreamRecoverySettings(enabled=s.stream_recovery)
+            if isinstance(s.stream_recovery, bool)
+            else StreamRecoverySettings(
+                enabled=s.stream_recovery.enabled, across_models=s.stream_recovery.across_models
+            )
+        ),
         state=_state_settings(s.state, secret_paths),
     )
     tables = price_tables(costs, base_dir)
@@ -904,6 +933,7 @@ def build_catalog(config: RouterConfig, secret_paths: Mapping[str, str], *, base
                 quantization=e.quantization,
                 tokenizer=e.tokenizer,
                 extra_body=dict(e.extra_body),
+                continuation=e.continuation,
                 rate_limit=_rate_limit(e.rate_limit),
                 embedding=_embedding_limits(e) if embedding else None,
             )

@@ -15,17 +15,15 @@ from polyroute._clock import Clock
 from polyroute._types import ChatCompletion, ChatCompletionChunk, Usage
 from polyroute.accounting._delivered import delivered_usage
 from polyroute.backends._http import AsyncBackend, Backend
-from polyroute.catalog._catalog import Timeouts
 from polyroute.errors import (
-    FirstTokenTimeout,
     PolyrouteError,
     ProviderError,
     ReadTimeout,
     StreamInterrupted,
 )
 from polyroute.execution._execution import Execution, Reserve, Send, Settle, Wait
-from polyroute.execution._opening import Opening, first_token_limit
-from polyroute.execution._relay import Relay
+from polyroute.execution._opening import Opening, late
+from polyroute.execution._relay import Relay, Resume
 
 __all__ = ["acomplete", "astream", "complete", "stream"]
 
@@ -171,26 +169,57 @@ async def acomplete(execution: Execution, backend_for: AsyncBackendFor, clock: C
         raise action
 
 
-def _first_token_bound(action: Send, timeouts: Timeouts) -> bool:
-    """Whether the read timeout in force was the first-token limit (not the read or deadline one)."""
-    first = action.timeouts.first_token
-    return (
-        first is not None
-        and first < action.timeouts.read
-        and (action.remaining is None or first <= action.remaining)
-        and timeouts.read <= first
-    )
+def _broke(
+    execution: Execution,
+    action: Send,
+    err: ProviderError,
+    *,
+    started: float,
+    ttft: float | None,
+    relay: Relay,
+    resume: Resume | None,
+) -> Resume:
+    """A stream broke after content: record the attempt; what to continue (text so far)."""
+    execution.broke(action, err, started, ttft=ttft, usage=relay.usage, text=relay.delivered_text)
+    if resume is None:
+        resume = Resume(err, relay.chunk_id or execution.request_id, relay.delivered_text, relay.delivered_chunks)
+        resume.model = action.candidate.model
+    else:
+        resume.text += relay.delivered_text
+        resume.delivered_chunks += relay.delivered_chunks
+    if relay.tool_calls:  # only text is continued
+        resume.continuable = False
+    return resume
+
+
+def _interrupted(execution: Execution, resume: Resume) -> StreamInterrupted:
+    """Nothing can continue the broken stream: the original cause, with what was delivered."""
+    error = StreamInterrupted(resume.cause, delivered_text=resume.text, delivered_chunks=resume.delivered_chunks)
+    execution.interrupted(error)
+    return error
+
+
+def _stalled(idle: float) -> ReadTimeout:
+    return ReadTimeout(f"the stream stalled: no chunk for {idle:.3f}s")
 
 
 def stream(
     execution: Execution, backend_for: BackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
 ) -> Iterator[ChatCompletionChunk]:
-    """Run a streamed call: fail over until the first content, relay after it. ``finished`` is
-    called when the stream ends, however it ends (if it was started at all)."""
+    """Run a streamed call: fail over until the first content, relay after it; if it breaks
+    after content, continue it on an endpoint that can. ``finished`` is called when the stream
+    ends, however it ends (if it was started at all)."""
     try:
-        request = execution.request
+        resume: Resume | None = None
         while True:
-            action = execution.next()
+            if resume is None:
+                action = execution.next()
+            else:
+                cont = execution.resume(resume)
+                if cont is None:
+                    settle_now(execution)
+                    raise _interrupted(execution, resume) from resume.cause
+                action = cont
             if type(action) is Wait:
                 clock.sleep(action.seconds)
                 continue
@@ -199,38 +228,42 @@ def stream(
             if not isinstance(action, Send):
                 assert isinstance(action, PolyrouteError)
                 raise action
+            request = action.request or execution.request
             started = clock.monotonic()
-            limit = first_token_limit(action)
+            limit = action.first_token
+            idle = action.idle
             timeouts = action.timeouts
-            if limit is not None and limit < timeouts.read:
-                # httpx applies one read timeout to the whole body: before the first token it is
-                # the first-token limit; the elapsed-time check below keeps a trickle honest too
-                timeouts = replace(timeouts, read=max(limit, 0.001))
-            relay = Relay(request.include_usage)
+            # httpx applies one read timeout to every read of a body: the tightest of the limits
+            # (the elapsed-time check below keeps a trickle before the first content honest too)
+            read = min(t for t in (timeouts.read, limit.seconds if limit else None, idle) if t is not None)
+            if read < timeouts.read:
+                timeouts = replace(timeouts, read=max(read, 0.001))
+            relay = Relay(request.include_usage, resume)
             ttft: float | None = None
             source = backend_for(action.provider.name).stream(action.candidate.endpoint, request, timeouts)
             try:
                 for chunk in source:
-                    out = relay.push(chunk)
+                    now = clock.monotonic()
                     if ttft is None:
-                        now = clock.monotonic()
+                        if limit is not None and now - started > limit.seconds:
+                            raise late(limit)
+                        out = relay.push(chunk)
                         if not relay.committed:
-                            if limit is not None and now - started > limit:
-                                raise FirstTokenTimeout(f"no content within {limit:.3f}s")
                             continue
                         ttft = now - started
+                    else:
+                        out = relay.push(chunk)
                     yield from out
             except ProviderError as err:
                 if relay.committed:
-                    execution.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
-                    settle_now(execution)
-                    raise execution.interrupted(
-                        StreamInterrupted(
-                            err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks
-                        )
-                    ) from err
-                if isinstance(err, ReadTimeout) and _first_token_bound(action, timeouts):
-                    err = FirstTokenTimeout(f"no content within {action.timeouts.first_token:.3f}s: {err.message}")
+                    resume = _broke(execution, action, err, started=started, ttft=ttft, relay=relay, resume=resume)
+                    continue
+                if isinstance(err, ReadTimeout) and limit is not None and read == limit.seconds:
+                    err = late(limit, f": {err.message}")
+                if resume is not None:  # a continuation failed before its first content: try the next
+                    execution.failed(action, err, started, final=True)
+                    resume.errors.append(err)
+                    continue
                 execution.failed(action, err, started, ttft=ttft)
                 continue
             except GeneratorExit:
@@ -248,9 +281,11 @@ def stream(
             finished()
 
 
-async def _open(execution: Execution, action: Send, backend_for: AsyncBackendFor, clock: Clock) -> Opening | None:
+async def _open(
+    execution: Execution, action: Send, backend_for: AsyncBackendFor, clock: Clock, resume: Resume | None
+) -> Opening | None:
     """Open one streamed attempt up to its first content (hedged if the call is); ``None`` if it failed."""
-    delay = execution.hedge_delay(action)
+    delay = execution.hedge_delay(action) if resume is None else None
     if delay is not None:
         from polyroute.execution import _hedge
 
@@ -259,12 +294,16 @@ async def _open(execution: Execution, action: Send, backend_for: AsyncBackendFor
         except BaseException:
             asettle_later(execution)
             raise
-    opening = Opening(action, backend_for(action.provider.name), clock, execution.request)
+    opening = Opening(action, backend_for(action.provider.name), clock, execution.request, resume)
     try:
         await opening.run()
     except ProviderError as err:
         await opening.close()
-        execution.failed(action, err, opening.started)
+        if resume is not None:  # a continuation failed before its first content: try the next
+            execution.failed(action, err, opening.started, final=True)
+            resume.errors.append(err)
+        else:
+            execution.failed(action, err, opening.started)
         return None
     except BaseException:
         await opening.close()
@@ -277,12 +316,21 @@ async def _open(execution: Execution, action: Send, backend_for: AsyncBackendFor
 async def astream(
     execution: Execution, backend_for: AsyncBackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
 ) -> AsyncIterator[ChatCompletionChunk]:
-    """Run a streamed call (async): fail over until the first content, relay after it.
-    ``finished`` is called when the stream ends, however it ends (if it was started at all)."""
+    """Run a streamed call (async): fail over until the first content, relay after it; if it
+    breaks after content, continue it on an endpoint that can. ``finished`` is called when the
+    stream ends, however it ends (if it was started at all)."""
     try:
         loop = asyncio.get_running_loop()
+        resume: Resume | None = None
         while True:
-            action = execution.next()
+            if resume is None:
+                action = execution.next()
+            else:
+                cont = execution.resume(resume)
+                if cont is None:
+                    await asettle_now(execution)
+                    raise _interrupted(execution, resume) from resume.cause
+                action = cont
             if type(action) is Wait:
                 await clock.asleep(action.seconds)
                 continue
@@ -291,7 +339,7 @@ async def astream(
             if not isinstance(action, Send):
                 assert isinstance(action, PolyrouteError)
                 raise action
-            opening = await _open(execution, action, backend_for, clock)
+            opening = await _open(execution, action, backend_for, clock, resume)
             if opening is None:
                 continue
             action, started, relay, it, ttft = (
@@ -305,32 +353,11 @@ async def astream(
                 if relay.committed:
                     for c in opening.pending:
                         yield c
-                    deadline = (
-                        None
-                        if action.remaining is None
-                        else loop.time() + action.remaining - (clock.monotonic() - started)
-                    )
-                    if deadline is None:  # nothing to time per chunk
-                        async for chunk in it:
-                            for c in relay.push(chunk):
-                                yield c
-                    else:
-                        while True:
-                            try:
-                                async with asyncio.timeout_at(deadline):
-                                    chunk = await anext(it)
-                            except StopAsyncIteration:
-                                break
-                            except TimeoutError as exc:
-                                raise ReadTimeout("the call's deadline passed mid-stream") from exc
-                            for c in relay.push(chunk):
-                                yield c
+                    async for c in _relay_rest(action, relay, it, clock=clock, loop=loop, started=started):
+                        yield c
             except ProviderError as err:
-                execution.failed(action, err, started, ttft=ttft, usage=relay.usage, final=True)
-                await asettle_now(execution)
-                raise execution.interrupted(
-                    StreamInterrupted(err, delivered_text=relay.delivered_text, delivered_chunks=relay.delivered_chunks)
-                ) from err
+                resume = _broke(execution, action, err, started=started, ttft=ttft, relay=relay, resume=resume)
+                continue
             except (GeneratorExit, asyncio.CancelledError):
                 execution.abandoned(action, started, _billed(execution, relay), ttft=ttft)
                 asettle_later(execution)
@@ -345,3 +372,41 @@ async def astream(
     finally:
         if finished is not None:
             finished()
+
+
+async def _relay_rest(
+    action: Send,
+    relay: Relay,
+    it: AsyncIterator[ChatCompletionChunk],
+    *,
+    clock: Clock,
+    loop: asyncio.AbstractEventLoop,
+    started: float,
+) -> AsyncIterator[ChatCompletionChunk]:
+    """Relay a committed stream to its end, under the idle limit and the call's deadline."""
+    deadline = None if action.remaining is None else loop.time() + action.remaining - (clock.monotonic() - started)
+    idle = action.idle
+    if deadline is None and idle is None:  # nothing to time per chunk
+        async for chunk in it:
+            for c in relay.push(chunk):
+                yield c
+        return
+    try:
+        async with asyncio.timeout(None) as timer:
+            while True:
+                at = loop.time() + idle if idle is not None else None
+                if deadline is not None and (at is None or deadline < at):
+                    at = deadline
+                timer.reschedule(at)
+                try:
+                    chunk = await anext(it)
+                except StopAsyncIteration:
+                    break
+                timer.reschedule(None)  # the caller's own time between chunks is not the provider's
+                for c in relay.push(chunk):
+                    yield c
+    except TimeoutError as exc:
+        if deadline is not None and loop.time() >= deadline:
+            raise ReadTimeout("the call's deadline passed mid-stream") from exc
+        assert idle is not None
+        raise _stalled(idle) from exc

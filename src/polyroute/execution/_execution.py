@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,6 +21,7 @@ from polyroute._clock import Clock
 from polyroute._request import ChatRequest
 from polyroute._types import Attempt, Route, Usage
 from polyroute.accounting._cost import call_cost, cost_breakdown, count_images
+from polyroute.accounting._delivered import delivered_usage
 from polyroute.catalog._catalog import Catalog, Endpoint, ProviderSpec, RouterSettings, Timeouts
 from polyroute.errors import (
     BudgetExceeded,
@@ -32,7 +33,9 @@ from polyroute.errors import (
     RateLimited,
 )
 from polyroute.execution._admission import Gate, RateRefusal
-from polyroute.execution._policy import Action, backoff, decide
+from polyroute.execution._policy import Action, FirstTokenLimit, backoff, decide, first_token_limit
+from polyroute.execution._recovery import continuable, continuation_mode, continuation_request
+from polyroute.execution._relay import Resume
 from polyroute.health._breakers import CircuitBreaker, HealthState
 from polyroute.routing._planner import Candidate, Plan
 
@@ -80,6 +83,12 @@ class Send:
     hold: Reservation | None = None
     #: the endpoint's circuit breaker (looked up once per attempt)
     breaker: CircuitBreaker | None = None
+    #: the request to send (the call's own, or a continuation of a broken stream)
+    request: ChatRequest | None = None
+    #: streams: the wait allowed for the first content (see :func:`~polyroute.execution._policy.first_token_limit`)
+    first_token: FirstTokenLimit | None = None
+    #: streams: the longest gap allowed between chunks once content has started
+    idle: float | None = None
 
 
 @dataclass(slots=True)
@@ -256,11 +265,17 @@ class Execution:
         holds, self._settles = self._settles, []
         return Settle(holds, self._gate)
 
-    def _advance(self, now: float) -> tuple[Candidate, CircuitBreaker] | Reserve | None:
+    def _advance(
+        self, now: float, accept: Callable[[Candidate], bool] | None = None
+    ) -> tuple[Candidate, CircuitBreaker] | Reserve | None:
         """The next candidate that may be sent now (its rate-limit slot and budget taken) and its
-        breaker, recording the ones skipped on the way; or the :class:`Reserve` to do first."""
+        breaker, recording the ones skipped on the way; or the :class:`Reserve` to do first.
+        Candidates ``accept`` refuses are passed over silently."""
         while self._next < len(self._candidates):
             cand = self._candidates[self._next]
+            if accept is not None and not accept(cand):
+                self._next += 1
+                continue
             endpoint = cand.endpoint
             breaker = self._health.breaker(endpoint.key)
             if self._gate is not None:  # reserve only for an endpoint that will be tried
@@ -342,11 +357,57 @@ class Execution:
         self._record(attempt)
         self._settle(send.hold, attempt.cost)
 
+    # -- stream recovery -----------------------------------------------------------------------
+
+    def resume(self, resume: Resume) -> Send | Reserve | Settle | None:
+        """The next attempt continuing a stream that broke after content: the next candidate
+        that declares a way to continue an answer (of the same model unless ``across_models``),
+        sent the delivered text as a final assistant message (or the budget I/O to do first).
+        ``None``: none can."""
+        if self._settles:
+            return self.settlements()
+        recovery = self._settings.stream_recovery
+        if not recovery.enabled or not resume.continuable or not resume.text or not continuable(self.request):
+            return None
+        now = self._clock.monotonic()
+        if self._deadline is not None and now >= self._deadline:
+            return None
+        broken = resume.model or self.request.model
+        modes: dict[int, str] = {}
+
+        def accept(cand: Candidate) -> bool:
+            if cand.model != broken and not recovery.across_models:
+                return False
+            mode = continuation_mode(cand.endpoint, self._catalog.provider(cand.endpoint.provider))
+            if mode is None:
+                return False
+            modes[id(cand)] = mode
+            return True
+
+        found = self._advance(now, accept)
+        if found is None:
+            return None
+        if type(found) is Reserve:
+            return found
+        cand, breaker = found  # type: ignore[misc]
+        self._current = cand
+        request, resume.trim = continuation_request(self.request, resume.text, modes[id(cand)])
+        return self._send(cand, now, breaker, request)
+
+    def broke(
+        self, send: Send, error: ProviderError, started: float, *, ttft: float | None, usage: Usage | None, text: str
+    ) -> None:
+        """A stream failed after content reached the caller: record the attempt, billed for what
+        it delivered (estimated from ``text``, and marked so, when the provider reported no usage)."""
+        if usage is None:
+            usage = delivered_usage(self.request, text)
+        self.failed(send, error, started, ttft=ttft, usage=usage, final=True)
+
     def _breaker(self, send: Send) -> CircuitBreaker:
         b = send.breaker
         return b if b is not None else self._health.breaker(send.candidate.endpoint.key)
 
-    def _send(self, cand: Candidate, now: float, breaker: CircuitBreaker) -> Send:
+    def _send(self, cand: Candidate, now: float, breaker: CircuitBreaker, request: ChatRequest | None = None) -> Send:
         self._sends += 1
         for start in self._starters:
             try:
@@ -360,14 +421,18 @@ class Execution:
             remaining = self._deadline - now
             # ``deadline`` on a Send's timeouts: the seconds this attempt may take in all (the
             # sync transport enforces it while reading, against a provider dripping bytes)
-            timeouts = Timeouts(
+            timeouts = replace(
+                timeouts,
                 connect=min(timeouts.connect, remaining),
                 read=min(timeouts.read, remaining),
-                first_token=timeouts.first_token,
                 deadline=remaining,
             )
         hold, self._hold = self._hold, None
-        return Send(cand, provider, self._retries, timeouts, remaining, hold, breaker)
+        send = Send(cand, provider, self._retries, timeouts, remaining, hold, breaker, request or self.request)
+        if send.request is not None and send.request.stream:
+            send.first_token = first_token_limit(timeouts, remaining, others_left=self._next < len(self._candidates))
+            send.idle = timeouts.idle
+        return send
 
     # -- budgets -------------------------------------------------------------------------------
 
@@ -478,7 +543,13 @@ class Execution:
         if final:
             return
         retry = self._settings.retry
-        action = decide(error, send.retry, retry, others_left=self._next < len(self._candidates))
+        action = decide(
+            error,
+            send.retry,
+            retry,
+            others_left=self._next < len(self._candidates),
+            larger_context_left=error.about_length and self._larger_context_left(endpoint),
+        )
         if action is Action.RETRY and (concurrent or opened):
             if concurrent:
                 return
@@ -497,6 +568,16 @@ class Execution:
                 self._min_context = max(self._min_context or 0, endpoint.context_length)
         elif action is Action.NEXT_MISCONFIGURED:
             breaker.hold(now, self._settings.breaker.auth_cooldown, type(error).__name__)
+
+    def _larger_context_left(self, endpoint: Endpoint) -> bool:
+        """Whether a candidate still to come declares a larger context than ``endpoint``."""
+        context = endpoint.context_length
+        if context is None:
+            return False
+        return any(
+            c.endpoint.context_length is not None and c.endpoint.context_length > context
+            for c in self._candidates[self._next :]
+        )
 
     def succeeded(self, send: Send, started: float, usage: Usage | None, *, ttft: float | None = None) -> Route:
         """The attempt ``send`` succeeded: record it and return the route."""

@@ -2,8 +2,9 @@
 
 Until the first content chunk nothing has reached the caller, so an attempt can still fail over
 (or lose a hedge race). :meth:`Opening.run` reads the stream until the relay commits (first
-content, or a finished stream with none), under the first-token limit; the engine then relays
-the rest from the same iterator.
+content, or a finished stream with none), under the attempt's first-token limit
+(:func:`~polyroute.execution._policy.first_token_limit`, decided once for both engines); the
+engine then relays the rest from the same iterator.
 """
 
 from __future__ import annotations
@@ -15,18 +16,19 @@ from polyroute._clock import Clock
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletionChunk
 from polyroute.backends._http import AsyncBackend
-from polyroute.errors import FirstTokenTimeout, ReadTimeout
+from polyroute.errors import FirstTokenTimeout, ReadTimeout, Timeout
 from polyroute.execution._execution import Send
-from polyroute.execution._relay import Relay
+from polyroute.execution._policy import FirstTokenLimit
+from polyroute.execution._relay import Relay, Resume
 
-__all__ = ["Opening", "first_token_limit"]
+__all__ = ["Opening", "late"]
 
 
-def first_token_limit(action: Send) -> float | None:
-    """Seconds the attempt may take to its first content: the first-token timeout or what is left
-    of the deadline, whichever is shorter."""
-    limits = [t for t in (action.timeouts.first_token, action.remaining) if t is not None]
-    return min(limits) if limits else None
+def late(limit: FirstTokenLimit, detail: str = "") -> Timeout:
+    """The error for an attempt whose first content did not come within ``limit``."""
+    if limit.deadline:
+        return ReadTimeout("the call's deadline passed during this attempt" + detail)
+    return FirstTokenTimeout(f"no content within {limit.seconds:.3f}s" + detail)
 
 
 class Opening:
@@ -34,11 +36,14 @@ class Opening:
 
     __slots__ = ("clock", "iterator", "pending", "relay", "send", "source", "started", "ttft")
 
-    def __init__(self, send: Send, backend: AsyncBackend, clock: Clock, request: ChatRequest) -> None:
+    def __init__(
+        self, send: Send, backend: AsyncBackend, clock: Clock, request: ChatRequest, resume: Resume | None = None
+    ) -> None:
         self.send = send
         self.clock = clock
         self.started = clock.monotonic()
-        self.relay = Relay(request.include_usage)
+        request = send.request or request
+        self.relay = Relay(request.include_usage, resume)
         self.source = backend.astream(send.candidate.endpoint, request, send.timeouts)
         self.iterator: AsyncIterator[ChatCompletionChunk] = aiter(self.source)
         #: chunks held back until the first content, released with it
@@ -48,22 +53,24 @@ class Opening:
     async def run(self) -> None:
         """Read until the first content (or the end of a stream without any); raises
         :class:`~polyroute.errors.ProviderError` on failure, ``FirstTokenTimeout`` when late."""
-        limit = first_token_limit(self.send)
+        limit = self.send.first_token
         relay = self.relay
+        clock = self.clock
+        started = self.started
         try:
-            async with asyncio.timeout(limit):
+            async with asyncio.timeout(limit.seconds if limit is not None else None):
                 while not relay.committed:
                     try:
                         chunk = await anext(self.iterator)
                     except StopAsyncIteration:
                         return
+                    if limit is not None and clock.monotonic() - started > limit.seconds:
+                        raise late(limit)  # simulated (or trickled) time ran past the limit
                     self.pending = relay.push(chunk)
         except TimeoutError as exc:
-            first = self.send.timeouts.first_token
-            if first is not None and (self.send.remaining is None or first <= self.send.remaining):
-                raise FirstTokenTimeout(f"no content within {first:.3f}s") from exc
-            raise ReadTimeout("the call's deadline passed during this attempt") from exc
-        self.ttft = self.clock.monotonic() - self.started
+            assert limit is not None
+            raise late(limit) from exc
+        self.ttft = clock.monotonic() - started
 
     async def close(self) -> None:
         """Release the connection."""

@@ -1,15 +1,17 @@
 """What to do after a failed attempt: plain functions, no I/O.
 
 ``decide()`` maps an error to an :class:`Action`; ``backoff()`` gives the delay before a retry
-(exponential with full jitter, honouring the provider's ``Retry-After``).
+(exponential with full jitter, honouring the provider's ``Retry-After``); ``first_token_limit()``
+bounds a streamed attempt's wait for its first content (one rule for both engines).
 """
 
 from __future__ import annotations
 
 import enum
 import random
+from dataclasses import dataclass
 
-from polyroute.catalog._catalog import RetrySettings
+from polyroute.catalog._catalog import RetrySettings, Timeouts
 from polyroute.errors import (
     AuthenticationError,
     ContextLengthExceeded,
@@ -19,7 +21,7 @@ from polyroute.errors import (
     Timeout,
 )
 
-__all__ = ["Action", "backoff", "decide"]
+__all__ = ["Action", "FirstTokenLimit", "backoff", "decide", "first_token_limit"]
 
 
 class Action(enum.Enum):
@@ -37,12 +39,21 @@ class Action(enum.Enum):
     FAIL = "fail"
 
 
-def decide(error: ProviderError, retries_done: int, settings: RetrySettings, *, others_left: bool = False) -> Action:
+def decide(
+    error: ProviderError,
+    retries_done: int,
+    settings: RetrySettings,
+    *,
+    others_left: bool = False,
+    larger_context_left: bool = False,
+) -> Action:
     """What to do after ``error`` on an endpoint already retried ``retries_done`` times.
 
     With ``others_left`` (another candidate is waiting) two retryable failures move on at once
     instead of retrying: a timeout (a silent endpoint would make every retry wait as long again)
     and a ``Retry-After`` of ``failover_after`` or more (waiting is slower than failing over).
+    With ``larger_context_left`` (a later candidate declares a larger context), a rejected
+    request whose wording is about length or tokens moves on to it.
     """
     if error.retryable:
         if retries_done >= settings.max_retries:
@@ -61,6 +72,8 @@ def decide(error: ProviderError, retries_done: int, settings: RetrySettings, *, 
         return Action.NEXT_MISCONFIGURED
     if isinstance(error, ModelNotFound):
         return Action.NEXT
+    if error.about_length and larger_context_left:
+        return Action.NEXT_LARGER_CONTEXT
     return Action.FAIL
 
 
@@ -75,3 +88,27 @@ def backoff(retries_done: int, settings: RetrySettings, rng: random.Random, retr
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+@dataclass(frozen=True, slots=True)
+class FirstTokenLimit:
+    """How long a streamed attempt may take to its first content, and what ends it."""
+
+    seconds: float
+    #: ``True``: the call's deadline ends it (``DeadlineExceeded`` territory), not the first-token limit
+    deadline: bool
+
+
+def first_token_limit(timeouts: Timeouts, remaining: float | None, *, others_left: bool) -> FirstTokenLimit | None:
+    """The wait allowed before a streamed attempt's first content (text, reasoning or tool-call
+    delta; SSE keep-alive comments do not count), or ``None`` for no limit.
+
+    A configured ``first_token`` always applies; otherwise ``first_token_failover`` (15 s by
+    default) applies when another candidate is left. What is left of the call's deadline caps
+    either."""
+    limit = timeouts.first_token
+    if limit is None and others_left:
+        limit = timeouts.first_token_failover
+    if remaining is not None and (limit is None or remaining < limit):
+        return FirstTokenLimit(max(remaining, 0.0), deadline=True)
+    return FirstTokenLimit(limit, deadline=False) if limit is not None else None

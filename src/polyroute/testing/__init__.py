@@ -3,7 +3,8 @@
 :class:`ProviderSimulator` runs a real HTTP server on ``127.0.0.1`` that speaks the OpenAI Chat
 Completions wire format (JSON bodies and SSE streams). Each provider added to it is scripted per
 request with behaviours: replies, HTTP errors, dropped or truncated streams, in-band stream
-errors, broken JSON, hangs, or a function deciding per request. Nothing is mocked: the code under
+errors, broken JSON, hangs, stalls, continuations of a prefilled answer, or a function deciding
+per request. Nothing is mocked: the code under
 test talks to the simulator over loopback exactly as it would to the real API.
 
 ::
@@ -33,13 +34,16 @@ from __future__ import annotations
 
 from polyroute.testing._behaviors import (
     Behavior,
+    Continue,
     Disconnect,
     EmbeddingReply,
     ErrorReply,
     FunctionBehavior,
     Hang,
     MalformedJSON,
+    RejectContinuation,
     Reply,
+    Stall,
     StreamErrorReply,
     ToolCallSpec,
     Truncate,
@@ -53,6 +57,7 @@ from polyroute.testing._server import ProviderSimulator
 
 __all__ = [
     "Behavior",
+    "Continue",
     "Disconnect",
     "EmbeddingReply",
     "ErrorReply",
@@ -65,8 +70,10 @@ __all__ = [
     "ProviderCall",
     "ProviderSimulator",
     "RecordedRequest",
+    "RejectContinuation",
     "Reply",
     "SimulatedProvider",
+    "Stall",
     "StreamErrorReply",
     "ToolCallSpec",
     "Truncate",

@@ -19,13 +19,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Behavior",
+    "Continue",
     "Disconnect",
     "EmbeddingReply",
     "ErrorReply",
     "FunctionBehavior",
     "Hang",
     "MalformedJSON",
+    "RejectContinuation",
     "Reply",
+    "Stall",
     "StreamErrorReply",
     "ToolCallSpec",
     "Truncate",
@@ -85,6 +88,7 @@ class Reply:
     is the number of characters of text (and of tool arguments) per stream chunk.
     ``sse_comments`` sends one ``: keep-alive`` comment before the first chunk. ``reasoning`` is
     emitted as ``reasoning_content`` (message field, or stream deltas before the content).
+    ``done=False`` leaves out the final ``data: [DONE]`` of an OpenAI stream (the rest is complete).
     """
 
     text: str | None = None
@@ -100,6 +104,7 @@ class Reply:
     extra_usage: Mapping[str, Any] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     sse_comments: bool = False
+    done: bool = True
 
     def __post_init__(self) -> None:
         for name in ("latency", "ttft", "chunk_delay"):
@@ -240,9 +245,56 @@ class MalformedJSON:
     ``stream=None`` follows the request: a JSON body cut in half, or an SSE stream whose second
     ``data:`` line holds broken JSON (followed by ``data: [DONE]``). ``True``/``False`` force the
     stream/non-stream shape whatever the request asked for.
+
+    With ``frame`` set, a streamed request gets the whole of ``reply`` (default: a filler text of
+    ``frame + 5`` chunks) as a well-formed stream, except that its ``frame``-th ``data:`` line
+    (1-based, the role chunk being the first) holds broken JSON instead.
     """
 
     stream: bool | None = None
+    frame: int | None = None
+    reply: Reply | None = None
+
+    def __post_init__(self) -> None:
+        if self.frame is not None and self.frame < 1:
+            raise ValueError(f"MalformedJSON.frame must be >= 1, got {self.frame!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stall:
+    """A stream that stops sending after ``after_chunks`` content chunks, waits ``seconds`` (the
+    simulator's clock), then ends the HTTP body without a finish reason or ``[DONE]``.
+    Non-stream: waits ``seconds``, then sends half of the JSON body. Content and timing as for
+    :class:`Disconnect`."""
+
+    after_chunks: int = 1
+    seconds: float = 30.0
+    reply: Reply | None = None
+
+    def __post_init__(self) -> None:
+        _check_count("Stall", "after_chunks", self.after_chunks)
+        _check_delay("Stall", "seconds", self.seconds)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Continue:
+    """Answer with the continuation of ``text``: when the request ends with an assistant message
+    (a prefill, see :attr:`RecordedRequest.prefill <polyroute.testing.RecordedRequest.prefill>`)
+    that ``text`` starts with (ignoring trailing whitespace), only the rest of ``text`` is sent;
+    otherwise all of it. Other fields (timing, usage, ...) come from ``reply``."""
+
+    text: str
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectContinuation:
+    """Reject any request that ends with an assistant message (as providers without prefill
+    support do) with ``error`` (default: a 400 saying the last message must come from the user);
+    answer other requests with ``then``."""
+
+    then: Behavior | None = None
+    error: ErrorReply | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -309,6 +361,9 @@ Behavior: TypeAlias = (
     | StreamErrorReply
     | MalformedJSON
     | Hang
+    | Stall
+    | Continue
+    | RejectContinuation
     | EmbeddingReply
     | FunctionBehavior
 )

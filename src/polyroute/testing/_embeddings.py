@@ -23,13 +23,16 @@ from aiohttp import web
 
 from polyroute.testing._behaviors import (
     Behavior,
+    Continue,
     Disconnect,
     EmbeddingReply,
     ErrorReply,
     FunctionBehavior,
     Hang,
     MalformedJSON,
+    RejectContinuation,
     Reply,
+    Stall,
     StreamErrorReply,
     Truncate,
 )
@@ -175,5 +178,9 @@ async def perform_embedding(
         case Hang():
             await pacer.forever()
             return web.Response()  # pragma: no cover - forever does not return
-        case FunctionBehavior():  # resolved by the handler
-            raise AssertionError("unresolved FunctionBehavior")
+        case Stall():
+            await pacer.pause(behavior.seconds)
+            http = _reply(wire, ask, default_dims, EmbeddingReply(), exchange)
+            return _response(HttpReply(200, http.body[: len(http.body) // 2], http.headers))
+        case FunctionBehavior() | Continue() | RejectContinuation():  # resolved by the handler
+            raise AssertionError(f"unresolved {type(behavior).__name__}")

@@ -17,13 +17,16 @@ from aiohttp import web
 
 from polyroute.testing._behaviors import (
     Behavior,
+    Continue,
     Disconnect,
     EmbeddingReply,
     ErrorReply,
     FunctionBehavior,
     Hang,
     MalformedJSON,
+    RejectContinuation,
     Reply,
+    Stall,
     StreamErrorReply,
     Truncate,
 )
@@ -182,27 +185,43 @@ class _Performance:
                 plan = wire.in_band_error_stream(completion, behavior, exchange)
                 return await self._stream(plan, reply, behavior.after_chunks, "complete")
             case MalformedJSON():
+                streaming = self._streaming if behavior.stream is None else behavior.stream
+                if streaming and behavior.frame is not None:
+                    reply = filler_reply(exchange.provider, behavior.frame + 5, behavior.reply)
+                    plan = wire.stream(self._resolve(reply), exchange, comments=reply.sse_comments)
+                    return await self._stream(_break_frame(plan, behavior.frame), reply, None, "complete")
                 reply = Reply()
                 completion = self._resolve(reply)
-                streaming = self._streaming if behavior.stream is None else behavior.stream
                 if streaming:
                     return await self._stream(wire.malformed_stream(completion, exchange), reply, None, "complete")
                 return await self._respond(_halved(wire.completion(completion, exchange)), reply)
+            case Stall():
+                reply = filler_reply(exchange.provider, behavior.after_chunks, behavior.reply)
+                completion = self._resolve(reply)
+                if not self._streaming:
+                    await self._pacer.pause(behavior.seconds)
+                    return await self._respond(_halved(wire.completion(completion, exchange)), reply)
+                plan = wire.stream(completion, exchange, comments=reply.sse_comments)
+                return await self._stream(plan, reply, behavior.after_chunks, "eof", stall=behavior.seconds)
             case Hang():
                 if behavior.after_chunks is None or not self._streaming:
                     await self._pacer.forever()
                 reply = filler_reply(exchange.provider, behavior.after_chunks or 0, behavior.reply)
                 plan = wire.stream(self._resolve(reply), exchange, comments=reply.sse_comments)
                 return await self._stream(plan, reply, behavior.after_chunks, "hang")
-            case FunctionBehavior():  # _choose resolved these already
-                raise AssertionError("unresolved FunctionBehavior")
+            case FunctionBehavior() | Continue() | RejectContinuation():  # _choose resolved these already
+                raise AssertionError(f"unresolved {type(behavior).__name__}")
 
     async def _respond(self, http: HttpReply, reply: Reply) -> web.StreamResponse:
         await self._pacer.pause(reply.latency)
         return _response(http, reply.headers)
 
-    async def _stream(self, plan: StreamPlan, reply: Reply, limit: int | None, ending: _Ending) -> web.StreamResponse:
+    async def _stream(
+        self, plan: StreamPlan, reply: Reply, limit: int | None, ending: _Ending, *, stall: float = 0.0
+    ) -> web.StreamResponse:
         pacer = self._pacer
+        if not reply.done:
+            plan = replace(plan, tail=tuple(f for f in plan.tail if f.strip() != b"data: [DONE]"))
         await pacer.pause(reply.latency)
         response = web.StreamResponse(status=200, headers=merge_headers(plan.headers, reply.headers))
         await response.prepare(self._request)
@@ -216,6 +235,7 @@ class _Performance:
             elif index < len(body):
                 await pacer.pause(reply.chunk_delay)
             await response.write(frame)
+        await pacer.pause(stall)
         if ending == "abort":
             await _abort(self._request)
         elif ending == "hang":
@@ -225,10 +245,37 @@ class _Performance:
         return response
 
 
+def _continuation(behavior: Continue, request: RecordedRequest) -> Reply:
+    """The reply a :class:`Continue` makes to ``request``: the rest of its text after the prefill."""
+    text = behavior.text
+    prefill = request.prefill
+    if prefill and text.startswith(prefill):
+        text = text[len(prefill) :]
+    elif prefill and text.startswith(prefill.rstrip()):  # a prefill cut at whitespace: its rest follows
+        text = text[len(prefill.rstrip()) :]
+    return replace(behavior.reply or Reply(), text=text)
+
+
+_REJECTED = ErrorReply(
+    400,
+    message="Invalid request: the final message must have role 'user' (assistant prefill is not supported)",
+    type="invalid_request_error",
+    param="messages",
+)
+
+
 def _choose(provider: SimulatedProvider, request: RecordedRequest) -> Behavior:
-    """The provider's next behaviour, with :class:`FunctionBehavior` callables applied."""
+    """The provider's next behaviour, with :class:`FunctionBehavior` callables (and the
+    request-dependent behaviours) applied."""
     behavior = provider.next_behavior()
     for _ in range(_MAX_FUNCTION_DEPTH):
+        if isinstance(behavior, RejectContinuation):
+            if request.prefill is not None:
+                return behavior.error or _REJECTED
+            behavior = behavior.then or Reply()
+            continue
+        if isinstance(behavior, Continue):
+            return _continuation(behavior, request)
         if not isinstance(behavior, FunctionBehavior):
             return behavior
         try:
@@ -260,6 +307,20 @@ def _parse_object(raw: bytes) -> dict[str, Any] | None:
 def _response(http: HttpReply, extra_headers: Mapping[str, str] | None = None) -> web.Response:
     headers = merge_headers(http.headers, extra_headers or {})
     return web.Response(status=http.status, body=http.body, headers=headers)
+
+
+def _break_frame(plan: StreamPlan, n: int) -> StreamPlan:
+    """``plan`` with its ``n``-th ``data:`` frame (1-based) replaced by broken JSON."""
+    parts = [list(plan.head), list(plan.body), list(plan.tail)]
+    seen = 0
+    for part in parts:
+        for i, frame in enumerate(part):
+            if frame.startswith(b"data:"):
+                seen += 1
+                if seen == n:
+                    part[i] = b'data: {"id": "broken", "choices": [{"delta": {"content": "x\n\n'
+                    return replace(plan, head=tuple(parts[0]), body=tuple(parts[1]), tail=tuple(parts[2]))
+    return plan
 
 
 def _halved(http: HttpReply) -> HttpReply:

@@ -64,7 +64,34 @@ class RecordedRequest:
     received_at: float
 
     @property
+    def prefill(self) -> str | None:
+        """The text of the final assistant message when the request ends with one (a prefill or
+        continuation request: OpenAI/Anthropic ``messages``, Gemini ``contents`` ending with a
+        ``model`` turn), else ``None``."""
+        body = self.json or {}
+        if self.messages:
+            last = self.messages[-1]
+            if isinstance(last, dict) and last.get("role") == "assistant":
+                return _text(last.get("content"))
+            return None
+        contents = body.get("contents")
+        if isinstance(contents, list) and contents:
+            last = contents[-1]
+            if isinstance(last, dict) and last.get("role") == "model":
+                return _text(last.get("parts"))
+        return None
+
+    @property
     def messages(self) -> list[Any]:
         """The request's ``messages`` list (empty when absent)."""
         messages = self.json.get("messages") if self.json is not None else None
         return messages if isinstance(messages, list) else []
+
+
+def _text(content: Any) -> str:
+    """The text of a message's content: a string, or a list of text parts/blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
