@@ -604,3 +604,29 @@ def test_a_budget_store_failing_to_settle_is_logged_not_raised(caplog: pytest.Lo
         h.settle()
     assert "failed to settle a reservation (it will expire)" in caplog.text
     assert h.outcomes() == [("a", "error", "Cancelled")]
+
+
+def test_a_retry_under_a_budget_reserves_again_and_rechecks_the_breaker() -> None:
+    budget = FakeBudget()
+    h = Harness(make_catalog(("a", None), ("b", None)), budget=budget)
+    h.ex.failed(h.send(), ServerError("boom", status=500), 0.0)
+    wait = h.next()
+    assert isinstance(wait, Wait)
+    h.clock.advance(wait.seconds)
+    again = h.send()
+    assert (again.candidate.endpoint.key, again.retry) == ("a/a-model", 1)
+    assert budget.reserved == ["a/a-model", "a/a-model"]
+    # a second failure, and meanwhile another call opens the breaker: no third reservation at a
+    h.ex.failed(again, ServerError("boom", status=500), h.clock.monotonic())
+    h.health.breaker("a/a-model").hold(h.clock.monotonic(), 60.0, "opened by another call")
+    assert h.send().candidate.endpoint.key == "b/b-model"
+    assert budget.reserved == ["a/a-model", "a/a-model", "b/b-model"]
+
+
+def test_a_context_error_under_a_budget_skips_smaller_candidates_unreserved() -> None:
+    budget = FakeBudget()
+    h = Harness(make_catalog(("small", 8_000), ("same", 8_000), ("big", 32_000)), budget=budget)
+    h.ex.failed(h.send(), ContextLengthExceeded("prompt too long", status=400), 0.0)
+    assert h.send().candidate.endpoint.key == "big/big-model"
+    assert budget.reserved == ["small/small-model", "big/big-model"]
+    assert h.outcomes()[1] == ("same", "skipped", "ContextLengthExceeded")

@@ -15,7 +15,9 @@ The usage ledger is :mod:`polyroute.ledger`, budgets :mod:`polyroute.budgets`, u
 from __future__ import annotations
 
 from polyroute import errors
+from polyroute._accumulator import StreamAccumulator
 from polyroute._clock import Clock, SystemClock
+from polyroute._params import CompletionParams
 from polyroute._request import Caller, ChatRequest
 from polyroute._router import Router
 from polyroute._secret import Secret
@@ -48,6 +50,7 @@ from polyroute.catalog._catalog import (
     RoutingSettings,
     Timeouts,
 )
+from polyroute.catalog._model_ids import PriceLookup
 from polyroute.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse
 from polyroute.errors import (
     BudgetExceeded,
@@ -60,10 +63,12 @@ from polyroute.errors import (
 )
 from polyroute.execution._execution import CallObserver
 from polyroute.execution._stream import AsyncStream, Stream
+from polyroute.health._breakers import BreakerState, HealthState
 from polyroute.health._stats import EndpointStats, Percentiles, Signals, WindowStats
 from polyroute.routing._planner import Candidate, Excluded, Plan
 from polyroute.routing._preferences import ProviderPreferences
 from polyroute.routing._strategies import Option, Strategy
+from polyroute.routing._tokens import tokenizer_dirs
 
 __version__ = "0.1.0"
 
@@ -71,6 +76,7 @@ __all__ = [
     "AsyncStream",
     "Attempt",
     "BreakerSettings",
+    "BreakerState",
     "BudgetExceeded",
     "BudgetRule",
     "CallObserver",
@@ -84,6 +90,7 @@ __all__ = [
     "Choice",
     "ChunkChoice",
     "Clock",
+    "CompletionParams",
     "ConfigError",
     "CostBreakdown",
     "CostSettings",
@@ -96,6 +103,7 @@ __all__ = [
     "EndpointStats",
     "Excluded",
     "FunctionCall",
+    "HealthState",
     "HedgeSettings",
     "InvalidRequest",
     "LedgerSettings",
@@ -105,6 +113,7 @@ __all__ = [
     "Percentiles",
     "Plan",
     "PolyrouteError",
+    "PriceLookup",
     "Pricing",
     "ProviderError",
     "ProviderPreferences",
@@ -118,6 +127,7 @@ __all__ = [
     "Signals",
     "Strategy",
     "Stream",
+    "StreamAccumulator",
     "StreamInterrupted",
     "SystemClock",
     "Timeouts",
@@ -127,4 +137,5 @@ __all__ = [
     "__version__",
     "errors",
     "key_fingerprint",
+    "tokenizer_dirs",
 ]

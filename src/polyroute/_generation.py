@@ -12,15 +12,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-from polyroute.backends._http import HttpBackend
+from polyroute.backends._http import HttpBackend, ProviderBackend
 from polyroute.backends.litellm._backend import LiteLLMBackend
 from polyroute.catalog._catalog import Catalog
 from polyroute.routing._index import CatalogIndex
 
 __all__ = ["Generation", "ServedBackend", "cached_endpoints"]
 
-#: a provider's backend: HTTP (adapter and transports), or the LiteLLM bridge
-ServedBackend = HttpBackend | LiteLLMBackend
+#: a provider's backend: HTTP (adapter and transports), the LiteLLM bridge, or one the application gave
+ServedBackend = HttpBackend | LiteLLMBackend | ProviderBackend
 
 
 def cached_endpoints(catalog: Catalog) -> frozenset[str]:

@@ -7,7 +7,7 @@ import os
 import random
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
@@ -19,7 +19,7 @@ from polyroute._request import Caller, ChatRequest, build_request
 from polyroute._types import ChatCompletion
 from polyroute.accounting._wiring import Accounts
 from polyroute.adapters import adapter_for
-from polyroute.backends._http import HttpBackend
+from polyroute.backends._http import CUSTOM_API, HttpBackend, ProviderBackend
 from polyroute.backends.litellm._backend import LITELLM_API, LiteLLMBackend
 from polyroute.catalog._catalog import Catalog, Endpoint, ProviderSpec, RouterSettings
 from polyroute.errors import ConfigError, InvalidRequest
@@ -76,6 +76,11 @@ class Router:
     any); ``budgets`` checks spending limits (default: the configuration's ``budgets:``). A
     ledger or guard given here is the caller's to close; :meth:`close` flushes it.
 
+    ``backends`` answers named providers in process instead of over HTTP (for example
+    :class:`polyroute.testing.FunctionBackend`); a provider configured with ``api: custom``
+    must have one. ``sync_transport`` / ``async_transport`` build the HTTP transport of each
+    other provider (default: httpx and aiohttp).
+
     ``state`` holds breakers, statistics, sticky sessions, rate limits and budget counters
     (default: what the configuration's ``router.state`` says: this process's memory, or Redis
     shared with other processes; see :mod:`polyroute.state`).
@@ -89,16 +94,19 @@ class Router:
         rng: random.Random | None = None,
         observers: Sequence[CallObserver] = (),
         strategies: Mapping[str, Strategy] | None = None,
-        sync_transport: Any = None,
-        async_transport: Any = None,
+        sync_transport: Callable[[ProviderSpec], Transport] | None = None,
+        async_transport: Callable[[ProviderSpec], AsyncTransport] | None = None,
         ledger: Ledger | None = None,
         budgets: BudgetGuard | None = None,
+        backends: Mapping[str, ProviderBackend] | None = None,
         state: StateBackend | None = None,
     ) -> None:
         self._clock: Clock = clock or SystemClock()
         self._rng = rng or random.Random()
         self._strategies: Mapping[str, Strategy] = {**BUILTIN_STRATEGIES, **(strategies or {})}
         _check_sorts(catalog, self._strategies)
+        self._given: dict[str, ProviderBackend] = dict(backends or {})
+        _check_given(catalog, self._given)
         self._owns_state = state is None
         self._state: StateBackend = state if state is not None else _open_state(catalog, self._clock)
         #: whether planning may need shared state fetched first (sticky sessions from Redis)
@@ -123,7 +131,7 @@ class Router:
         self._make_sync = sync_transport or _default_sync_transport
         self._make_async = async_transport or _default_async_transport
         #: the catalog in service, its index and backends (replaced whole by :meth:`reload`)
-        self._gen = Generation(catalog, {p.name: self._new_backend(p) for p in catalog.providers.values()})
+        self._generation = Generation(catalog, {p.name: self._new_backend(p) for p in catalog.providers.values()})
         self._reload_lock = threading.Lock()
         #: retired generations with calls still running on them
         self._draining: list[Generation] = []
@@ -132,6 +140,9 @@ class Router:
         self._closing: set[asyncio.Task[None]] = set()
 
     def _new_backend(self, provider: ProviderSpec) -> ServedBackend:
+        given = self._given.get(provider.name)
+        if given is not None:
+            return given
         if provider.api == LITELLM_API:
             return LiteLLMBackend(provider)
         backend = HttpBackend(
@@ -152,7 +163,7 @@ class Router:
         seconds = self._limits.learn(endpoint, headers, now)
         if seconds:
             why = "RateLimited: the provider reports no requests or tokens left"
-            for spec in self._gen.catalog.models.values():
+            for spec in self._generation.catalog.models.values():
                 for ep in spec.endpoints:
                     if ep.provider == endpoint.provider:
                         self._health.breaker(ep.key).hold(now, seconds, why)
@@ -169,15 +180,23 @@ class Router:
         strategies: Mapping[str, Strategy] | None = None,
         ledger: Ledger | None = None,
         budgets: BudgetGuard | None = None,
+        backends: Mapping[str, ProviderBackend] | None = None,
     ) -> Router:
         """A router from a YAML file path or a dict. ``${VAR}`` references are read from ``env``
         (default ``os.environ``); every problem raises :class:`~polyroute.errors.ConfigError`
-        naming the key path."""
+        naming the key path. ``backends`` as for :class:`Router`."""
         from polyroute.catalog._config import load_catalog
 
         catalog = load_catalog(config if isinstance(config, Mapping) else Path(config), env=env)
         return cls(
-            catalog, clock=clock, rng=rng, observers=observers, strategies=strategies, ledger=ledger, budgets=budgets
+            catalog,
+            clock=clock,
+            rng=rng,
+            observers=observers,
+            strategies=strategies,
+            ledger=ledger,
+            budgets=budgets,
+            backends=backends,
         )
 
     @classmethod
@@ -211,7 +230,7 @@ class Router:
     @property
     def catalog(self) -> Catalog:
         """The catalog this router routes over."""
-        return self._gen.catalog
+        return self._generation.catalog
 
     @property
     def health(self) -> HealthState:
@@ -249,22 +268,22 @@ class Router:
         """The ordered candidates a call with these arguments would try now, each with the reason
         for its place, and the endpoints it would leave out, with theirs. Nothing is sent; a
         strategy that draws lots draws them, so two plans may differ."""
-        gen = self._gen
+        generation = self._generation
         request = self._request(
-            model, messages or [{"role": "user", "content": ""}], stream, params, gen.catalog, validate=False
+            model, messages or [{"role": "user", "content": ""}], stream, params, generation.catalog, validate=False
         )
-        return self._plan(request, gen)
+        return self._plan(request, generation)
 
-    def _plan(self, request: ChatRequest, gen: Generation) -> Plan:
+    def _plan(self, request: ChatRequest, generation: Generation) -> Plan:
         return make_plan(
             request,
-            gen.catalog,
+            generation.catalog,
             self._view,
             self._clock.monotonic(),
             self._rng,
             strategies=self._strategies,
             sticky=self._sticky,
-            index=gen.index,
+            index=generation.index,
         )
 
     def stats(self) -> StatsReport:
@@ -273,7 +292,7 @@ class Router:
         percentiles; requests in flight; the breaker's state. With a shared state backend these
         are the cluster's (every process's attempts). ``.state`` says how the state backend is
         doing (:class:`~polyroute.state.StateStatus`: Redis errors and fallbacks)."""
-        endpoints = [ep for spec in self._gen.catalog.models.values() for ep in spec.endpoints]
+        endpoints = [ep for spec in self._generation.catalog.models.values() for ep in spec.endpoints]
         return StatsReport(self._state.report(endpoints, self._clock.monotonic()), self._state.status())
 
     @property
@@ -304,12 +323,12 @@ class Router:
         )
 
     def _execution(
-        self, request: ChatRequest, gen: Generation, *, asynchronous: bool = False, request_id: str | None = None
+        self, request: ChatRequest, generation: Generation, *, asynchronous: bool = False, request_id: str | None = None
     ) -> Execution:
-        plan = self._plan(request, gen)
-        catalog = gen.catalog
+        plan = self._plan(request, generation)
+        catalog = generation.catalog
         hedge = None
-        if asynchronous and (request.hedge or (request.hedge is None and gen.hedging)):
+        if asynchronous and (request.hedge or (request.hedge is None and generation.hedging)):
             from polyroute.execution._hedge import delay_policy
 
             settings = request.hedging if request.hedge is not None else catalog.settings.routing.hedge
@@ -371,21 +390,24 @@ class Router:
         ``provider`` (preferences), ``timeout`` (overall deadline, seconds), and the caller's
         ``user``, ``caller_key``, ``project``, ``tags`` and ``metadata``.
         """
-        gen = self._enter()
+        generation = self._enter()
         try:
-            request = self._request(model, messages, stream, params, gen.catalog)
+            request = self._request(model, messages, stream, params, generation.catalog)
             if self._shared:
                 self._state.prepare(request)
-            ex = self._execution(request, gen)
+            execution = self._execution(request, generation)
         except BaseException:
-            gen.leave()
+            generation.leave()
             raise
         if stream:
-            return Stream(_engine.stream(ex, gen.backend, self._clock, finished=gen.leave), ex.request_id)
+            return Stream(
+                _engine.stream(execution, generation.backend, self._clock, finished=generation.leave),
+                execution.request_id,
+            )
         try:
-            return _engine.complete(ex, gen.backend, self._clock)
+            return _engine.complete(execution, generation.backend, self._clock)
         finally:
-            gen.leave()
+            generation.leave()
 
     @overload
     async def acompletion(
@@ -416,21 +438,24 @@ class Router:
         **params: Unpack[CompletionParams],
     ) -> ChatCompletion | AsyncStream:
         """The async twin of :meth:`completion`. Only async calls are hedged (``hedge=``)."""
-        gen = self._enter()
+        generation = self._enter()
         try:
-            request = self._request(model, messages, stream, params, gen.catalog)
+            request = self._request(model, messages, stream, params, generation.catalog)
             if self._shared:
                 await self._state.aprepare(request)
-            ex = self._execution(request, gen, asynchronous=True)
+            execution = self._execution(request, generation, asynchronous=True)
         except BaseException:
-            gen.leave()
+            generation.leave()
             raise
         if stream:
-            return AsyncStream(_engine.astream(ex, gen.backend, self._clock, finished=gen.leave), ex.request_id)
+            return AsyncStream(
+                _engine.astream(execution, generation.backend, self._clock, finished=generation.leave),
+                execution.request_id,
+            )
         try:
-            return await _engine.acomplete(ex, gen.backend, self._clock)
+            return await _engine.acomplete(execution, generation.backend, self._clock)
         finally:
-            gen.leave()
+            generation.leave()
 
     # -- embeddings --------------------------------------------------------------------------
 
@@ -470,10 +495,10 @@ class Router:
         """
         from polyroute.embeddings import _call
 
-        gen = self._enter()
+        generation = self._enter()
         try:
             call = _call.prepare(
-                gen.catalog,
+                generation.catalog,
                 model,
                 input,
                 models=models,
@@ -489,9 +514,9 @@ class Router:
                 timeout=timeout,
                 extra_body=extra_body,
             )
-            return _call.embed(self, gen, call)
+            return _call.embed(self, generation, call)
         finally:
-            gen.leave()
+            generation.leave()
 
     async def aembedding(
         self,
@@ -519,10 +544,10 @@ class Router:
 
         if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool) or max_concurrency < 1:
             raise InvalidRequest(f"must be a positive integer, got {max_concurrency!r}", param="max_concurrency")
-        gen = self._enter()
+        generation = self._enter()
         try:
             call = _call.prepare(
-                gen.catalog,
+                generation.catalog,
                 model,
                 input,
                 models=models,
@@ -538,9 +563,9 @@ class Router:
                 timeout=timeout,
                 extra_body=extra_body,
             )
-            return await _call.aembed(self, gen, call, max_concurrency)
+            return await _call.aembed(self, generation, call, max_concurrency)
         finally:
-            gen.leave()
+            generation.leave()
 
     # -- reloading ---------------------------------------------------------------------------
 
@@ -571,29 +596,30 @@ class Router:
 
             catalog = load_catalog(config if isinstance(config, Mapping) else Path(config), env=env)
         with self._reload_lock:
-            old = self._gen
+            old = self._generation
             _check_sorts(catalog, self._strategies)
             _check_accounts(old.catalog.settings, catalog.settings)
+            _check_given(catalog, self._given)
             backends: dict[str, ServedBackend] = {}
             for provider in catalog.providers.values():
                 current = old.backends.get(provider.name)
-                if current is not None and current.provider == provider:
+                if current is not None and getattr(current, "provider", None) == provider:
                     backends[provider.name] = current  # same settings: keep its connection pools
                 else:
                     backends[provider.name] = self._new_backend(provider)
             kept = {id(b) for b in backends.values()}
             doomed = [b for b in old.backends.values() if id(b) not in kept]
             self._state.configure(catalog)
-            self._gen = Generation(catalog, backends)
+            self._generation = Generation(catalog, backends)
             self._draining.append(old)
         old.retire(doomed, self._release)
 
     def _enter(self) -> Generation:
         """The generation a call starts on, counted in (a retired one is never entered)."""
         while True:
-            gen = self._gen
-            if gen.enter():
-                return gen
+            generation = self._generation
+            if generation.enter():
+                return generation
 
     def _release(self, backends: Sequence[ServedBackend]) -> None:
         """Close backends no call uses any more: sync pools now, async pools on the running event
@@ -616,9 +642,9 @@ class Router:
         """Every backend still to close: the current ones, retired ones (even if a call that was
         never read to its end still holds them) and those released without an event loop."""
         with self._reload_lock:
-            out: list[ServedBackend] = list(self._gen.backends.values())
-            for gen in self._draining:
-                out.extend(gen.abandon())
+            out: list[ServedBackend] = list(self._generation.backends.values())
+            for generation in self._draining:
+                out.extend(generation.abandon())
             self._draining = []
             out.extend(self._unclosed)
             self._unclosed = []
@@ -628,11 +654,11 @@ class Router:
 
     def close(self) -> None:
         """Close the sync connection pools; flush the ledger (closing it if the router opened it)."""
-        for backend in self._gen.backends.values():
+        for backend in self._generation.backends.values():
             backend.close()
         with self._reload_lock:
-            for gen in self._draining:
-                self._unclosed.extend(gen.abandon())
+            for generation in self._draining:
+                self._unclosed.extend(generation.abandon())
             self._draining = []
             retired = list(self._unclosed)  # their async pools: for aclose()
         for backend in retired:
@@ -667,7 +693,7 @@ class Router:
         await self.aclose()
 
     def __repr__(self) -> str:
-        catalog = self._gen.catalog
+        catalog = self._generation.catalog
         return f"Router(models={list(catalog.models)}, providers={list(catalog.providers)})"
 
 
@@ -720,6 +746,21 @@ def _check_accounts(old: RouterSettings, new: RouterSettings) -> None:
         raise ConfigError("a reload cannot change the budgets; build a new router", path="budgets")
     if new.budgets and new.costs != old.costs:
         raise ConfigError("with budgets, a reload cannot change the cost settings; build a new router", path="costs")
+
+
+def _check_given(catalog: Catalog, given: Mapping[str, ProviderBackend]) -> None:
+    """Backends given to the router name configured providers, and every ``api: custom`` provider has one."""
+    for name in given:
+        if name not in catalog.providers:
+            known = ", ".join(sorted(catalog.providers)) or "none"
+            raise ConfigError(f"a backend was given for {name!r}, which is not a configured provider ({known})")
+    for provider in catalog.providers.values():
+        if provider.api == CUSTOM_API and provider.name not in given:
+            raise ConfigError(
+                f"provider {provider.name!r} has api: custom: pass its backend, "
+                f"Router(..., backends={{{provider.name!r}: ...}})",
+                path=f"providers.{provider.name}.api",
+            )
 
 
 def _check_sorts(catalog: Catalog, strategies: Mapping[str, Strategy]) -> None:

@@ -7,10 +7,10 @@ sent that we do not model are kept in ``extra`` and written back), plus ``route`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 __all__ = [
     "Attempt",
@@ -21,6 +21,7 @@ __all__ = [
     "ChunkChoice",
     "CostBreakdown",
     "Delta",
+    "DumpMode",
     "FunctionCall",
     "Outcome",
     "Route",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 Outcome = Literal["success", "error", "skipped"]
+#: ``model_dump(mode=...)``: ``"python"`` keeps Decimals, ``"json"`` renders them as strings
+DumpMode = Literal["python", "json"]
 JSON = dict[str, Any]
 
 
@@ -96,8 +99,21 @@ def _tool_calls(raw: Any) -> list[ToolCall] | None:
     return [ToolCall.from_dict(tc) for tc in raw]
 
 
+class _Reasoning:
+    """``reasoning``, read from ``extra`` (a message's or a delta's)."""
+
+    __slots__ = ()
+    extra: JSON
+
+    @property
+    def reasoning(self) -> str | None:
+        """Reasoning text, whichever field the provider used (``reasoning`` or ``reasoning_content``)."""
+        value = self.extra.get("reasoning") or self.extra.get("reasoning_content")
+        return value if isinstance(value, str) else None
+
+
 @dataclass(slots=True)
-class ChatMessage:
+class ChatMessage(_Reasoning):
     """``choices[i].message``. Provider extras (``refusal``, ``reasoning_content``...) are in ``extra``."""
 
     role: str = "assistant"
@@ -113,12 +129,6 @@ class ChatMessage:
         extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
         return cls(get("role") or "assistant", get("content"), _tool_calls(get("tool_calls")), extra)
 
-    @property
-    def reasoning(self) -> str | None:
-        """Reasoning text, whichever field the provider used (``reasoning`` or ``reasoning_content``)."""
-        value = self.extra.get("reasoning") or self.extra.get("reasoning_content")
-        return value if isinstance(value, str) else None
-
     def model_dump(self) -> JSON:
         out: JSON = {"role": self.role, "content": self.content}
         if self.tool_calls is not None:
@@ -127,8 +137,25 @@ class ChatMessage:
         return out
 
 
+class _ChoiceReader:
+    """``from_dict`` for a choice: ``index``, its message or delta (``_PART``: the key and the
+    reader), ``finish_reason``, ``logprobs``; other fields are kept in ``extra``."""
+
+    __slots__ = ()
+    _KNOWN: ClassVar[frozenset[str]]
+    _PART: ClassVar[tuple[str, Callable[[Mapping[str, Any]], Any]]]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        get = data.get
+        known = cls._KNOWN
+        extra = {} if data.keys() <= known else _pop_extra(data, known)
+        key, read = cls._PART
+        return cls(get("index", 0), read(get(key) or {}), get("finish_reason"), get("logprobs"), extra)  # type: ignore[call-arg]
+
+
 @dataclass(slots=True)
-class Choice:
+class Choice(_ChoiceReader):
     """``choices[i]`` of a whole response."""
 
     index: int = 0
@@ -138,13 +165,7 @@ class Choice:
     extra: JSON = field(default_factory=dict)
 
     _KNOWN = frozenset({"index", "message", "finish_reason", "logprobs"})
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Choice:
-        get = data.get
-        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
-        message = ChatMessage.from_dict(get("message") or {})
-        return cls(get("index", 0), message, get("finish_reason"), get("logprobs"), extra)
+    _PART = ("message", ChatMessage.from_dict)
 
     def model_dump(self) -> JSON:
         out: JSON = {
@@ -247,7 +268,7 @@ class Usage:
         return out
 
 
-def _decimal_out(value: Decimal | None, mode: str) -> Any:
+def _decimal_out(value: Decimal | None, mode: DumpMode) -> Any:
     if value is None or mode == "python":
         return value
     return str(value)
@@ -294,7 +315,7 @@ class CostBreakdown:
         """``cost`` plus the platform fee."""
         return self.cost + self.fee
 
-    def model_dump(self, *, mode: str = "python") -> JSON:
+    def model_dump(self, *, mode: DumpMode = "python") -> JSON:
         """The lines, ``cost`` and ``total``; ``mode="json"`` renders Decimals as strings."""
         out: JSON = {
             name: _decimal_out(getattr(self, name), mode)
@@ -341,7 +362,7 @@ class Attempt:
         provider reported usage), not the provider's figure."""
         return self.usage is not None and self.usage.estimated
 
-    def model_dump(self, *, mode: str = "python") -> JSON:
+    def model_dump(self, *, mode: DumpMode = "python") -> JSON:
         out = {
             "model": self.model,
             "provider": self.provider,
@@ -388,7 +409,7 @@ class Route:
         """How many attempts failed before the one that served the call."""
         return sum(1 for a in self.attempts if a.outcome == "error")
 
-    def model_dump(self, *, mode: str = "python") -> JSON:
+    def model_dump(self, *, mode: DumpMode = "python") -> JSON:
         return {
             "request_id": self.request_id,
             "model": self.model,
@@ -403,58 +424,7 @@ class Route:
 
 
 @dataclass(slots=True)
-class ChatCompletion:
-    """A whole response: OpenAI's ``chat.completion`` object plus ``route``."""
-
-    id: str
-    created: int
-    model: str
-    choices: list[Choice]
-    usage: Usage | None = None
-    object: str = "chat.completion"
-    system_fingerprint: str | None = None
-    extra: JSON = field(default_factory=dict)
-    route: Route | None = None
-
-    _KNOWN = frozenset({"id", "object", "created", "model", "choices", "usage", "system_fingerprint"})
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ChatCompletion:
-        get = data.get
-        usage = get("usage")
-        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
-        return cls(
-            get("id") or "",
-            _int(get("created")),
-            get("model") or "",
-            [Choice.from_dict(c) for c in get("choices") or ()],
-            Usage.from_dict(usage) if usage else None,
-            get("object") or "chat.completion",
-            get("system_fingerprint"),
-            extra,
-        )
-
-    def model_dump(self, *, mode: str = "python", exclude_route: bool = False) -> JSON:
-        """The OpenAI JSON object, plus ``route`` unless excluded. ``mode="json"`` renders Decimals as strings."""
-        out: JSON = {
-            "id": self.id,
-            "object": self.object,
-            "created": self.created,
-            "model": self.model,
-            "choices": [c.model_dump() for c in self.choices],
-        }
-        if self.usage is not None:
-            out["usage"] = self.usage.model_dump()
-        if self.system_fingerprint is not None:
-            out["system_fingerprint"] = self.system_fingerprint
-        out.update(self.extra)
-        if self.route is not None and not exclude_route:
-            out["route"] = self.route.model_dump(mode=mode)
-        return out
-
-
-@dataclass(slots=True)
-class Delta:
+class Delta(_Reasoning):
     """``choices[i].delta`` of a stream chunk."""
 
     role: str | None = None
@@ -471,12 +441,6 @@ class Delta:
         get = data.get
         extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
         return cls(get("role"), get("content"), _tool_calls(get("tool_calls")), extra)
-
-    @property
-    def reasoning(self) -> str | None:
-        """Reasoning text in this delta, whichever field the provider used."""
-        value = self.extra.get("reasoning") or self.extra.get("reasoning_content")
-        return value if isinstance(value, str) else None
 
     def has_content(self) -> bool:
         """Whether this delta carries anything a caller would see (text, tool calls, reasoning)."""
@@ -495,7 +459,7 @@ class Delta:
 
 
 @dataclass(slots=True)
-class ChunkChoice:
+class ChunkChoice(_ChoiceReader):
     """``choices[i]`` of a stream chunk."""
 
     index: int = 0
@@ -505,12 +469,7 @@ class ChunkChoice:
     extra: JSON = field(default_factory=dict)
 
     _KNOWN = frozenset({"index", "delta", "finish_reason", "logprobs"})
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ChunkChoice:
-        get = data.get
-        extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
-        return cls(get("index", 0), Delta.from_dict(get("delta") or {}), get("finish_reason"), get("logprobs"), extra)
+    _PART = ("delta", Delta.from_dict)
 
     def model_dump(self) -> JSON:
         out: JSON = {"index": self.index, "delta": self.delta.model_dump()}
@@ -521,37 +480,87 @@ class ChunkChoice:
         return out
 
 
+_C = TypeVar("_C", "Choice", "ChunkChoice")
+
+
 @dataclass(slots=True)
-class ChatCompletionChunk:
-    """One stream chunk: OpenAI's ``chat.completion.chunk`` plus ``route`` on the final one."""
+class _Envelope(Generic[_C]):
+    """What a whole response and a stream chunk share: the fields around ``choices``, read from
+    and written to the OpenAI JSON the same way."""
 
     id: str
     created: int
     model: str
-    choices: list[ChunkChoice]
+    choices: list[_C]
     usage: Usage | None = None
-    object: str = "chat.completion.chunk"
+    object: str = ""
     system_fingerprint: str | None = None
     extra: JSON = field(default_factory=dict)
     route: Route | None = None
 
-    _KNOWN = frozenset({"id", "object", "created", "model", "choices", "usage", "system_fingerprint"})
+    #: the choice class (``Choice`` or ``ChunkChoice``) and the default ``object``
+    _CHOICE: ClassVar[type[Any]]
+    _OBJECT: ClassVar[str]
+    _KNOWN: ClassVar[frozenset[str]] = frozenset(
+        {"id", "object", "created", "model", "choices", "usage", "system_fingerprint"}
+    )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ChatCompletionChunk:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """From the provider's JSON (as parsed); fields we do not model are kept in ``extra``."""
         get = data.get
         usage = get("usage")
         extra = {} if data.keys() <= cls._KNOWN else _pop_extra(data, cls._KNOWN)
+        choice = cls._CHOICE.from_dict
         return cls(
             get("id") or "",
             _int(get("created")),
             get("model") or "",
-            [ChunkChoice.from_dict(c) for c in get("choices") or ()],
+            [choice(c) for c in get("choices") or ()],
             Usage.from_dict(usage) if usage else None,
-            get("object") or "chat.completion.chunk",
+            get("object") or cls._OBJECT,
             get("system_fingerprint"),
             extra,
         )
+
+    def model_dump(self, *, mode: DumpMode = "python", exclude_route: bool = False) -> JSON:
+        """The OpenAI JSON object, plus ``route`` (when set) unless excluded. ``mode="json"``
+        renders Decimals as strings."""
+        out: JSON = {
+            "id": self.id,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": [c.model_dump() for c in self.choices],
+        }
+        if self.usage is not None:
+            out["usage"] = self.usage.model_dump()
+        if self.system_fingerprint is not None:
+            out["system_fingerprint"] = self.system_fingerprint
+        out.update(self.extra)
+        if self.route is not None and not exclude_route:
+            out["route"] = self.route.model_dump(mode=mode)
+        return out
+
+
+@dataclass(slots=True)
+class ChatCompletion(_Envelope[Choice]):
+    """A whole response: OpenAI's ``chat.completion`` object plus ``route``."""
+
+    object: str = "chat.completion"
+
+    _CHOICE: ClassVar[type[Choice]] = Choice
+    _OBJECT: ClassVar[str] = "chat.completion"
+
+
+@dataclass(slots=True)
+class ChatCompletionChunk(_Envelope[ChunkChoice]):
+    """One stream chunk: OpenAI's ``chat.completion.chunk`` plus ``route`` on the final one."""
+
+    object: str = "chat.completion.chunk"
+
+    _CHOICE: ClassVar[type[ChunkChoice]] = ChunkChoice
+    _OBJECT: ClassVar[str] = "chat.completion.chunk"
 
     def has_content(self) -> bool:
         """Whether any choice's delta carries content a caller would see."""
@@ -564,21 +573,3 @@ class ChatCompletionChunk:
             if c.finish_reason is not None:
                 return c.finish_reason
         return None
-
-    def model_dump(self, *, mode: str = "python", exclude_route: bool = False) -> JSON:
-        """The OpenAI JSON chunk, plus ``route`` when set (on the final chunk) unless excluded."""
-        out: JSON = {
-            "id": self.id,
-            "object": self.object,
-            "created": self.created,
-            "model": self.model,
-            "choices": [c.model_dump() for c in self.choices],
-        }
-        if self.system_fingerprint is not None:
-            out["system_fingerprint"] = self.system_fingerprint
-        if self.usage is not None:
-            out["usage"] = self.usage.model_dump()
-        out.update(self.extra)
-        if self.route is not None and not exclude_route:
-            out["route"] = self.route.model_dump(mode=mode)
-        return out

@@ -10,45 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["CALL_PARAMS", "router_params"]
+from polyroute import CompletionParams
 
-#: OpenAI Chat Completions parameters, sent to the provider
-OPENAI_PARAMS = frozenset(
-    {
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "max_completion_tokens",
-        "seed",
-        "n",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "response_format",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "logprobs",
-        "top_logprobs",
-        "reasoning_effort",
-        "user",
-        "extra_body",
-    }
-)
-
-#: polyroute's routing options and caller identity (budgets, ledger), never sent upstream
-ROUTING_PARAMS = frozenset(
-    {"models", "provider", "session_id", "timeout", "caller_key", "project", "caller_tags", "caller_metadata"}
-)
+__all__ = ["CALL_PARAMS", "REQUEST_PARAMS", "router_params"]
 
 #: LangChain's names for polyroute's ``tags`` and ``metadata`` (LangChain uses those names for tracing)
 _RENAMED = {"caller_tags": "tags", "caller_metadata": "metadata"}
+_LANGCHAIN_NAME = {ours: theirs for theirs, ours in _RENAMED.items()}
+
+#: parameters ChatPolyroute sets itself: ``stream_options`` (from ``stream_usage``)
+_OWN = frozenset({"stream_options"})
+
+REQUEST_PARAMS = frozenset(_LANGCHAIN_NAME.get(name, name) for name in CompletionParams.__annotations__) - _OWN
+"""Every parameter of ``Router.completion`` (:class:`polyroute.CompletionParams`), under LangChain's names."""
 
 #: keywords LangChain itself may pass down to a chat model; they are not request parameters
 _LANGCHAIN_FLAGS = frozenset({"stream"})
 
-CALL_PARAMS = OPENAI_PARAMS | ROUTING_PARAMS | {"model"}
-"""Every keyword a call may carry."""
+CALL_PARAMS = (REQUEST_PARAMS - {"stop"}) | {"model"}
+"""Every keyword a call may carry (LangChain passes ``stop`` apart)."""
 
 
 def router_params(defaults: Mapping[str, Any], call: Mapping[str, Any], stop: list[str] | None) -> dict[str, Any]:

@@ -18,39 +18,12 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_vali
 
 import polyroute
 from langchain_polyroute._messages import to_openai_messages
-from langchain_polyroute._options import router_params
+from langchain_polyroute._options import REQUEST_PARAMS, router_params
 from langchain_polyroute._results import MODEL_PROVIDER, ChunkConverter, chat_result, combine_llm_outputs
 from langchain_polyroute._structured import Method, Schema, structured_runnable
 from langchain_polyroute._tools import ToolChoice, ToolLike, format_tools, tool_choice_param
 
 __all__ = ["ChatPolyroute"]
-
-#: model fields sent with every call unless the call overrides them
-_DEFAULT_PARAMS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "stop",
-    "seed",
-    "n",
-    "presence_penalty",
-    "frequency_penalty",
-    "logit_bias",
-    "logprobs",
-    "top_logprobs",
-    "reasoning_effort",
-    "user",
-    "extra_body",
-    "models",
-    "provider",
-    "session_id",
-    "timeout",
-    "caller_key",
-    "project",
-    "caller_tags",
-    "caller_metadata",
-)
 
 #: options of OpenAI-client chat models that have a different home in polyroute
 _CLIENT_OPTIONS = {
@@ -412,3 +385,7 @@ class ChatPolyroute(BaseChatModel):
         """Close every connection pool of the router, if this model built it from ``config``."""
         if self._owns_router:
             await self._router.aclose()
+
+
+#: model fields sent with every call unless the call overrides them: those that are request parameters
+_DEFAULT_PARAMS = tuple(name for name in ChatPolyroute.model_fields if name in REQUEST_PARAMS)

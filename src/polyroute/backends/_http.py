@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from polyroute.adapters._embeddings import EmbeddingCodec
     from polyroute.embeddings._types import EmbeddingRequest, EmbeddingResponse
 
-__all__ = ["AsyncBackend", "Backend", "HttpBackend"]
+__all__ = ["CUSTOM_API", "AsyncBackend", "Backend", "HttpBackend", "ProviderBackend"]
+
+#: ``api: custom``: the provider's backend is given to the router (``Router(backends={name: ...})``)
+CUSTOM_API = "custom"
 
 
 class Backend(Protocol):
@@ -57,6 +60,11 @@ class AsyncBackend(Protocol):
     async def aclose(self) -> None:
         """Release resources."""
         ...
+
+
+class ProviderBackend(Backend, AsyncBackend, Protocol):
+    """A backend for sync and async calls: what ``Router(backends={name: ...})`` takes (for
+    example :class:`polyroute.testing.FunctionBackend`)."""
 
 
 class HttpBackend:

@@ -33,6 +33,7 @@ from pydantic import (
 from polyroute._secret import Secret, is_secret_name, remember, scrub_values
 from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSettings
 from polyroute.adapters import known_apis
+from polyroute.backends._http import CUSTOM_API
 from polyroute.backends.litellm._backend import LITELLM_API
 from polyroute.catalog._catalog import (
     BreakerSettings,
@@ -146,7 +147,8 @@ class StateConfig(_Strict):
 
 class ProviderConfig(_Strict):
     api: str = "openai"
-    #: required, except for ``api: litellm`` (LiteLLM knows where Bedrock or Vertex live)
+    #: required, except for ``api: litellm`` (LiteLLM knows where Bedrock or Vertex live) and
+    #: ``api: custom`` (the router is given the provider's backend)
     base_url: str = ""
     api_key: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
@@ -603,12 +605,12 @@ def _url_password(url: str) -> bool:
 
 
 def _check_references(config: RouterConfig, seen: _Env) -> None:
-    apis = sorted([*known_apis(), LITELLM_API])
+    apis = sorted([*known_apis(), LITELLM_API, CUSTOM_API])
     for name, provider in config.providers.items():
         path = f"providers.{name}"
         if provider.api not in apis:
             raise ConfigError(f"unknown api {provider.api!r}; expected one of {apis}", path=f"{path}.api")
-        if not provider.base_url and provider.api != LITELLM_API:
+        if not provider.base_url and provider.api not in (LITELLM_API, CUSTOM_API):
             raise ConfigError("Field required", path=f"{path}.base_url")
         if provider.api_key is not None:
             _check_secret(f"{path}.api_key", seen)

@@ -85,6 +85,36 @@ def _positive(value: Any) -> Decimal | None:
     return d if d else None
 
 
+def _pricing(entry: Mapping[str, Any], fields: Mapping[str, str], source: str) -> Pricing:
+    """A ``Pricing`` from one catalog entry: ``fields`` maps our field names to the catalog's keys
+    (a reasoning price of 0 means "not priced apart")."""
+    return Pricing(
+        **{ours: (_positive if ours == "reasoning" else _price)(entry.get(theirs)) for ours, theirs in fields.items()},
+        source=source,
+    )
+
+
+#: our ``Pricing`` fields -> OpenRouter's ``pricing`` keys
+_OPENROUTER_FIELDS = {
+    "prompt": "prompt",
+    "completion": "completion",
+    "cache_read": "input_cache_read",
+    "cache_write": "input_cache_write",
+    "reasoning": "internal_reasoning",
+    "request": "request",
+    "image": "image",
+}
+#: our ``Pricing`` fields -> LiteLLM's ``model_prices_and_context_window`` keys
+_LITELLM_FIELDS = {
+    "prompt": "input_cost_per_token",
+    "completion": "output_cost_per_token",
+    "cache_read": "cache_read_input_token_cost",
+    "cache_write": "cache_creation_input_token_cost",
+    "reasoning": "output_cost_per_reasoning_token",
+    "image": "input_cost_per_image",
+}
+
+
 # -- OpenRouter ------------------------------------------------------------------------------
 
 
@@ -104,16 +134,7 @@ def openrouter_price_table(document: Mapping[str, Any]) -> PriceTable:
         p = model.get("pricing")
         if not isinstance(p, Mapping):
             continue
-        pricing = Pricing(
-            prompt=_price(p.get("prompt")),
-            completion=_price(p.get("completion")),
-            cache_read=_price(p.get("input_cache_read")),
-            cache_write=_price(p.get("input_cache_write")),
-            reasoning=_positive(p.get("internal_reasoning")),
-            request=_price(p.get("request")),
-            image=_price(p.get("image")),
-            source="openrouter",
-        )
+        pricing = _pricing(p, _OPENROUTER_FIELDS, "openrouter")
         if pricing.known:
             prices[model["id"]] = pricing
     return PriceTable("openrouter", prices, variants=True)
@@ -177,15 +198,7 @@ def litellm_price_table(entries: Mapping[str, Any]) -> PriceTable:
     for name, entry in entries.items():
         if not isinstance(entry, Mapping) or name == "sample_spec":
             continue
-        pricing = Pricing(
-            prompt=_price(entry.get("input_cost_per_token")),
-            completion=_price(entry.get("output_cost_per_token")),
-            cache_read=_price(entry.get("cache_read_input_token_cost")),
-            cache_write=_price(entry.get("cache_creation_input_token_cost")),
-            reasoning=_positive(entry.get("output_cost_per_reasoning_token")),
-            image=_price(entry.get("input_cost_per_image")),
-            source="litellm",
-        )
+        pricing = _pricing(entry, _LITELLM_FIELDS, "litellm")
         if pricing.known:
             prices[name] = pricing
     return PriceTable("litellm", prices)

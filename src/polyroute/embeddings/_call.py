@@ -222,41 +222,48 @@ class _Embedder:
     def __init__(self, backend: ServedBackend) -> None:
         self._backend = backend
 
+    def _embeds(self) -> Any:
+        if not hasattr(self._backend, "embed"):  # a backend given to the router may answer chat only
+            raise TypeError(f"this provider's backend ({type(self._backend).__name__}) has no embeddings")
+        return self._backend
+
     def complete(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> EmbeddingResponse:
-        return check(self._backend.embed(endpoint, request, timeouts), endpoint, request)
+        return check(self._embeds().embed(endpoint, request, timeouts), endpoint, request)
 
     async def acomplete(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> EmbeddingResponse:
-        return check(await self._backend.aembed(endpoint, request, timeouts), endpoint, request)
+        return check(await self._embeds().aembed(endpoint, request, timeouts), endpoint, request)
 
 
-def _embedders(gen: Generation) -> Any:
-    backend = gen.backend
+def _embedders(generation: Generation) -> Any:
+    backend = generation.backend
     return lambda name: _Embedder(backend(name))
 
 
 # -- the call ------------------------------------------------------------------------------------
 
 
-def embed(router: Router, gen: Generation, call: EmbeddingCall) -> EmbeddingResponse:
+def embed(router: Router, generation: Generation, call: EmbeddingCall) -> EmbeddingResponse:
     """Run the call's batches one after the other."""
     started = router.clock.monotonic()
-    backend_for = _embedders(gen)
+    backend_for = _embedders(generation)
     results = []
     for start, end in call.slices:
-        ex = router._execution(call.batch(start, end), gen, request_id=call.request_id)
-        results.append(cast(EmbeddingResponse, _engine.complete(ex, backend_for, router.clock)))
+        execution = router._execution(call.batch(start, end), generation, request_id=call.request_id)
+        results.append(cast(EmbeddingResponse, _engine.complete(execution, backend_for, router.clock)))
     return _assemble(call, results, router.clock.monotonic() - started)
 
 
-async def aembed(router: Router, gen: Generation, call: EmbeddingCall, max_concurrency: int) -> EmbeddingResponse:
+async def aembed(
+    router: Router, generation: Generation, call: EmbeddingCall, max_concurrency: int
+) -> EmbeddingResponse:
     """Run the call's batches, up to ``max_concurrency`` at once; the first batch that fails for
     good cancels the others and its error is raised."""
     started = router.clock.monotonic()
-    backend_for = _embedders(gen)
+    backend_for = _embedders(generation)
     clock = router.clock
 
     def execution(start: int, end: int) -> Execution:
-        return router._execution(call.batch(start, end), gen, request_id=call.request_id)
+        return router._execution(call.batch(start, end), generation, request_id=call.request_id)
 
     if len(call.slices) == 1:
         start, end = call.slices[0]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from polyroute._request import ChatRequest
-from polyroute._types import Route, Usage
+from polyroute._types import DumpMode, Route, Usage
 
 __all__ = ["Embedding", "EmbeddingRequest", "EmbeddingResponse", "decode_base64", "encode_base64"]
 
@@ -93,7 +93,7 @@ class EmbeddingResponse:
         """Every vector as floats, in input order."""
         return [d.vector for d in self.data]
 
-    def model_dump(self, *, mode: str = "python", exclude_route: bool = False) -> JSON:
+    def model_dump(self, *, mode: DumpMode = "python", exclude_route: bool = False) -> JSON:
         """The OpenAI JSON object, plus ``route`` unless excluded. ``mode="json"`` renders Decimals as strings."""
         out: JSON = {"object": self.object, "data": [d.model_dump() for d in self.data], "model": self.model}
         usage = self.usage

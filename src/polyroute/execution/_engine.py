@@ -34,23 +34,23 @@ AsyncBackendFor = Callable[[str], AsyncBackend]
 _BACKGROUND: set[asyncio.Task[None]] = set()
 
 
-def settle_now(ex: Execution) -> None:
+def settle_now(execution: Execution) -> None:
     """Settle what the call still holds (sync)."""
-    s = ex.settlements()
+    s = execution.settlements()
     if s is not None:
         s.gate.settle(s.holds)
 
 
-async def asettle_now(ex: Execution) -> None:
+async def asettle_now(execution: Execution) -> None:
     """Settle what the call still holds, without blocking the event loop."""
-    s = ex.settlements()
+    s = execution.settlements()
     if s is not None:
         await s.gate.asettle(s.holds)
 
 
-def asettle_later(ex: Execution) -> None:
+def asettle_later(execution: Execution) -> None:
     """Settle what a cancelled call still holds in a task of its own (a cancelled task cannot wait)."""
-    s = ex.settlements()
+    s = execution.settlements()
     if s is None:
         return
     try:
@@ -63,10 +63,10 @@ def asettle_later(ex: Execution) -> None:
     task.add_done_callback(_BACKGROUND.discard)
 
 
-def _admin(ex: Execution, action: object) -> bool:
+def _admin(execution: Execution, action: object) -> bool:
     """Perform a Reserve or Settle (sync); ``False`` if ``action`` is neither."""
     if type(action) is Reserve:
-        ex.reserved(action, action.gate.reserve(action.candidate.endpoint))
+        execution.reserved(action, action.gate.reserve(action.candidate.endpoint))
         return True
     if type(action) is Settle:
         action.gate.settle(action.holds)
@@ -74,10 +74,10 @@ def _admin(ex: Execution, action: object) -> bool:
     return False
 
 
-async def _aadmin(ex: Execution, action: object) -> bool:
+async def _aadmin(execution: Execution, action: object) -> bool:
     """Perform a Reserve or Settle without blocking the loop; ``False`` if ``action`` is neither."""
     if type(action) is Reserve:
-        ex.reserved(action, await action.gate.areserve(action.candidate.endpoint))
+        execution.reserved(action, await action.gate.areserve(action.candidate.endpoint))
         return True
     if type(action) is Settle:
         await action.gate.asettle(action.holds)
@@ -85,59 +85,59 @@ async def _aadmin(ex: Execution, action: object) -> bool:
     return False
 
 
-def _billed(ex: Execution, relay: Relay) -> Usage | None:
+def _billed(execution: Execution, relay: Relay) -> Usage | None:
     """The usage of a stream the caller left: the provider's, else (content delivered) an estimate."""
     if relay.usage is not None or not relay.committed:
         return relay.usage
-    return delivered_usage(ex.request, relay.delivered_text)
+    return delivered_usage(execution.request, relay.delivered_text)
 
 
-def complete(ex: Execution, backend_for: BackendFor, clock: Clock) -> ChatCompletion:
+def complete(execution: Execution, backend_for: BackendFor, clock: Clock) -> ChatCompletion:
     """Run a non-streamed call to the end."""
-    request = ex.request
+    request = execution.request
     while True:
-        action = ex.next()
+        action = execution.next()
         if type(action) is Send:
             started = clock.monotonic()
             try:
                 resp = backend_for(action.provider.name).complete(action.candidate.endpoint, request, action.timeouts)
             except ProviderError as err:
-                ex.failed(action, err, started)
+                execution.failed(action, err, started)
                 continue
             except BaseException:
-                ex.abandoned(action, started, None, message="the call was interrupted")
-                settle_now(ex)
+                execution.abandoned(action, started, None, message="the call was interrupted")
+                settle_now(execution)
                 raise
-            resp.route = ex.succeeded(action, started, resp.usage, reply=resp)
-            settle_now(ex)
+            resp.route = execution.succeeded(action, started, resp.usage, reply=resp)
+            settle_now(execution)
             return resp
         if type(action) is Wait:
             clock.sleep(action.seconds)
             continue
-        if _admin(ex, action):
+        if _admin(execution, action):
             continue
         assert isinstance(action, PolyrouteError)
         raise action
 
 
-async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -> ChatCompletion:
+async def acomplete(execution: Execution, backend_for: AsyncBackendFor, clock: Clock) -> ChatCompletion:
     """Run a non-streamed call to the end (async)."""
-    request = ex.request
+    request = execution.request
     while True:
-        action = ex.next()
+        action = execution.next()
         if type(action) is Send:
-            delay = ex.hedge_delay(action)
+            delay = execution.hedge_delay(action)
             if delay is not None:
                 from polyroute.execution import _hedge
 
                 try:
-                    hedged = await _hedge.race_complete(ex, action, backend_for, clock, delay)
+                    hedged = await _hedge.race_complete(execution, action, backend_for, clock, delay)
                 except BaseException:
-                    asettle_later(ex)
+                    asettle_later(execution)
                     raise
                 if hedged is None:
                     continue
-                await asettle_now(ex)
+                await asettle_now(execution)
                 return hedged
             started = clock.monotonic()
             backend = backend_for(action.provider.name)
@@ -151,26 +151,26 @@ async def acomplete(ex: Execution, backend_for: AsyncBackendFor, clock: Clock) -
                     except TimeoutError as exc:
                         raise ReadTimeout("the call's deadline passed during this attempt") from exc
             except ProviderError as err:
-                ex.failed(action, err, started)
+                execution.failed(action, err, started)
                 continue
             except BaseException:
-                ex.abandoned(action, started, None, message="the call was cancelled")
-                asettle_later(ex)
+                execution.abandoned(action, started, None, message="the call was cancelled")
+                asettle_later(execution)
                 raise
-            resp.route = ex.succeeded(action, started, resp.usage, reply=resp)
-            await asettle_now(ex)
+            resp.route = execution.succeeded(action, started, resp.usage, reply=resp)
+            await asettle_now(execution)
             return resp
         if type(action) is Wait:
             await clock.asleep(action.seconds)
             continue
-        if await _aadmin(ex, action):
+        if await _aadmin(execution, action):
             continue
         assert isinstance(action, PolyrouteError)
         raise action
 
 
 def _broke(
-    ex: Execution,
+    execution: Execution,
     action: Send,
     err: ProviderError,
     *,
@@ -180,9 +180,9 @@ def _broke(
     resume: Resume | None,
 ) -> Resume:
     """A stream broke after content: record the attempt; what to continue (text so far)."""
-    ex.broke(action, err, started, ttft=ttft, usage=relay.usage, text=relay.delivered_text)
+    execution.broke(action, err, started, ttft=ttft, usage=relay.usage, text=relay.delivered_text)
     if resume is None:
-        resume = Resume(err, relay.chunk_id or ex.request_id, relay.delivered_text, relay.delivered_chunks)
+        resume = Resume(err, relay.chunk_id or execution.request_id, relay.delivered_text, relay.delivered_chunks)
         resume.model = action.candidate.model
     else:
         resume.text += relay.delivered_text
@@ -192,10 +192,10 @@ def _broke(
     return resume
 
 
-def _interrupted(ex: Execution, resume: Resume) -> StreamInterrupted:
+def _interrupted(execution: Execution, resume: Resume) -> StreamInterrupted:
     """Nothing can continue the broken stream: the original cause, with what was delivered."""
     error = StreamInterrupted(resume.cause, delivered_text=resume.text, delivered_chunks=resume.delivered_chunks)
-    ex.interrupted(error)
+    execution.interrupted(error)
     return error
 
 
@@ -204,7 +204,7 @@ def _stalled(idle: float) -> ReadTimeout:
 
 
 def stream(
-    ex: Execution, backend_for: BackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
+    execution: Execution, backend_for: BackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
 ) -> Iterator[ChatCompletionChunk]:
     """Run a streamed call: fail over until the first content, relay after it; if it breaks
     after content, continue it on an endpoint that can. ``finished`` is called when the stream
@@ -213,22 +213,22 @@ def stream(
         resume: Resume | None = None
         while True:
             if resume is None:
-                action = ex.next()
+                action = execution.next()
             else:
-                cont = ex.resume(resume)
+                cont = execution.resume(resume)
                 if cont is None:
-                    settle_now(ex)
-                    raise _interrupted(ex, resume) from resume.cause
+                    settle_now(execution)
+                    raise _interrupted(execution, resume) from resume.cause
                 action = cont
             if type(action) is Wait:
                 clock.sleep(action.seconds)
                 continue
-            if _admin(ex, action):
+            if _admin(execution, action):
                 continue
             if not isinstance(action, Send):
                 assert isinstance(action, PolyrouteError)
                 raise action
-            request = action.request or ex.request
+            request = action.request or execution.request
             started = clock.monotonic()
             limit = action.first_token
             idle = action.idle
@@ -256,25 +256,25 @@ def stream(
                     yield from out
             except ProviderError as err:
                 if relay.committed:
-                    resume = _broke(ex, action, err, started=started, ttft=ttft, relay=relay, resume=resume)
+                    resume = _broke(execution, action, err, started=started, ttft=ttft, relay=relay, resume=resume)
                     continue
                 if isinstance(err, ReadTimeout) and limit is not None and read == limit.seconds:
                     err = late(limit, f": {err.message}")
                 if resume is not None:  # a continuation failed before its first content: try the next
-                    ex.failed(action, err, started, final=True)
+                    execution.failed(action, err, started, final=True)
                     resume.errors.append(err)
                     continue
-                ex.failed(action, err, started, ttft=ttft)
+                execution.failed(action, err, started, ttft=ttft)
                 continue
             except GeneratorExit:
-                ex.abandoned(action, started, _billed(ex, relay), ttft=ttft)
-                settle_now(ex)
+                execution.abandoned(action, started, _billed(execution, relay), ttft=ttft)
+                settle_now(execution)
                 raise
             finally:
                 source.close()  # type: ignore[attr-defined]
-            route = ex.succeeded(action, started, relay.usage, ttft=ttft, reply=relay)
-            settle_now(ex)
-            yield from relay.finish(route, ex.request_id, int(clock.time()))
+            route = execution.succeeded(action, started, relay.usage, ttft=ttft, reply=relay)
+            settle_now(execution)
+            yield from relay.finish(route, execution.request_id, int(clock.time()))
             return
     finally:
         if finished is not None:
@@ -282,39 +282,39 @@ def stream(
 
 
 async def _open(
-    ex: Execution, action: Send, backend_for: AsyncBackendFor, clock: Clock, resume: Resume | None
+    execution: Execution, action: Send, backend_for: AsyncBackendFor, clock: Clock, resume: Resume | None
 ) -> Opening | None:
     """Open one streamed attempt up to its first content (hedged if the call is); ``None`` if it failed."""
-    delay = ex.hedge_delay(action) if resume is None else None
+    delay = execution.hedge_delay(action) if resume is None else None
     if delay is not None:
         from polyroute.execution import _hedge
 
         try:
-            return await _hedge.race_streams(ex, action, backend_for, clock, delay)
+            return await _hedge.race_streams(execution, action, backend_for, clock, delay)
         except BaseException:
-            asettle_later(ex)
+            asettle_later(execution)
             raise
-    opening = Opening(action, backend_for(action.provider.name), clock, ex.request, resume)
+    opening = Opening(action, backend_for(action.provider.name), clock, execution.request, resume)
     try:
         await opening.run()
     except ProviderError as err:
         await opening.close()
         if resume is not None:  # a continuation failed before its first content: try the next
-            ex.failed(action, err, opening.started, final=True)
+            execution.failed(action, err, opening.started, final=True)
             resume.errors.append(err)
         else:
-            ex.failed(action, err, opening.started)
+            execution.failed(action, err, opening.started)
         return None
     except BaseException:
         await opening.close()
-        ex.abandoned(action, opening.started, opening.relay.usage, message="the call was cancelled")
-        asettle_later(ex)
+        execution.abandoned(action, opening.started, opening.relay.usage, message="the call was cancelled")
+        asettle_later(execution)
         raise
     return opening
 
 
 async def astream(
-    ex: Execution, backend_for: AsyncBackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
+    execution: Execution, backend_for: AsyncBackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
 ) -> AsyncIterator[ChatCompletionChunk]:
     """Run a streamed call (async): fail over until the first content, relay after it; if it
     breaks after content, continue it on an endpoint that can. ``finished`` is called when the
@@ -324,22 +324,22 @@ async def astream(
         resume: Resume | None = None
         while True:
             if resume is None:
-                action = ex.next()
+                action = execution.next()
             else:
-                cont = ex.resume(resume)
+                cont = execution.resume(resume)
                 if cont is None:
-                    await asettle_now(ex)
-                    raise _interrupted(ex, resume) from resume.cause
+                    await asettle_now(execution)
+                    raise _interrupted(execution, resume) from resume.cause
                 action = cont
             if type(action) is Wait:
                 await clock.asleep(action.seconds)
                 continue
-            if await _aadmin(ex, action):
+            if await _aadmin(execution, action):
                 continue
             if not isinstance(action, Send):
                 assert isinstance(action, PolyrouteError)
                 raise action
-            opening = await _open(ex, action, backend_for, clock, resume)
+            opening = await _open(execution, action, backend_for, clock, resume)
             if opening is None:
                 continue
             action, started, relay, it, ttft = (
@@ -356,17 +356,17 @@ async def astream(
                     async for c in _relay_rest(action, relay, it, clock=clock, loop=loop, started=started):
                         yield c
             except ProviderError as err:
-                resume = _broke(ex, action, err, started=started, ttft=ttft, relay=relay, resume=resume)
+                resume = _broke(execution, action, err, started=started, ttft=ttft, relay=relay, resume=resume)
                 continue
             except (GeneratorExit, asyncio.CancelledError):
-                ex.abandoned(action, started, _billed(ex, relay), ttft=ttft)
-                asettle_later(ex)
+                execution.abandoned(action, started, _billed(execution, relay), ttft=ttft)
+                asettle_later(execution)
                 raise
             finally:
                 await opening.close()
-            route = ex.succeeded(action, started, relay.usage, ttft=ttft, reply=relay)
-            await asettle_now(ex)
-            for c in relay.finish(route, ex.request_id, int(clock.time())):
+            route = execution.succeeded(action, started, relay.usage, ttft=ttft, reply=relay)
+            await asettle_now(execution)
+            for c in relay.finish(route, execution.request_id, int(clock.time())):
                 yield c
             return
     finally:

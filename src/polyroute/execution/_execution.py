@@ -101,7 +101,7 @@ class Execution:
 
     __slots__ = (
         "_admitted",
-        "_cands",
+        "_candidates",
         "_catalog",
         "_clock",
         "_current",
@@ -112,9 +112,9 @@ class Execution:
         "_health",
         "_hedge_delay",
         "_hold",
-        "_i",
         "_images",
         "_min_context",
+        "_next",
         "_observers",
         "_refusal",
         "_retries",
@@ -149,7 +149,7 @@ class Execution:
     ) -> None:
         self.request = request
         self.request_id = request_id
-        self._cands = plan.candidates
+        self._candidates = plan.candidates
         self._excluded = plan.excluded
         self.prompt_tokens = plan.prompt_tokens
         self._hedge_delay = hedge_delay
@@ -167,7 +167,7 @@ class Execution:
         self.started = clock.monotonic()
         deadline = request.timeout if request.timeout is not None else self._settings.timeouts.deadline
         self._deadline = self.started + deadline if deadline is not None else None
-        self._i = 0
+        self._next = 0
         self._retries = 0
         self._retry_pending = False
         self._wait: float | None = None
@@ -249,10 +249,10 @@ class Execution:
         """The next candidate that may be sent now (its rate-limit slot and budget taken) and its
         breaker, recording the ones skipped on the way; or the :class:`Reserve` to do first.
         Candidates ``accept`` refuses are passed over silently."""
-        while self._i < len(self._cands):
-            cand = self._cands[self._i]
+        while self._next < len(self._candidates):
+            cand = self._candidates[self._next]
             if accept is not None and not accept(cand):
-                self._i += 1
+                self._next += 1
                 continue
             endpoint = cand.endpoint
             breaker = self._health.breaker(endpoint.key)
@@ -261,7 +261,7 @@ class Execution:
                 if admitted is None or admitted[0] is not cand:
                     limit = self._min_context
                     if limit is not None and endpoint.context_length is not None and endpoint.context_length <= limit:
-                        self._i += 1
+                        self._next += 1
                         self._skip(
                             cand,
                             "ContextLengthExceeded",
@@ -269,17 +269,17 @@ class Execution:
                         )
                         continue
                     if not breaker.available(now):
-                        self._i += 1
+                        self._next += 1
                         self._skip(cand, "CircuitOpen", "circuit breaker open")
                         continue
                     return Reserve(cand, self._gate)
                 self._admitted = None
-                self._i += 1
+                self._next += 1
                 self._retries = 0
                 if not self._admit(cand, admitted[1]):
                     continue
             else:
-                self._i += 1
+                self._next += 1
                 self._retries = 0
                 limit = self._min_context
                 if limit is not None and endpoint.context_length is not None and endpoint.context_length <= limit:
@@ -301,7 +301,7 @@ class Execution:
 
         Only the call's first attempt is hedged, and only when hedging is on for the call and
         a later candidate exists."""
-        if self._hedge_delay is None or self._sends != 1 or send.retry or self._i >= len(self._cands):
+        if self._hedge_delay is None or self._sends != 1 or send.retry or self._next >= len(self._candidates):
             return None
         return self._hedge_delay(send.candidate.endpoint)
 
@@ -404,7 +404,7 @@ class Execution:
         hold, self._hold = self._hold, None
         send = Send(cand, provider, self._retries, timeouts, remaining, hold, breaker, request or self.request)
         if send.request is not None and send.request.stream:
-            send.first_token = first_token_limit(timeouts, remaining, others_left=self._i < len(self._cands))
+            send.first_token = first_token_limit(timeouts, remaining, others_left=self._next < len(self._candidates))
             send.idle = timeouts.idle
         return send
 
@@ -513,7 +513,7 @@ class Execution:
             error,
             send.retry,
             retry,
-            others_left=self._i < len(self._cands),
+            others_left=self._next < len(self._candidates),
             larger_context_left=error.about_length and self._larger_context_left(endpoint),
         )
         if action is Action.RETRY and (concurrent or opened):
@@ -542,7 +542,7 @@ class Execution:
             return False
         return any(
             c.endpoint.context_length is not None and c.endpoint.context_length > context
-            for c in self._cands[self._i :]
+            for c in self._candidates[self._next :]
         )
 
     def succeeded(

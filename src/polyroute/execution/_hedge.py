@@ -96,8 +96,8 @@ async def _complete(backend: AsyncBackend, send: Send, request: ChatRequest) -> 
 class _Race:
     """Attempts of one call running at once; the first to answer wins."""
 
-    def __init__(self, ex: Execution, clock: Clock) -> None:
-        self.ex = ex
+    def __init__(self, execution: Execution, clock: Clock) -> None:
+        self.execution = execution
         self.clock = clock
         self.running: dict[asyncio.Future[Any], tuple[Send, float, Opening | None]] = {}
         #: the hedge delay passed
@@ -121,9 +121,9 @@ class _Race:
             if opening is not None:
                 await opening.close()
             if winner is None and i == len(items) - 1:
-                self.ex.abandoned(send, started, None, message=message)
+                self.execution.abandoned(send, started, None, message=message)
             else:
-                self.ex.cancelled(send, started, message)
+                self.execution.cancelled(send, started, message)
 
     async def next_done(self, timer: asyncio.Future[None]) -> set[asyncio.Future[Any]]:
         waiting = set(self.running) if self.hedged else {*self.running, timer}
@@ -136,7 +136,7 @@ class _Race:
         """Start ``first`` with ``start`` (which launches it), and the next candidate too if nothing has
         answered after ``delay``: the first attempt to succeed, the others cancelled and recorded, or
         ``None`` when every attempt failed (recorded; the caller asks the execution what next)."""
-        ex = self.ex
+        execution = self.execution
         start(first)
         timer = asyncio.ensure_future(self.clock.asleep(delay))
         try:
@@ -153,14 +153,14 @@ class _Race:
                         await opening.close()
                     if not isinstance(err, ProviderError):
                         raise err
-                    ex.failed(send, err, started, concurrent=self.pair)
+                    execution.failed(send, err, started, concurrent=self.pair)
                     if not self.pair:
                         return None
                 if self.hedged and not was_hedged and self.running:
-                    second = ex.hedge()
+                    second = execution.hedge()
                     while type(second) is Reserve:
-                        ex.reserved(second, await second.gate.areserve(second.candidate.endpoint))
-                        second = ex.hedge()
+                        execution.reserved(second, await second.gate.areserve(second.candidate.endpoint))
+                        second = execution.hedge()
                     if isinstance(second, Send):
                         self.pair = True
                         start(second)
@@ -175,12 +175,12 @@ class _Race:
 
 
 async def race_complete(
-    ex: Execution, first: Send, backend_for: AsyncBackendFor, clock: Clock, delay: float
+    execution: Execution, first: Send, backend_for: AsyncBackendFor, clock: Clock, delay: float
 ) -> ChatCompletion | None:
     """Run ``first``, hedged after ``delay``: the winner's response, or ``None`` when every
     attempt failed (recorded; the caller asks the execution what next)."""
-    request = ex.request
-    race = _Race(ex, clock)
+    request = execution.request
+    race = _Race(execution, clock)
 
     def start(send: Send) -> None:
         race.launch(send, _complete(backend_for(send.provider.name), send, request))
@@ -190,17 +190,17 @@ async def race_complete(
         return None
     send, started, result, _ = won
     resp: ChatCompletion = result
-    resp.route = ex.succeeded(send, started, resp.usage, reply=resp)
+    resp.route = execution.succeeded(send, started, resp.usage, reply=resp)
     return resp
 
 
 async def race_streams(
-    ex: Execution, first: Send, backend_for: AsyncBackendFor, clock: Clock, delay: float
+    execution: Execution, first: Send, backend_for: AsyncBackendFor, clock: Clock, delay: float
 ) -> Opening | None:
     """Open ``first``, hedged after ``delay``: the first attempt to reach content (the others
     cancelled and recorded), or ``None`` when every attempt failed."""
-    request = ex.request
-    race = _Race(ex, clock)
+    request = execution.request
+    race = _Race(execution, clock)
 
     def start(send: Send) -> None:
         opening = Opening(send, backend_for(send.provider.name), clock, request)

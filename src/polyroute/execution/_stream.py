@@ -16,10 +16,10 @@ class Stream:
     :meth:`close`) to release the connection if you stop early. ``request_id`` is the call's id
     (the ledger's and the route's), known from the start."""
 
-    __slots__ = ("_gen", "request_id", "route")
+    __slots__ = ("_chunks", "request_id", "route")
 
-    def __init__(self, gen: Iterator[ChatCompletionChunk], request_id: str | None = None) -> None:
-        self._gen = gen
+    def __init__(self, chunks: Iterator[ChatCompletionChunk], request_id: str | None = None) -> None:
+        self._chunks = chunks
         self.request_id = request_id
         self.route: Route | None = None
 
@@ -27,14 +27,14 @@ class Stream:
         return self
 
     def __next__(self) -> ChatCompletionChunk:
-        chunk = next(self._gen)
+        chunk = next(self._chunks)
         if chunk.route is not None:
             self.route = chunk.route
         return chunk
 
     def close(self) -> None:
         """Stop the stream and release its connection."""
-        close = getattr(self._gen, "close", None)
+        close = getattr(self._chunks, "close", None)
         if close is not None:
             close()
 
@@ -50,10 +50,10 @@ class Stream:
 class AsyncStream:
     """The async twin of :class:`Stream`."""
 
-    __slots__ = ("_gen", "request_id", "route")
+    __slots__ = ("_chunks", "request_id", "route")
 
-    def __init__(self, gen: AsyncIterator[ChatCompletionChunk], request_id: str | None = None) -> None:
-        self._gen = gen
+    def __init__(self, chunks: AsyncIterator[ChatCompletionChunk], request_id: str | None = None) -> None:
+        self._chunks = chunks
         self.request_id = request_id
         self.route: Route | None = None
 
@@ -61,14 +61,14 @@ class AsyncStream:
         return self
 
     async def __anext__(self) -> ChatCompletionChunk:
-        chunk = await anext(self._gen)
+        chunk = await anext(self._chunks)
         if chunk.route is not None:
             self.route = chunk.route
         return chunk
 
     async def aclose(self) -> None:
         """Stop the stream and release its connection."""
-        aclose = getattr(self._gen, "aclose", None)
+        aclose = getattr(self._chunks, "aclose", None)
         if aclose is not None:
             await aclose()
 

@@ -11,10 +11,12 @@ the model reads, and 1,600 tokens an image. A byte-level BPE token (tiktoken's, 
 with byte fallback) covers at least one byte, so no prompt can exceed it.
 
 tiktoken is optional and imported on first need, never by ``import polyroute``. Its BPE files
-are never downloaded: they are read from tiktoken's own cache directory
-(``TIKTOKEN_CACHE_DIR``, ``DATA_GYM_CACHE_DIR``, or the system temp dir) or from the offline
-copies some installed packages ship (LiteLLM, LlamaIndex), and checked against their published
-SHA-256. Without an encoding the bounds are all there is.
+are never downloaded: they are read from the directories :func:`tokenizer_dirs` lists, in order
+— ``POLYROUTE_TOKENIZER_DIR`` (ours), tiktoken's own cache (``TIKTOKEN_CACHE_DIR``,
+``DATA_GYM_CACHE_DIR``, the system temp dir), and last the offline copies the packages in
+:data:`PACKAGED_BPE_DIRS` ship (found without importing them; ``POLYROUTE_TOKENIZER_PACKAGES=0``
+turns that off) — and checked against their published SHA-256. Without an encoding the bounds are
+all there is.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PromptSize", "encoding_for"]
+__all__ = ["PACKAGED_BPE_DIRS", "PromptSize", "encoding_for", "tokenizer_dirs"]
 
 #: tokens added per message by chat formats (role, separators), and to prime the reply
 PER_MESSAGE = 4
@@ -98,21 +100,38 @@ _loaded: dict[str, Any] = {}  # encoding name -> tiktoken.Encoding | None (unava
 _by_model: dict[str, str | None] = {}  # tokenizer/model name -> encoding name | None
 
 
-def _search_dirs() -> list[Path]:
+#: installed packages known to ship tiktoken's BPE files for offline use, and the folder inside
+#: each: the last place :func:`tokenizer_dirs` looks (the packages are located, never imported)
+PACKAGED_BPE_DIRS: tuple[tuple[str, str], ...] = (
+    ("litellm", "litellm_core_utils/tokenizers"),
+    ("llama_index", "core/_static/tiktoken_cache"),
+)
+
+
+def tokenizer_dirs(env: Mapping[str, str] | None = None) -> list[tuple[str, Path]]:
+    """Where tiktoken's BPE files are looked for, in order, each with the setting or package
+    that put it there: ``POLYROUTE_TOKENIZER_DIR``, ``TIKTOKEN_CACHE_DIR``,
+    ``DATA_GYM_CACHE_DIR``, tiktoken's default cache in the temp dir, then the packages of
+    :data:`PACKAGED_BPE_DIRS` that are installed (unless ``POLYROUTE_TOKENIZER_PACKAGES=0``)."""
     import importlib.util
     import tempfile
 
-    dirs = [os.environ.get("TIKTOKEN_CACHE_DIR"), os.environ.get("DATA_GYM_CACHE_DIR")]
-    found = [Path(d) for d in dirs if d]
-    found.append(Path(tempfile.gettempdir()) / "data-gym-cache")
-    for package, sub in (("litellm", "litellm_core_utils/tokenizers"), ("llama_index", "core/_static/tiktoken_cache")):
+    env = os.environ if env is None else env
+    found = [(var, Path(env[var])) for var in _DIR_VARIABLES if env.get(var)]
+    found.append(("temp dir", Path(tempfile.gettempdir()) / "data-gym-cache"))
+    if env.get("POLYROUTE_TOKENIZER_PACKAGES", "1").strip().lower() in ("0", "false", "no", "off"):
+        return found
+    for package, sub in PACKAGED_BPE_DIRS:
         try:
             spec = importlib.util.find_spec(package)  # locates without importing the package
         except (ImportError, ValueError):
             continue
         for root in (spec.submodule_search_locations or []) if spec else []:
-            found.append(Path(root) / sub)
+            found.append((package, Path(root) / sub))
     return found
+
+
+_DIR_VARIABLES = ("POLYROUTE_TOKENIZER_DIR", "TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR")
 
 
 def _bpe_ranks(name: str, sha256: str) -> dict[bytes, int] | None:
@@ -120,7 +139,7 @@ def _bpe_ranks(name: str, sha256: str) -> dict[bytes, int] | None:
     import hashlib
 
     filename = hashlib.sha1(_URL.format(name).encode()).hexdigest()
-    for directory in _search_dirs():
+    for _, directory in tokenizer_dirs():
         path = directory / filename
         try:
             data = path.read_bytes()

@@ -19,6 +19,15 @@ test talks to the simulator over loopback exactly as it would to the real API.
 
 Pass ``ProviderSimulator(clock=FakeClock())`` (and the same clock to the code under test) to make
 simulated latencies advance fake time instead of sleeping.
+
+Where no socket is needed, :class:`FunctionBackend` answers a provider in process: a function
+gets each attempt (a :class:`ProviderCall`) and returns the answer, raises a
+:class:`~polyroute.errors.ProviderError`, or yields a stream piece by piece::
+
+    from polyroute.testing import FunctionBackend
+
+    config = {"providers": {"alpha": {"api": "custom"}}, "models": {...}}
+    router = Router.from_config(config, backends={"alpha": FunctionBackend(lambda call: "hi")})
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from polyroute.testing._behaviors import (
 )
 from polyroute.testing._clock import FakeClock
 from polyroute.testing._embeddings import embedding_vector
+from polyroute.testing._function import FunctionBackend, ProviderCall
 from polyroute.testing._provider import SimulatedProvider
 from polyroute.testing._recorded import Headers, RecordedRequest
 from polyroute.testing._server import ProviderSimulator
@@ -52,10 +62,12 @@ __all__ = [
     "EmbeddingReply",
     "ErrorReply",
     "FakeClock",
+    "FunctionBackend",
     "FunctionBehavior",
     "Hang",
     "Headers",
     "MalformedJSON",
+    "ProviderCall",
     "ProviderSimulator",
     "RecordedRequest",
     "RejectContinuation",

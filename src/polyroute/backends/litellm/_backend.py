@@ -16,7 +16,7 @@ ours by type (:mod:`._litellm_errors`), its responses converted by :mod:`._litel
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -64,27 +64,29 @@ class LiteLLMBackend:
             self._module = self._loader()
         return self._module
 
-    def _kwargs(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> dict[str, Any]:
+    def _base_kwargs(self, endpoint: Endpoint, params: Mapping[str, Any], timeouts: Timeouts) -> dict[str, Any]:
+        """What every LiteLLM call of this provider takes: its options, the request's parameters,
+        the endpoint's extra body, the model, the read timeout, no LiteLLM retries, and where and
+        how to connect."""
         provider = self.provider
         kwargs: dict[str, Any] = dict(provider.options)
-        kwargs.update(request.params)
+        kwargs.update(params)
         kwargs.update(endpoint.extra_body)
-        kwargs.update(
-            model=endpoint.model,
-            messages=list(request.messages),
-            timeout=timeouts.read,
-            num_retries=0,
-            max_retries=0,
-        )
-        if request.stream:
-            kwargs["stream"] = True
-            kwargs["stream_options"] = {**(kwargs.get("stream_options") or {}), "include_usage": True}
+        kwargs.update(model=endpoint.model, timeout=timeouts.read, num_retries=0)
         if provider.base_url:
             kwargs["api_base"] = provider.base_url
         if provider.api_key is not None:
             kwargs["api_key"] = provider.api_key.reveal()
         if provider.headers:
             kwargs["extra_headers"] = dict(provider.headers)
+        return kwargs
+
+    def _kwargs(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> dict[str, Any]:
+        kwargs = self._base_kwargs(endpoint, request.params, timeouts)
+        kwargs.update(messages=list(request.messages), max_retries=0)
+        if request.stream:
+            kwargs["stream"] = True
+            kwargs["stream_options"] = {**(kwargs.get("stream_options") or {}), "include_usage": True}
         return kwargs
 
     @contextmanager
@@ -151,19 +153,10 @@ class LiteLLMBackend:
             raise IncompleteStream("LiteLLM's stream ended without a finish reason", status=200)
 
     def _embed_kwargs(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> dict[str, Any]:
-        provider = self.provider
-        kwargs: dict[str, Any] = dict(provider.options)
-        kwargs.update(request.params)
-        kwargs.update(endpoint.extra_body)
-        kwargs.update(model=endpoint.model, input=list(request.input), timeout=timeouts.read, num_retries=0)
+        kwargs = self._base_kwargs(endpoint, request.params, timeouts)
+        kwargs["input"] = list(request.input)
         if request.dimensions is not None:
             kwargs["dimensions"] = request.dimensions
-        if provider.base_url:
-            kwargs["api_base"] = provider.base_url
-        if provider.api_key is not None:
-            kwargs["api_key"] = provider.api_key.reveal()
-        if provider.headers:
-            kwargs["extra_headers"] = dict(provider.headers)
         return kwargs
 
     def embed(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> EmbeddingResponse:

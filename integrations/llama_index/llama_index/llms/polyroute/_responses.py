@@ -8,7 +8,6 @@ served the call and the whole ``route`` (every attempt), once the call has finis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from llama_index.core.base.llms.types import (
@@ -22,7 +21,7 @@ from llama_index.core.base.llms.types import (
     ToolCallBlock,
 )
 
-from polyroute import ChatCompletion, ChatCompletionChunk, Route, ToolCall, Usage
+from polyroute import ChatCompletion, ChatCompletionChunk, Route, StreamAccumulator, Usage
 from polyroute import ChatMessage as WireMessage
 
 __all__ = ["ChatStreamAssembler", "chat_response", "completion_response", "route_kwargs"]
@@ -88,73 +87,29 @@ def _tool_call_dict(call_id: str | None, name: str | None, arguments: str | None
     return {"id": call_id, "type": "function", "function": {"name": name or "", "arguments": arguments or "{}"}}
 
 
-@dataclass(slots=True)
-class _PartialCall:
-    id: str | None = None
-    name: str = ""
-    arguments: str = ""
-
-
 class ChatStreamAssembler:
     """Builds the running :class:`ChatResponse` of a stream, one chunk at a time.
 
     Each response carries the whole message so far (text, reasoning, tool calls with their
-    arguments as received) and the chunk's text ``delta``; the last chunk's response also
-    carries :func:`route_kwargs`.
+    arguments as received, assembled by :class:`polyroute.StreamAccumulator`) and the chunk's
+    text ``delta``; the last chunk's response also carries :func:`route_kwargs`.
     """
 
-    __slots__ = ("_calls", "_reasoning", "_role", "_text")
+    __slots__ = ("_acc",)
 
     def __init__(self) -> None:
-        self._text: list[str] = []
-        self._reasoning: list[str] = []
-        self._calls: dict[int, _PartialCall] = {}
-        self._role = MessageRole.ASSISTANT
+        self._acc = StreamAccumulator()
 
     def add(self, chunk: ChatCompletionChunk) -> ChatResponse:
         """The response after ``chunk``."""
+        self._acc.add(chunk)
         delta_text = ""
         kwargs: dict[str, Any] = {}
         for choice in chunk.choices[:1]:
-            delta = choice.delta
-            if delta.role:
-                self._role = _role(delta.role)
-            if delta.content:
-                delta_text = delta.content
-                self._text.append(delta_text)
-            if delta.reasoning:
-                self._reasoning.append(delta.reasoning)
-                kwargs["thinking_delta"] = delta.reasoning
-            for call in delta.tool_calls or ():
-                self._add_call(call)
+            delta_text = choice.delta.content or ""
+            if choice.delta.reasoning:
+                kwargs["thinking_delta"] = choice.delta.reasoning
         if chunk.route is not None:
             kwargs.update(route_kwargs(chunk.usage, chunk.route))
-        return ChatResponse(message=self._message(), delta=delta_text, raw=chunk.model_dump(), additional_kwargs=kwargs)
-
-    def _add_call(self, call: ToolCall) -> None:
-        index = call.index
-        if index is None:  # without an index, a new id starts a call and anything else continues the last
-            if call.id and all(c.id != call.id for c in self._calls.values()):
-                index = len(self._calls)
-            else:
-                index = max(self._calls, default=0)
-        partial = self._calls.setdefault(index, _PartialCall())
-        if call.id:
-            partial.id = call.id
-        if call.function.name:
-            partial.name += call.function.name
-        if call.function.arguments:
-            partial.arguments += call.function.arguments
-
-    def _message(self) -> ChatMessage:
-        blocks: list[ContentBlock] = []
-        if self._reasoning:
-            blocks.append(ThinkingBlock(content="".join(self._reasoning)))
-        calls = [self._calls[i] for i in sorted(self._calls)]
-        if self._text or not calls:
-            blocks.append(TextBlock(text="".join(self._text)))
-        blocks.extend(_tool_call_block(c.id, c.name, c.arguments) for c in calls)
-        kwargs: dict[str, Any] = {}
-        if calls:
-            kwargs["tool_calls"] = [_tool_call_dict(c.id, c.name, c.arguments) for c in calls]
-        return ChatMessage(role=self._role, blocks=blocks, additional_kwargs=kwargs)
+        message = _message(self._acc.message())
+        return ChatResponse(message=message, delta=delta_text, raw=chunk.model_dump(), additional_kwargs=kwargs)
