@@ -283,18 +283,25 @@ class RedisState:
             return None
         return [f"{self.prefix}:sticky:{m}:{digest}" for m in models]
 
+    def _sticky_lookup(self, request: ChatRequest) -> tuple[list[str], list[str]] | None:
+        """The models and Redis keys to look the conversation up under, or None when there is
+        nothing to fetch (counted as a fall-back while Redis is unreachable)."""
+        if not self._connected:
+            self.fell_back()
+            return None
+        models = self._sticky_wanted(request)
+        if not models:
+            return None
+        keys = self._sticky_keys(request, models)
+        return None if keys is None else (models, keys)
+
     def prepare(self, request: ChatRequest) -> None:
         """Fetch the conversation's sticky endpoint when this process has not seen it. While Redis
         is unreachable, count the call as routed on local state alone."""
-        if not self._connected:
-            self.fell_back()
+        wanted = self._sticky_lookup(request)
+        if wanted is None:
             return
-        models = self._sticky_wanted(request)
-        if not models:
-            return
-        keys = self._sticky_keys(request, models)
-        if keys is None:
-            return
+        models, keys = wanted
         try:
             self._check()
             values = self._client.mget(keys)
@@ -306,15 +313,10 @@ class RedisState:
 
     async def aprepare(self, request: ChatRequest) -> None:
         """:meth:`prepare` over ``redis.asyncio``."""
-        if not self._connected:
-            self.fell_back()
+        wanted = self._sticky_lookup(request)
+        if wanted is None:
             return
-        models = self._sticky_wanted(request)
-        if not models:
-            return
-        keys = self._sticky_keys(request, models)
-        if keys is None:
-            return
+        models, keys = wanted
         try:
             self._check()
             values = await self._aclient().mget(keys)
