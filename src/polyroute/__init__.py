@@ -17,7 +17,7 @@ from __future__ import annotations
 from polyroute import errors
 from polyroute._accumulator import StreamAccumulator
 from polyroute._clock import Clock, SystemClock
-from polyroute._params import CompletionParams
+from polyroute._params import CompletionParams, EmbeddingParams
 from polyroute._request import Caller, ChatRequest
 from polyroute._router import Router
 from polyroute._secret import Secret
@@ -97,6 +97,7 @@ __all__ = [
     "Delta",
     "Embedding",
     "EmbeddingLimits",
+    "EmbeddingParams",
     "EmbeddingRequest",
     "EmbeddingResponse",
     "Endpoint",

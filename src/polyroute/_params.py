@@ -1,11 +1,12 @@
-"""The keyword parameters of ``Router.completion`` / ``acompletion``, typed once."""
+"""The keyword parameters of ``Router.completion`` / ``acompletion`` and ``Router.embedding`` /
+``aembedding``, typed once."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
-__all__ = ["ROUTING_KEYS", "CompletionParams"]
+__all__ = ["ROUTING_KEYS", "CompletionParams", "EmbeddingParams"]
 
 
 class CompletionParams(TypedDict, total=False):
@@ -46,6 +47,24 @@ class CompletionParams(TypedDict, total=False):
     project: str
     tags: Sequence[str]
     extra_body: Mapping[str, Any]
+
+
+class EmbeddingParams(TypedDict, total=False):
+    """The options of ``Router.embedding`` / ``aembedding`` after ``model`` and ``input``
+    (validated by the call: an ``InvalidRequest`` names a bad one)."""
+
+    dimensions: int | None
+    encoding_format: Literal["float", "base64"] | None
+    models: Sequence[str] | None
+    compatible_vectors: bool
+    provider: Mapping[str, Any] | None
+    user: str | None
+    caller_key: str | None
+    project: str | None
+    tags: Sequence[str] | None
+    metadata: Mapping[str, Any] | None
+    timeout: float | None
+    extra_body: Mapping[str, Any] | None
 
 
 #: keys that are ours, not the provider's

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
 from polyroute._clock import Clock, SystemClock
 from polyroute._generation import Generation, ServedBackend
-from polyroute._params import CompletionParams
+from polyroute._params import CompletionParams, EmbeddingParams
 from polyroute._request import Caller, ChatRequest, build_request
 from polyroute._types import ChatCompletion
 from polyroute.accounting._wiring import Accounts
@@ -463,19 +463,7 @@ class Router:
         self,
         model: str | None = None,
         input: str | Sequence[str] | None = None,
-        *,
-        dimensions: int | None = None,
-        encoding_format: Literal["float", "base64"] | None = None,
-        models: Sequence[str] | None = None,
-        compatible_vectors: bool = False,
-        provider: Mapping[str, Any] | None = None,
-        user: str | None = None,
-        caller_key: str | None = None,
-        project: str | None = None,
-        tags: Sequence[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-        extra_body: Mapping[str, Any] | None = None,
+        **params: Unpack[EmbeddingParams],
     ) -> EmbeddingResponse:
         """Embeddings of ``input`` (a string or a list of strings) from an embedding model
         (``kind: embedding`` in the configuration), routed and failed over between the endpoints
@@ -497,23 +485,7 @@ class Router:
 
         generation = self._enter()
         try:
-            call = _call.prepare(
-                generation.catalog,
-                model,
-                input,
-                models=models,
-                dimensions=dimensions,
-                encoding_format=encoding_format,
-                compatible_vectors=compatible_vectors,
-                provider=provider,
-                user=user,
-                caller_key=caller_key,
-                project=project,
-                tags=tags,
-                metadata=metadata,
-                timeout=timeout,
-                extra_body=extra_body,
-            )
+            call = _call.prepare(generation.catalog, model, input, **params)
             return _call.embed(self, generation, call)
         finally:
             generation.leave()
@@ -523,19 +495,8 @@ class Router:
         model: str | None = None,
         input: str | Sequence[str] | None = None,
         *,
-        dimensions: int | None = None,
-        encoding_format: Literal["float", "base64"] | None = None,
-        models: Sequence[str] | None = None,
-        compatible_vectors: bool = False,
-        provider: Mapping[str, Any] | None = None,
-        user: str | None = None,
-        caller_key: str | None = None,
-        project: str | None = None,
-        tags: Sequence[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-        extra_body: Mapping[str, Any] | None = None,
         max_concurrency: int = 4,
+        **params: Unpack[EmbeddingParams],
     ) -> EmbeddingResponse:
         """The async twin of :meth:`embedding`: the batches of a large input are sent up to
         ``max_concurrency`` at once. If a batch fails on every endpoint, the others are
@@ -546,23 +507,7 @@ class Router:
             raise InvalidRequest(f"must be a positive integer, got {max_concurrency!r}", param="max_concurrency")
         generation = self._enter()
         try:
-            call = _call.prepare(
-                generation.catalog,
-                model,
-                input,
-                models=models,
-                dimensions=dimensions,
-                encoding_format=encoding_format,
-                compatible_vectors=compatible_vectors,
-                provider=provider,
-                user=user,
-                caller_key=caller_key,
-                project=project,
-                tags=tags,
-                metadata=metadata,
-                timeout=timeout,
-                extra_body=extra_body,
-            )
+            call = _call.prepare(generation.catalog, model, input, **params)
             return await _call.aembed(self, generation, call, max_concurrency)
         finally:
             generation.leave()
