@@ -22,20 +22,14 @@ from typing import Any
 
 from polyroute.testing._behaviors import ErrorReply, StreamErrorReply
 from polyroute.testing._completion import Completion
-from polyroute.testing._recorded import Headers
 from polyroute.testing._wire import (
-    Endpoint,
     Exchange,
     HttpReply,
-    RequestFacts,
     StreamPlan,
-    body_facts,
+    WireBase,
     json_body,
-    merge_headers,
     pieces,
     reply_headers,
-    retry_headers,
-    verbatim,
 )
 
 __all__ = ["AnthropicWire"]
@@ -124,33 +118,17 @@ def _blocks(completion: Completion, exchange: Exchange) -> list[dict[str, Any]]:
     return blocks
 
 
-class AnthropicWire:
+class AnthropicWire(WireBase):
     """:class:`~polyroute.testing._wire.WireFormat` for ``api="anthropic"``."""
 
     __slots__ = ()
 
-    @property
-    def api(self) -> str:
-        return "anthropic"
-
-    @property
-    def base_path(self) -> str:
-        return "/v1"
+    api = "anthropic"
+    routes = {("POST", "/v1/messages"): "chat", ("GET", "/v1/models"): "models"}
+    key_header = "x-api-key"
+    id_header = "request-id"
 
     # -- requests ------------------------------------------------------------------------------
-
-    def route(self, method: str, subpath: str) -> Endpoint | None:
-        if subpath == "/v1/messages" and method == "POST":
-            return "chat"
-        if subpath == "/v1/models" and method == "GET":
-            return "models"
-        return None
-
-    def facts(self, subpath: str, body: Mapping[str, Any] | None) -> RequestFacts:
-        return body_facts(body)
-
-    def authorized(self, headers: Headers, api_key: str) -> bool:
-        return headers.get("x-api-key", "").strip() == api_key
 
     def prompt_chars(self, body: Mapping[str, Any]) -> int:
         total = _text_chars(body.get("system"))
@@ -197,13 +175,10 @@ class AnthropicWire:
 
     # -- failures ------------------------------------------------------------------------------
 
-    def error(self, error: ErrorReply, exchange: Exchange) -> HttpReply:
-        headers = merge_headers(_headers(exchange, _JSON), retry_headers(error), error.headers)
-        if error.body is not None:
-            return HttpReply(error.status, verbatim(error.body), headers)
+    def error_body(self, error: ErrorReply, exchange: Exchange) -> bytes:
         etype = error.type or _error_type(error.status)
         message = error.message if error.message is not None else _default_message(etype, exchange)
-        return HttpReply(error.status, _error_body(etype, message, exchange), headers)
+        return _error_body(etype, message, exchange)
 
     def unauthorized(self, exchange: Exchange) -> HttpReply:
         message = "invalid x-api-key" if "x-api-key" in exchange.request.headers else "x-api-key header is required"

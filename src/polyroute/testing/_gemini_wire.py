@@ -27,18 +27,16 @@ from urllib.parse import unquote
 
 from polyroute.testing._behaviors import ErrorReply, StreamErrorReply
 from polyroute.testing._completion import Completion
-from polyroute.testing._recorded import Headers
 from polyroute.testing._wire import (
     Endpoint,
     Exchange,
     HttpReply,
     RequestFacts,
     StreamPlan,
+    WireBase,
     json_body,
-    merge_headers,
     pieces,
     reply_headers,
-    verbatim,
 )
 
 __all__ = ["GeminiWire"]
@@ -128,38 +126,31 @@ def _call_part(name: str, arguments: str, signature: str | None) -> dict[str, An
     return part
 
 
-class GeminiWire:
+class GeminiWire(WireBase):
     """:class:`~polyroute.testing._wire.WireFormat` for ``api="gemini"``."""
 
     __slots__ = ()
 
-    @property
-    def api(self) -> str:
-        return "gemini"
-
-    @property
-    def base_path(self) -> str:
-        return "/v1beta"
+    api = "gemini"
+    base_path = "/v1beta"
+    routes = {("GET", "/v1beta/models"): "models"}
+    key_header = "x-goog-api-key"
+    json_type = _JSON
 
     # -- requests ------------------------------------------------------------------------------
 
     def route(self, method: str, subpath: str) -> Endpoint | None:
         if method == "POST" and _PATH.match(subpath):
             return "chat"
-        if method == "GET" and subpath == "/v1beta/models":
-            return "models"
         if method == "POST" and EMBED_PATH.match(subpath):
             return "embedding"
-        return None
+        return super().route(method, subpath)
 
     def facts(self, subpath: str, body: Mapping[str, Any] | None) -> RequestFacts:
         match = _PATH.match(subpath) or EMBED_PATH.match(subpath)
         if match is None:
             return RequestFacts(stream=False, model=None)
         return RequestFacts(stream=match["method"] == "streamGenerateContent", model=unquote(match["model"]))
-
-    def authorized(self, headers: Headers, api_key: str) -> bool:
-        return headers.get("x-goog-api-key", "").strip() == api_key
 
     def prompt_chars(self, body: Mapping[str, Any]) -> int:
         system = body.get("systemInstruction")
@@ -198,10 +189,11 @@ class GeminiWire:
 
     # -- failures ------------------------------------------------------------------------------
 
-    def error(self, error: ErrorReply, exchange: Exchange) -> HttpReply:
-        headers = merge_headers(reply_headers(exchange, _JSON), _ms_header(error), error.headers)
-        if error.body is not None:
-            return HttpReply(error.status, verbatim(error.body), headers)
+    def wait_headers(self, error: ErrorReply) -> dict[str, str]:
+        # the wait of a 429 is in its RetryInfo detail; Google sends no Retry-After
+        return {"retry-after-ms": str(error.retry_after_ms)} if error.retry_after_ms is not None else {}
+
+    def error_body(self, error: ErrorReply, exchange: Exchange) -> bytes:
         status = error.type or _rpc_status(error.status)
         message = error.message if error.message is not None else _default_message(status, exchange)
         details: list[dict[str, Any]] = []
@@ -225,7 +217,7 @@ class GeminiWire:
                 details.append(
                     {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{error.retry_after:g}s"}
                 )
-        return HttpReply(error.status, _error_body(error.status, message, status, details), headers)
+        return _error_body(error.status, message, status, details)
 
     def unauthorized(self, exchange: Exchange) -> HttpReply:
         if "x-goog-api-key" not in exchange.request.headers:
@@ -351,10 +343,6 @@ def _default_message(status: str, exchange: Exchange) -> str:
     if status == "RESOURCE_EXHAUSTED":
         return _RATE_LIMIT
     return _MESSAGES.get(status, "Precondition check failed.")
-
-
-def _ms_header(error: ErrorReply) -> dict[str, str]:
-    return {"retry-after-ms": str(error.retry_after_ms)} if error.retry_after_ms is not None else {}
 
 
 def _response_id(exchange: Exchange) -> str:

@@ -16,18 +16,13 @@ from polyroute.testing._behaviors import ErrorReply, StreamErrorReply
 from polyroute.testing._completion import Completion
 from polyroute.testing._recorded import Headers
 from polyroute.testing._wire import (
-    Endpoint,
     Exchange,
     HttpReply,
-    RequestFacts,
     StreamPlan,
-    body_facts,
+    WireBase,
     json_body,
-    merge_headers,
     pieces,
     reply_headers,
-    retry_headers,
-    verbatim,
 )
 
 __all__ = ["OpenAIWire"]
@@ -65,35 +60,21 @@ _STATUS_DEFAULTS: dict[int, _ErrorFields] = {
 }
 
 
-class OpenAIWire:
+class OpenAIWire(WireBase):
     """:class:`~polyroute.testing._wire.WireFormat` for ``api="openai"``."""
 
     __slots__ = ()
 
-    @property
-    def api(self) -> str:
-        return "openai"
-
-    @property
-    def base_path(self) -> str:
-        return "/v1"
+    api = "openai"
+    routes = {
+        ("POST", "/v1/chat/completions"): "chat",
+        ("GET", "/v1/models"): "models",
+        ("POST", "/v1/embeddings"): "embedding",
+    }
+    key_header = "authorization"
+    key_prefix = "Bearer "
 
     # -- requests ------------------------------------------------------------------------------
-
-    def route(self, method: str, subpath: str) -> Endpoint | None:
-        if subpath == "/v1/chat/completions" and method == "POST":
-            return "chat"
-        if subpath == "/v1/models" and method == "GET":
-            return "models"
-        if subpath == "/v1/embeddings" and method == "POST":
-            return "embedding"
-        return None
-
-    def facts(self, subpath: str, body: Mapping[str, Any] | None) -> RequestFacts:
-        return body_facts(body)
-
-    def authorized(self, headers: Headers, api_key: str) -> bool:
-        return headers.get("authorization", "").strip() == f"Bearer {api_key}"
 
     def prompt_chars(self, body: Mapping[str, Any]) -> int:
         messages = body.get("messages")
@@ -162,10 +143,7 @@ class OpenAIWire:
 
     # -- failures ------------------------------------------------------------------------------
 
-    def error(self, error: ErrorReply, exchange: Exchange) -> HttpReply:
-        headers = merge_headers(reply_headers(exchange, _JSON), retry_headers(error), error.headers)
-        if error.body is not None:
-            return HttpReply(error.status, verbatim(error.body), headers)
+    def error_body(self, error: ErrorReply, exchange: Exchange) -> bytes:
         message, type_, code = _error_defaults(error, exchange)
         fields = {
             "message": error.message if error.message is not None else message,
@@ -173,7 +151,7 @@ class OpenAIWire:
             "param": error.param,
             "code": error.code if error.code is not None else code,
         }
-        return HttpReply(error.status, json_body({"error": fields}), headers)
+        return json_body({"error": fields})
 
     def unauthorized(self, exchange: Exchange) -> HttpReply:
         if "authorization" in exchange.request.headers:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Any, ClassVar, Literal, Protocol, TypeAlias
 
 from polyroute.testing._behaviors import ErrorReply, StreamErrorReply
 from polyroute.testing._completion import Completion
@@ -24,6 +24,7 @@ __all__ = [
     "HttpReply",
     "RequestFacts",
     "StreamPlan",
+    "WireBase",
     "WireFormat",
     "body_facts",
     "json_body",
@@ -150,6 +151,49 @@ class WireFormat(Protocol):
     def models(self, provider: str, names: list[str], exchange: Exchange) -> HttpReply:
         """The model list response."""
         ...
+
+
+class WireBase:
+    """What the wire formats share, as data: their name and base path, the paths they answer
+    (``(method, subpath)`` -> what it asks for), and the header carrying the key. Stream flag and
+    model are read from the JSON body (:func:`body_facts`) unless a format says otherwise."""
+
+    __slots__ = ()
+
+    api: ClassVar[str]
+    base_path: ClassVar[str] = "/v1"
+    routes: ClassVar[Mapping[tuple[str, str], Endpoint]] = {}
+    #: the header the key goes in, and what stands before the key in it (``"Bearer "``)
+    key_header: ClassVar[str]
+    key_prefix: ClassVar[str] = ""
+    #: the ``Content-Type`` of JSON bodies, and the header that carries the request id
+    json_type: ClassVar[str] = "application/json"
+    id_header: ClassVar[str] = "x-request-id"
+
+    def route(self, method: str, subpath: str) -> Endpoint | None:
+        return self.routes.get((method, subpath))
+
+    def facts(self, subpath: str, body: Mapping[str, Any] | None) -> RequestFacts:
+        return body_facts(body)
+
+    def authorized(self, headers: Headers, api_key: str) -> bool:
+        return headers.get(self.key_header, "").strip() == self.key_prefix + api_key
+
+    def error(self, error: ErrorReply, exchange: Exchange) -> HttpReply:
+        headers = merge_headers(
+            reply_headers(exchange, self.json_type, id_header=self.id_header), self.wait_headers(error), error.headers
+        )
+        if error.body is not None:
+            return HttpReply(error.status, verbatim(error.body), headers)
+        return HttpReply(error.status, self.error_body(error, exchange), headers)
+
+    def wait_headers(self, error: ErrorReply) -> dict[str, str]:
+        """How the API says when to try again (default: :func:`retry_headers`)."""
+        return retry_headers(error)
+
+    def error_body(self, error: ErrorReply, exchange: Exchange) -> bytes:
+        """The API's own error body for an ``error`` that gives none."""
+        raise NotImplementedError
 
 
 def json_body(value: Any, *, indent: int | None = 2) -> bytes:
