@@ -33,7 +33,8 @@ class CostSettings:
     #: output tokens reserved when neither the request (``max_tokens``) nor the endpoint
     #: (``max_output_tokens``, ``context_length``) bounds them
     reserve_max_tokens: int = 4096
-    #: a budget reservation whose call never reported back (a crashed process) expires after this
+    #: the lease of a budget reservation in a shared store: renewed while its call runs; the holds of
+    #: a process that died expire this long after its last renewal
     hold_seconds: float = 3600.0
 
 

@@ -12,12 +12,22 @@ Each has an async twin (:meth:`CallBudget.areserve`, :meth:`CallBudget.asettle`)
 engine: it awaits the store's own ``areserve`` / ``asettle`` when it has them (PostgreSQL with
 psycopg's async API, Redis with ``redis.asyncio``, SQLite in a worker thread), else runs the
 store's blocking method in a worker thread, so the event loop never waits on a database.
+
+A reservation lives until it is settled. A store shared between processes gives each hold an
+expiry (``hold_seconds`` ahead) so that the holds of a process that died are freed; while a call
+runs, its process renews the expiry of every hold it still has (a lease): before each new
+reservation once half the lease has passed, and from a background thread every third of it. A
+process that dies stops renewing, and its holds expire ``hold_seconds`` after the last renewal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import secrets
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +43,11 @@ from polyroute.catalog._catalog import Endpoint
 from polyroute.errors import BudgetExceeded
 
 __all__ = ["BudgetGuard", "CallBudget", "Reservation", "window"]
+
+log = logging.getLogger("polyroute")
+
+#: the renewing thread wakes at most this often (real seconds), however short ``hold_seconds``
+_MIN_RENEW_INTERVAL = 0.1
 
 
 def window(period: BudgetPeriod, t: float) -> str:
@@ -89,9 +104,15 @@ class CallBudget:
         if amount is None:
             return self._unpriced(endpoint)
         g = self._guard
-        now = g.clock.time()
         hold_id = secrets.token_hex(8)
-        refusal = g.store.reserve(hold_id, self.charges, amount, now=now, expires_at=now + g.costs.hold_seconds)
+        now = g.clock.time()
+        if g._renews and g._hold(hold_id, self.charges, now):
+            g.renew()
+        try:
+            refusal = g.store.reserve(hold_id, self.charges, amount, now=now, expires_at=now + g.costs.hold_seconds)
+        except BaseException:
+            g._release(hold_id)
+            raise
         return self._outcome(endpoint, hold_id, amount, refusal)
 
     async def areserve(self, endpoint: Endpoint) -> Reservation | BudgetExceeded:
@@ -100,16 +121,22 @@ class CallBudget:
         if amount is None:
             return self._unpriced(endpoint)
         g = self._guard
-        now = g.clock.time()
         hold_id = secrets.token_hex(8)
+        now = g.clock.time()
+        if g._renews and g._hold(hold_id, self.charges, now):
+            await g.arenew()
         expires_at = now + g.costs.hold_seconds
         native = getattr(g.store, "areserve", None)
-        if native is not None:
-            refusal = await native(hold_id, self.charges, amount, now=now, expires_at=expires_at)
-        else:
-            refusal = await asyncio.to_thread(
-                g.store.reserve, hold_id, self.charges, amount, now=now, expires_at=expires_at
-            )
+        try:
+            if native is not None:
+                refusal = await native(hold_id, self.charges, amount, now=now, expires_at=expires_at)
+            else:
+                refusal = await asyncio.to_thread(
+                    g.store.reserve, hold_id, self.charges, amount, now=now, expires_at=expires_at
+                )
+        except BaseException:
+            g._release(hold_id)
+            raise
         return self._outcome(endpoint, hold_id, amount, refusal)
 
     def _unpriced(self, endpoint: Endpoint) -> BudgetExceeded:
@@ -123,6 +150,7 @@ class CallBudget:
     ) -> Reservation | BudgetExceeded:
         if refusal is None:
             return Reservation(hold_id, self.charges, amount)
+        self._guard._release(hold_id)
         c = refusal.charge
         return BudgetExceeded(
             f"budget {self.labels[c.counter]} would be exceeded: ${refusal.spent} spent and ${refusal.held} reserved"
@@ -136,23 +164,48 @@ class CallBudget:
     def settle(self, reservation: Reservation, actual: Decimal | None) -> None:
         """Charge the actual cost (the reservation when unknown) and release the hold."""
         amount = reservation.amount if actual is None else actual
-        self._guard.store.settle(reservation.hold_id, reservation.charges, amount)
+        g = self._guard
+        try:
+            g.store.settle(reservation.hold_id, reservation.charges, amount)
+        finally:  # settled, or unreachable: no longer renewed either way (then it expires)
+            g._release(reservation.hold_id)
 
     async def asettle(self, reservation: Reservation, actual: Decimal | None) -> None:
         """:meth:`settle` without blocking the event loop."""
         amount = reservation.amount if actual is None else actual
-        store = self._guard.store
+        g = self._guard
+        store = g.store
         native = getattr(store, "asettle", None)
-        if native is not None:
-            await native(reservation.hold_id, reservation.charges, amount)
-        else:
-            await asyncio.to_thread(store.settle, reservation.hold_id, reservation.charges, amount)
+        try:
+            if native is not None:
+                await native(reservation.hold_id, reservation.charges, amount)
+            else:
+                await asyncio.to_thread(store.settle, reservation.hold_id, reservation.charges, amount)
+        finally:
+            g._release(reservation.hold_id)
 
 
 class BudgetGuard:
-    """Budget rules over a counter store. ``estimator`` estimates prompt tokens (swappable)."""
+    """Budget rules over a counter store. ``estimator`` estimates prompt tokens (swappable).
 
-    __slots__ = ("clock", "costs", "estimator", "rules", "store")
+    When the store can ``renew`` holds (SQLite, PostgreSQL, Redis), the guard keeps the holds of
+    this process's calls in flight alive until they are settled (see the module's docstring).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_due",
+        "_live",
+        "_lock",
+        "_renews",
+        "_stop",
+        "_thread",
+        "clock",
+        "costs",
+        "estimator",
+        "rules",
+        "store",
+    )
 
     def __init__(
         self,
@@ -168,6 +221,74 @@ class BudgetGuard:
         self.clock = clock
         self.costs = costs or CostSettings()
         self.estimator = estimator
+        #: holds of this process's calls in flight (hold id -> counters), renewed until settled
+        self._live: dict[str, tuple[Charge, ...]] = {}
+        #: clock time at which the live holds' leases are half gone (``inf``: none live)
+        self._due = math.inf
+        self._lock = threading.Lock()
+        self._renews = callable(getattr(store, "renew", None))
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # -- leases: holds live until settled ------------------------------------------------------
+
+    def _hold(self, hold_id: str, charges: tuple[Charge, ...], now: float) -> bool:
+        """Count ``hold_id`` as live (before it is written); ``True`` if a renewal is due first."""
+        with self._lock:
+            due = now >= self._due
+            self._live[hold_id] = charges
+            self._due = min(self._due, now + self.costs.hold_seconds / 2)
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=_renew_forever,
+                    args=(weakref.ref(self), self._stop, max(self.costs.hold_seconds / 3, _MIN_RENEW_INTERVAL)),
+                    name="polyroute-budget-leases",
+                    daemon=True,
+                )
+                self._thread.start()
+        return due
+
+    def _release(self, hold_id: str) -> None:
+        if not self._renews:
+            return
+        with self._lock:
+            self._live.pop(hold_id, None)
+            if not self._live:
+                self._due = math.inf
+
+    def _renewal(self) -> tuple[list[tuple[str, tuple[Charge, ...]]], float] | None:
+        """The live holds and their new expiry, with the next renewal scheduled; ``None``: none live."""
+        now = self.clock.time()
+        with self._lock:
+            if not self._live:
+                return None
+            self._due = now + self.costs.hold_seconds / 2
+            return list(self._live.items()), now + self.costs.hold_seconds
+
+    def renew(self) -> None:
+        """Extend the expiry of every hold of this process's calls in flight to ``hold_seconds``
+        from now. Runs on its own when needed; a failure is logged (the holds may then expire)."""
+        renewal = self._renewal()
+        if renewal is None:
+            return
+        try:
+            self.store.renew(renewal[0], expires_at=renewal[1])  # type: ignore[attr-defined]
+        except Exception:
+            log.warning("polyroute budget store failed to renew %d reservation(s)", len(renewal[0]), exc_info=True)
+
+    async def arenew(self) -> None:
+        """:meth:`renew` without blocking the event loop."""
+        renewal = self._renewal()
+        if renewal is None:
+            return
+        try:
+            native = getattr(self.store, "arenew", None)
+            if native is not None:
+                await native(renewal[0], expires_at=renewal[1])
+            else:
+                await asyncio.to_thread(self.store.renew, renewal[0], expires_at=renewal[1])  # type: ignore[attr-defined]
+        except Exception:
+            log.warning("polyroute budget store failed to renew %d reservation(s)", len(renewal[0]), exc_info=True)
 
     def start(self, request: ChatRequest) -> CallBudget | None:
         """The budgets that apply to ``request``'s caller, or ``None`` (nothing to check)."""
@@ -194,12 +315,31 @@ class BudgetGuard:
         return CallBudget(self, request, tuple(charges), labels)
 
     def spent(self, rule: BudgetRule, subject: str) -> tuple[Decimal, Decimal]:
-        """``(spent, reserved)`` for ``subject`` under ``rule`` in the current period."""
+        """``(spent, reserved)`` for ``subject`` under ``rule`` in the current period (the holds of
+        this process's calls in flight renewed first, when due)."""
         now = self.clock.time()
+        if now >= self._due:
+            self.renew()
         if rule.scope == "key":
             subject = key_fingerprint(subject)
         return self.store.balance(f"{rule.id}|{subject}|{window(rule.period, now)}", now=now)
 
     def close(self) -> None:
-        """Release the store's connections."""
+        """Stop renewing holds and release the store's connections."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
         self.store.close()
+
+
+def _renew_forever(ref: weakref.ref[BudgetGuard], stop: threading.Event, interval: float) -> None:
+    """The renewing thread: every ``interval`` real seconds, renew the live holds of the guard
+    ``ref`` (so that another process never frees them), until it is closed or collected."""
+    while not stop.wait(interval):
+        guard = ref()
+        if guard is None:
+            return
+        if guard._live:
+            guard.renew()
+        del guard

@@ -3,7 +3,9 @@
 A reservation locks the counter rows it charges (``SELECT ... ORDER BY counter FOR UPDATE``, in
 one order so two calls never deadlock), checks every limit against ``spent`` plus the unexpired
 holds, and inserts its holds, in one transaction: concurrent reservations on a counter queue on
-its row lock and can never overspend together.
+its row lock and can never overspend together. The holds of calls in flight are renewed
+(:meth:`PostgresBudgetStore.renew`) until they are settled; a renewal skips the rows another
+transaction has locked (being settled or freed), so it never waits and never deadlocks.
 
 The async engine uses :meth:`PostgresBudgetStore.areserve` / :meth:`~PostgresBudgetStore.asettle`:
 the same transactions over psycopg's async connections (a small pool per event loop), so a
@@ -31,6 +33,11 @@ if TYPE_CHECKING:
 __all__ = ["PostgresBudgetStore"]
 
 _ZERO = Decimal(0)
+
+_RENEW = (
+    f"UPDATE {HOLDS_TABLE} SET expires_at = %s WHERE (hold_id, counter) IN ("
+    f"SELECT hold_id, counter FROM {HOLDS_TABLE} WHERE hold_id = ANY(%s) AND expires_at < %s FOR UPDATE SKIP LOCKED)"
+)
 
 
 class PostgresBudgetStore:
@@ -153,6 +160,16 @@ class PostgresBudgetStore:
                     [(hold_id, c, amount, expires_at) for c in counters],
                 )
         return refusal
+
+    def renew(self, holds: Sequence[tuple[str, Sequence[Charge]]], *, expires_at: float) -> None:
+        """Move the expiry of the holds that still exist to ``expires_at`` (never earlier)."""
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(_RENEW, (expires_at, [hold_id for hold_id, _ in holds], expires_at))
+
+    async def arenew(self, holds: Sequence[tuple[str, Sequence[Charge]]], *, expires_at: float) -> None:
+        """:meth:`renew` over an async connection."""
+        async with self._aconnection() as conn, conn.transaction():
+            await conn.execute(_RENEW, (expires_at, [hold_id for hold_id, _ in holds], expires_at))
 
     async def asettle(self, hold_id: str, charges: Sequence[Charge], amount: Decimal) -> None:
         """:meth:`settle` over an async connection."""

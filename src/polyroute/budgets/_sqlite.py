@@ -2,7 +2,8 @@
 
 Each reservation is one ``BEGIN IMMEDIATE`` transaction (SQLite's single writer lock): read the
 counters, check every limit, insert the holds, commit; so concurrent reservations, from threads
-or processes, are serialised and can never overspend together.
+or processes, are serialised and can never overspend together. The holds of calls in flight are
+renewed (:meth:`SQLiteBudgetStore.renew`) until they are settled.
 """
 
 from __future__ import annotations
@@ -86,6 +87,22 @@ class SQLiteBudgetStore:
                     " ON CONFLICT (counter) DO UPDATE SET spent = excluded.spent",
                     [(c, str(spent.get(c, _ZERO) + amount)) for c in counters],
                 )
+
+    def renew(self, holds: Sequence[tuple[str, Sequence[Charge]]], *, expires_at: float) -> None:
+        """Move the expiry of the holds that still exist to ``expires_at`` (never earlier)."""
+        ids = [hold_id for hold_id, _ in holds]
+        with self._pool.connection() as conn, write_transaction(conn):
+            for i in range(0, len(ids), 500):  # within SQLite's limit on parameters
+                chunk = ids[i : i + 500]
+                conn.execute(
+                    f"UPDATE {HOLDS_TABLE} SET expires_at = ?"
+                    f" WHERE hold_id IN ({_marks(len(chunk))}) AND expires_at < ?",
+                    (expires_at, *chunk, expires_at),
+                )
+
+    async def arenew(self, holds: Sequence[tuple[str, Sequence[Charge]]], *, expires_at: float) -> None:
+        """:meth:`renew` in a worker thread."""
+        await asyncio.to_thread(self.renew, holds, expires_at=expires_at)
 
     async def areserve(
         self, hold_id: str, charges: Sequence[Charge], amount: Decimal, *, now: float, expires_at: float

@@ -2,14 +2,22 @@
 
 A reservation puts the same amount on hold on every counter a call is charged to, atomically,
 and only if none would go over its limit (``spent + held + amount <= limit``); settling it
-removes the hold and adds the actual cost to ``spent``. Holds expire (a process that died
-mid-call does not pin the budget forever). Four stores: in memory (one process), SQLite (the
+removes the hold and adds the actual cost to ``spent``. A hold lives until it is settled: the
+stores shared between processes give it an expiry (so that a process that died mid-call does not
+pin the budget forever), which the :class:`~polyroute.budgets.BudgetGuard` of the process holding
+it renews while its call runs. Four stores: in memory (one process), SQLite (the
 ledger's file: processes on one machine), PostgreSQL (many machines) and Redis (many machines,
 no database round trip: :class:`polyroute.state.RedisBudgetStore`).
 
 A store may also define ``async def areserve(...)`` and ``async def asettle(...)`` with the same
 arguments: the async engine awaits them instead of running ``reserve`` / ``settle`` in a worker
 thread.
+
+A store whose holds expire defines ``renew(holds, *, expires_at)`` (and may define ``async def
+arenew`` with the same arguments): move the expiry of each ``(hold_id, charges)`` in ``holds``
+that still exists to ``expires_at`` (never earlier than it was). The guard calls it for the holds
+of its calls in flight. A store without ``renew`` must keep holds until they are settled, as
+:class:`MemoryBudgetStore` does.
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@ Each counter is a Redis string of spent amount and a hash of holds (``hold id ->
 A reservation runs one Lua script: drop the counters' expired holds, check every limit against
 spent plus held plus the amount, and add the hold to every counter, or to none. Redis runs a
 script alone, so concurrent reservations from any number of processes can never overspend
-together. Amounts are integers of 10^-10 USD (exact in Lua's doubles up to about $900,000 per
-counter); a reservation rounds up, a settlement to the nearest unit. Keys expire: a day's
-counter some days after its day, a month's after two months, a total's a year after its last
-charge.
+together. The holds of calls in flight are renewed (:meth:`RedisBudgetStore.renew`: one script
+moves their expiries) until they are settled. Amounts are integers of 10^-10 USD (exact in
+Lua's doubles up to about $900,000 per counter); a reservation rounds up, a settlement to the
+nearest unit. Keys expire: a day's counter some days after its day, a month's after two
+months, a total's a year after its last charge.
 """
 
 from __future__ import annotations
@@ -62,6 +63,25 @@ for i = 1, n do
   if amount > 0 then
     redis.call('INCRBY', KEYS[i], amount)
     redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[3 + i]))
+  end
+end
+return 0
+"""
+
+
+_RENEW = """
+local expires, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 1, #KEYS do
+  local hold = ARGV[2 + i]
+  local v = redis.call('HGET', KEYS[i], hold)
+  if v then
+    local sep = string.find(v, ':', 1, true)
+    if tonumber(string.sub(v, sep + 1)) < expires then
+      redis.call('HSET', KEYS[i], hold, string.sub(v, 1, sep) .. ARGV[1])
+    end
+    if redis.call('PTTL', KEYS[i]) < ttl then
+      redis.call('PEXPIRE', KEYS[i], ttl)
+    end
   end
 end
 return 0
@@ -156,6 +176,41 @@ class RedisBudgetStore:
         self._state.fell_back()
         refusal: Refusal | None = self._fallback.reserve(hold_id, charges, amount, now=now, expires_at=expires_at)
         return refusal
+
+    def _renew_call(
+        self, holds: Sequence[tuple[str, Sequence[Charge]]], expires_at: float
+    ) -> tuple[list[str], list[Any]]:
+        keys: list[str] = []
+        ids: list[str] = []
+        for hold_id, charges in holds:
+            for c in charges:
+                keys.append(self._prefix + "holds:" + c.counter)
+                ids.append(hold_id)
+        ttl = int(max(expires_at - self._state.clock.time(), 1.0) * 1000) + 60_000
+        return keys, [repr(expires_at), ttl, *ids]
+
+    def renew(self, holds: Sequence[tuple[str, Sequence[Charge]]], *, expires_at: float) -> None:
+        """Move the expiry of the holds that still exist to ``expires_at`` (never earlier); one script.
+        While Redis is unreachable with a memory fallback, there is nothing to renew."""
+        keys, args = self._renew_call(holds, expires_at)
+        if not keys:
+            return
+        try:
+            self._state.run_script(_RENEW, keys, args)
+        except Exception:
+            if self._fallback is None:
+                raise
+
+    async def arenew(self, holds: Sequence[tuple[str, Sequence[Charge]]], *, expires_at: float) -> None:
+        """:meth:`renew` over ``redis.asyncio``."""
+        keys, args = self._renew_call(holds, expires_at)
+        if not keys:
+            return
+        try:
+            await self._state.arun_script(_RENEW, keys, args)
+        except Exception:
+            if self._fallback is None:
+                raise
 
     def settle(self, hold_id: str, charges: Sequence[Charge], amount: Decimal) -> None:
         """Remove the hold and add ``amount`` to every counter."""

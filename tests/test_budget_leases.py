@@ -1,0 +1,251 @@
+"""Budget reservations live until they are settled, however long the call and however short
+``hold_seconds``; the holds of a process that died still expire.
+
+Every store: in memory, SQLite, PostgreSQL (``POLYROUTE_TEST_POSTGRES_URL``) and Redis
+(``POLYROUTE_TEST_REDIS_URL``); the last two skip, saying why, when unset. Time is a
+:class:`~polyroute.testing.FakeClock`: a call "runs" for a hundred ``hold_seconds`` while the test
+moves the clock, and nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import polyroute
+from polyroute import errors
+from polyroute.budgets import Charge
+from polyroute.testing import FakeClock, FunctionBackend, ProviderCall, Reply
+
+D = Decimal
+USER = [{"role": "user", "content": "hello there"}]
+HOLD = 1.0  # seconds: far shorter than the calls below
+#: prompt tokens free, 10 completion tokens at $0.001: every call's worst case (max_tokens=10) is $0.01
+PRICING = {"prompt": "0", "completion": "0.001"}
+TEN_TOKENS = Reply(text="ten tokens", usage={"prompt_tokens": 5, "completion_tokens": 10})
+#: room for exactly three calls at once
+LIMIT = "0.03"
+REDIS_URL_ENV = "POLYROUTE_TEST_REDIS_URL"
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres", "redis"])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Where the counters live, as config sections: no ledger (memory), the SQLite ledger, the
+    PostgreSQL ledger, or the Redis state backend."""
+    if request.param == "memory":
+        yield {}
+    elif request.param == "sqlite":
+        yield {"ledger": {"url": str(tmp_path / "usage.db")}}
+    elif request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        yield {"ledger": {"url": url, "schema": request.getfixturevalue("postgres_schema")}}
+    else:
+        url = os.environ.get(REDIS_URL_ENV)
+        if not url:
+            pytest.skip(f"no Redis configured: set {REDIS_URL_ENV} (e.g. redis://127.0.0.1:6379/0)")
+        prefix = f"polyroute-test-{secrets.token_hex(6)}"
+        yield {"router": {"state": {"backend": "redis", "url": url, "prefix": prefix, "timeout": 5.0}}}
+        import redis
+
+        client = redis.Redis.from_url(url)
+        keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def config(where: dict[str, Any]) -> dict[str, Any]:
+    router = {"retry": {"max_retries": 0}, **where.get("router", {})}
+    return {
+        "providers": {"alpha": {"api": "custom"}},
+        "models": {"m": {"endpoints": [{"provider": "alpha", "model": "alpha-1", "pricing": PRICING}]}},
+        "budgets": [{"scope": "user", "match": "*", "limit_usd": LIMIT, "period": "total"}],
+        "costs": {"hold_seconds": HOLD},
+        **{k: v for k, v in where.items() if k != "router"},
+        "router": router,
+    }
+
+
+@pytest.fixture
+def make_router(where: dict[str, Any], clock: FakeClock) -> Iterator[Callable[[FunctionBackend], polyroute.Router]]:
+    made: list[polyroute.Router] = []
+
+    def factory(backend: FunctionBackend) -> polyroute.Router:
+        router = polyroute.Router.from_config(config(where), clock=clock, backends={"alpha": backend})
+        made.append(router)
+        return router
+
+    yield factory
+    for r in made:
+        r.close()
+
+
+def balance(router: polyroute.Router) -> tuple[Decimal, Decimal]:
+    guard = router.budgets
+    assert guard is not None
+    return guard.spent(guard.rules[0], "u")
+
+
+class Blocking:
+    """The first ``n`` calls wait until :meth:`release`; the others answer at once."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.arrived = threading.Semaphore(0)
+        self.go = threading.Event()
+
+    def __call__(self, call: ProviderCall) -> Reply:
+        if call.index < self.n:
+            self.arrived.release()
+            assert self.go.wait(30), "never released"
+        return TEN_TOKENS
+
+    def wait_arrivals(self) -> None:
+        for _ in range(self.n):
+            assert self.arrived.acquire(timeout=30), "a call never reached the provider"
+
+
+def test_calls_far_longer_than_hold_seconds_never_overspend(
+    make_router: Callable[[FunctionBackend], polyroute.Router], clock: FakeClock
+) -> None:
+    answer = Blocking(3)
+    router = make_router(FunctionBackend(answer))
+    results: list[Any] = []
+
+    def call() -> None:
+        try:
+            results.append(router.completion(model="m", messages=USER, user="u", max_tokens=10))
+        except Exception as exc:  # collected, asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for t in threads:
+        t.start()
+    answer.wait_arrivals()
+    assert balance(router) == (0, D(LIMIT))  # three calls in flight hold the whole budget
+    clock.advance(100 * HOLD)  # the calls run on, a hundred times hold_seconds
+    assert balance(router) == (0, D(LIMIT))  # ... and their holds still count
+    with pytest.raises(errors.BudgetExceeded):
+        router.completion(model="m", messages=USER, user="u", max_tokens=10)
+    with pytest.raises(errors.BudgetExceeded):
+        list(router.completion(model="m", messages=USER, user="u", max_tokens=10, stream=True))
+    answer.go.set()
+    for t in threads:
+        t.join(30)
+    assert all(isinstance(r, polyroute.ChatCompletion) for r in results), results
+    assert balance(router) == (D(LIMIT), 0)
+    with pytest.raises(errors.BudgetExceeded):
+        router.completion(model="m", messages=USER, user="u", max_tokens=10)
+
+
+def test_async_calls_far_longer_than_hold_seconds_never_overspend(
+    make_router: Callable[[FunctionBackend], polyroute.Router], clock: FakeClock
+) -> None:
+    async def main() -> None:
+        go = asyncio.Event()
+        arrived: list[int] = []
+        all_in = asyncio.Event()
+
+        async def answer(call: ProviderCall) -> Reply:
+            if call.index < 3:
+                arrived.append(call.index)
+                if len(arrived) == 3:
+                    all_in.set()
+                await go.wait()
+            return TEN_TOKENS
+
+        router = make_router(FunctionBackend(answer))
+        calls = [
+            asyncio.create_task(router.acompletion(model="m", messages=USER, user="u", max_tokens=10)) for _ in range(3)
+        ]
+        await asyncio.wait_for(all_in.wait(), 30)
+        clock.advance(100 * HOLD)
+        with pytest.raises(errors.BudgetExceeded):
+            await router.acompletion(model="m", messages=USER, user="u", max_tokens=10)
+        with pytest.raises(errors.BudgetExceeded):
+            stream = await router.acompletion(model="m", messages=USER, user="u", max_tokens=10, stream=True)
+            [c async for c in stream]
+        go.set()
+        done = await asyncio.wait_for(asyncio.gather(*calls), 30)
+        assert len(done) == 3
+        assert balance(router) == (D(LIMIT), 0)
+
+    asyncio.run(main())
+
+
+def test_an_open_stream_keeps_its_hold(
+    make_router: Callable[[FunctionBackend], polyroute.Router], clock: FakeClock
+) -> None:
+    router = make_router(FunctionBackend(lambda call: TEN_TOKENS))
+    streams = [router.completion(model="m", messages=USER, user="u", max_tokens=10, stream=True) for _ in range(3)]
+    firsts = [next(s) for s in streams]  # each has started: its reservation is held
+    clock.advance(100 * HOLD)  # the caller reads slowly
+    with pytest.raises(errors.BudgetExceeded):
+        router.completion(model="m", messages=USER, user="u", max_tokens=10)
+    for first, s in zip(firsts, streams, strict=True):
+        assert "".join(c.choices[0].delta.content or "" for c in [first, *s] if c.choices) == "ten tokens"
+    assert balance(router) == (D(LIMIT), 0)
+
+
+def test_renewal_moves_only_live_holds_forward(
+    make_router: Callable[[FunctionBackend], polyroute.Router], clock: FakeClock
+) -> None:
+    router = make_router(FunctionBackend(lambda call: TEN_TOKENS))
+    guard = router.budgets
+    assert guard is not None
+    store: Any = guard.store
+    if not hasattr(store, "renew"):
+        pytest.skip("an in-memory store keeps every hold until it is settled: nothing to renew")
+    counter = f"{guard.rules[0].id}|u|total"
+    charges = (Charge(counter, D(LIMIT)),)
+    now = clock.time()
+    assert store.reserve("h1", charges, D("0.02"), now=now, expires_at=now + 1) is None
+    store.renew([("h1", charges), ("never-made", charges)], expires_at=now + 50)
+    store.renew([("h1", charges)], expires_at=now + 10)  # never moves an expiry back
+    assert store.balance(counter, now=now + 49) == (0, D("0.02"))
+    assert store.reserve("h2", charges, D("0.02"), now=now + 49, expires_at=now + 60) is not None
+    assert store.reserve("h2", charges, D("0.02"), now=now + 50, expires_at=now + 60) is None
+    assert store.balance(counter, now=now + 50) == (0, D("0.02"))  # h2's
+
+
+_DIES_MID_CALL = """
+import json, os, sys
+import polyroute
+from polyroute.testing import FakeClock, FunctionBackend
+cfg, start = json.loads(sys.argv[1]), float(sys.argv[2])
+router = polyroute.Router.from_config(cfg, clock=FakeClock(start), backends={"alpha": FunctionBackend(lambda c: os._exit(0))})
+router.completion(model="m", messages=[{"role": "user", "content": "hi"}], user="u", max_tokens=30)
+"""
+
+
+def test_the_holds_of_a_process_that_died_mid_call_expire(
+    where: dict[str, Any], make_router: Callable[[FunctionBackend], polyroute.Router], clock: FakeClock
+) -> None:
+    if not where:
+        pytest.skip("an in-memory store dies with its process: its holds go with it")
+    router = make_router(FunctionBackend(lambda call: TEN_TOKENS))
+    # another process reserves the whole budget ($0.03 for 30 tokens), then dies (kill -9) mid-call
+    done = subprocess.run(
+        [sys.executable, "-c", _DIES_MID_CALL, json.dumps(config(where)), repr(clock.time())],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert balance(router) == (0, D(LIMIT))
+    with pytest.raises(errors.BudgetExceeded):
+        router.completion(model="m", messages=USER, user="u", max_tokens=10)
+    clock.advance(HOLD)  # nobody renews a dead process's holds: they expire hold_seconds later
+    assert router.completion(model="m", messages=USER, user="u", max_tokens=10).route is not None
+    assert balance(router) == (D("0.01"), 0)
