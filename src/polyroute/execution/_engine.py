@@ -24,6 +24,7 @@ from polyroute.errors import (
 from polyroute.execution._execution import Execution, Reserve, Send, Settle, Wait
 from polyroute.execution._opening import Opening, late
 from polyroute.execution._relay import Relay, Resume
+from polyroute.execution._watchdog import Watchdog
 
 __all__ = ["acomplete", "astream", "complete", "stream"]
 
@@ -199,10 +200,6 @@ def _interrupted(execution: Execution, resume: Resume) -> StreamInterrupted:
     return error
 
 
-def _stalled(idle: float) -> ReadTimeout:
-    return ReadTimeout(f"the stream stalled: no chunk for {idle:.3f}s")
-
-
 def stream(
     execution: Execution, backend_for: BackendFor, clock: Clock, *, finished: Callable[[], None] | None = None
 ) -> Iterator[ChatCompletionChunk]:
@@ -353,8 +350,44 @@ async def astream(
                 if relay.committed:
                     for c in opening.pending:
                         yield c
-                    async for c in _relay_rest(action, relay, it, clock=clock, loop=loop, started=started):
-                        yield c
+                    # the rest, under the idle limit and the call's deadline (inlined: per chunk)
+                    idle = action.idle
+                    deadline = action.remaining
+                    if deadline is not None:
+                        deadline += loop.time() - (clock.monotonic() - started)
+                    if deadline is None and idle is None:
+                        async for chunk in it:
+                            for c in relay.push(chunk):
+                                yield c
+                    else:
+                        watchdog = Watchdog(loop, idle, deadline)
+                        try:
+                            while True:
+                                watchdog.waiting()
+                                try:
+                                    chunk = await anext(it)
+                                except StopAsyncIteration:
+                                    watchdog.since = None
+                                    if watchdog.fired:
+                                        await watchdog.absorb()
+                                    break
+                                except asyncio.CancelledError:
+                                    watchdog.since = None
+                                    if watchdog.expired():
+                                        raise watchdog.error() from None
+                                    raise
+                                except BaseException:
+                                    watchdog.since = None
+                                    if watchdog.fired:
+                                        await watchdog.absorb()
+                                    raise
+                                watchdog.since = None  # the caller's time between chunks is not the provider's
+                                if watchdog.fired:
+                                    await watchdog.absorb()
+                                for c in relay.push(chunk):
+                                    yield c
+                        finally:
+                            watchdog.close()
             except ProviderError as err:
                 resume = _broke(execution, action, err, started=started, ttft=ttft, relay=relay, resume=resume)
                 continue
@@ -372,41 +405,3 @@ async def astream(
     finally:
         if finished is not None:
             finished()
-
-
-async def _relay_rest(
-    action: Send,
-    relay: Relay,
-    it: AsyncIterator[ChatCompletionChunk],
-    *,
-    clock: Clock,
-    loop: asyncio.AbstractEventLoop,
-    started: float,
-) -> AsyncIterator[ChatCompletionChunk]:
-    """Relay a committed stream to its end, under the idle limit and the call's deadline."""
-    deadline = None if action.remaining is None else loop.time() + action.remaining - (clock.monotonic() - started)
-    idle = action.idle
-    if deadline is None and idle is None:  # nothing to time per chunk
-        async for chunk in it:
-            for c in relay.push(chunk):
-                yield c
-        return
-    try:
-        async with asyncio.timeout(None) as timer:
-            while True:
-                at = loop.time() + idle if idle is not None else None
-                if deadline is not None and (at is None or deadline < at):
-                    at = deadline
-                timer.reschedule(at)
-                try:
-                    chunk = await anext(it)
-                except StopAsyncIteration:
-                    break
-                timer.reschedule(None)  # the caller's own time between chunks is not the provider's
-                for c in relay.push(chunk):
-                    yield c
-    except TimeoutError as exc:
-        if deadline is not None and loop.time() >= deadline:
-            raise ReadTimeout("the call's deadline passed mid-stream") from exc
-        assert idle is not None
-        raise _stalled(idle) from exc
