@@ -12,13 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from polyroute._types import ChatCompletionChunk, ChunkChoice, Delta, FunctionCall, ToolCall, Usage
 from polyroute.adapters._anthropic_decode import anthropic_error, anthropic_usage, finish_reason
-from polyroute.adapters._jsonbody import body_text
-from polyroute.adapters._sse import SSEParser
-from polyroute.errors import IncompleteStream, MalformedResponse, ProviderError
+from polyroute.adapters._frames import SSEFrameDecoder
+from polyroute.errors import IncompleteStream
 
 __all__ = ["AnthropicStreamDecoder"]
 
@@ -36,25 +33,15 @@ class _Block:
         self.signature: str | None = None
 
 
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(SSEFrameDecoder):
     """Decodes one Anthropic Messages SSE stream."""
 
-    __slots__ = (
-        "_blocks",
-        "_created",
-        "_done",
-        "_error",
-        "_finish",
-        "_id",
-        "_model",
-        "_sse",
-        "_tools",
-        "_usage",
-    )
+    __slots__ = ("_blocks", "_created", "_finish", "_id", "_model", "_tools", "_usage")
+
+    frame_name = "stream event"
 
     def __init__(self, model: str, created: int) -> None:
-        self._sse = SSEParser()
-        self._error: ProviderError | None = None
+        super().__init__()
         self._id = ""
         self._model = model
         self._created = created
@@ -62,11 +49,6 @@ class AnthropicStreamDecoder:
         self._tools = 0
         self._usage: dict[str, Any] = {}
         self._finish: str | None = None
-        self._done = False
-
-    @property
-    def done(self) -> bool:
-        return self._done
 
     def _chunk(self, delta: Delta, finish: str | None = None) -> ChatCompletionChunk:
         return ChatCompletionChunk(
@@ -159,7 +141,8 @@ class AnthropicStreamDecoder:
             usage=anthropic_usage(self._usage) if self._usage else Usage(),
         )
 
-    def _event(self, etype: Any, event: Mapping[str, Any], raw: bytes) -> ChatCompletionChunk | None:
+    def _frame(self, name: str | None, event: dict[str, Any], raw: bytes) -> ChatCompletionChunk | None:
+        etype = event.get("type") or name
         if etype == "content_block_delta":
             return self._block_delta(event)
         if etype == "message_start":
@@ -177,38 +160,8 @@ class AnthropicStreamDecoder:
             raise anthropic_error(200, event, {}, raw)
         return None  # ping, and event types added later
 
-    def _decode(self, events: list[tuple[str | None, bytes]]) -> list[ChatCompletionChunk]:
-        out: list[ChatCompletionChunk] = []
-        try:
-            self._decode_into(out, events)
-        except ProviderError as exc:
-            if not out:
-                raise
-            self._error = exc  # deliver the good chunks before it first; raised on the next call
-        return out
-
-    def _decode_into(self, out: list[ChatCompletionChunk], events: list[tuple[str | None, bytes]]) -> None:
-        for name, data in events:
-            try:
-                event = orjson.loads(data)
-            except orjson.JSONDecodeError as exc:
-                raise MalformedResponse(f"stream event is not JSON: {exc}", status=200, body=body_text(data)) from exc
-            if not isinstance(event, dict):
-                raise MalformedResponse("stream event is not a JSON object", status=200, body=body_text(data))
-            chunk = self._event(event.get("type") or name, event, data)
-            if chunk is not None:
-                out.append(chunk)
-
-    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
-        if self._error is not None:
-            raise self._error
-        return self._decode(self._sse.feed(data))
-
     def finish(self) -> list[ChatCompletionChunk]:
-        if self._error is not None:
-            raise self._error
-        out: list[ChatCompletionChunk] = []
-        self._decode_into(out, self._sse.flush())
+        out = self._rest()
         if not self._done:
             if self._finish is None:
                 raise IncompleteStream("stream ended without message_delta / message_stop", status=200)

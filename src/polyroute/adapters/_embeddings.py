@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 import orjson
 
 from polyroute._types import Usage
-from polyroute.adapters._jsonbody import body_text
+from polyroute.adapters._jsonbody import body_text, json_object
 from polyroute.adapters._openai import OpenAIAdapter, error_from_object
 from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import MalformedResponse, ProviderError
@@ -31,7 +31,6 @@ __all__ = [
     "OpenAIEmbeddingCodec",
     "embedding_codec_for",
     "is_vector",
-    "json_object",
     "openai_embeddings",
 ]
 
@@ -50,17 +49,6 @@ class EmbeddingCodec(Protocol):
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
         """The error of a non-2xx reply."""
         ...
-
-
-def json_object(body: bytes) -> dict[str, Any]:
-    """The JSON object of a body, or :class:`MalformedResponse`."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedResponse(f"response is not JSON: {exc}", status=200, body=body_text(body)) from exc
-    if not isinstance(data, dict):
-        raise MalformedResponse("response is not a JSON object", status=200, body=body_text(body))
-    return data
 
 
 def is_vector(value: Any) -> TypeGuard[list[float]]:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from polyroute._types import Usage
-from polyroute.adapters._embeddings import is_vector, json_object
+from polyroute.adapters._embeddings import is_vector
 from polyroute.adapters._gemini import GeminiAdapter
-from polyroute.adapters._jsonbody import body_text
+from polyroute.adapters._jsonbody import body_text, json_object
 from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import MalformedResponse, ProviderError
 from polyroute.transports._base import HttpRequest

@@ -12,37 +12,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from polyroute._types import ChatCompletionChunk, ChunkChoice, Delta, ToolCall, Usage
+from polyroute.adapters._frames import FrameDecoder, Frames
 from polyroute.adapters._gemini_decode import blocked_prompt, candidate_parts, finish_reason, gemini_error, gemini_usage
 from polyroute.adapters._json_array import JsonArraySplitter
-from polyroute.adapters._jsonbody import body_text
 from polyroute.adapters._sse import SSEParser
-from polyroute.errors import IncompleteStream, MalformedResponse, ProviderError
+from polyroute.errors import IncompleteStream
 
 __all__ = ["GeminiStreamDecoder"]
 
 
-class GeminiStreamDecoder:
+class GeminiStreamDecoder(FrameDecoder):
     """Decodes one Gemini stream (SSE or JSON array)."""
 
-    __slots__ = (
-        "_array",
-        "_calls",
-        "_created",
-        "_error",
-        "_finished",
-        "_id",
-        "_model",
-        "_role_sent",
-        "_sse",
-        "_usage",
-    )
+    __slots__ = ("_array", "_calls", "_created", "_finished", "_id", "_model", "_role_sent", "_sse", "_usage")
 
     def __init__(self, model: str, created: int) -> None:
+        super().__init__()
         self._sse: SSEParser | None = None
-        self._error: ProviderError | None = None
         self._array: JsonArraySplitter | None = None
         self._model = model
         self._created = created
@@ -56,7 +43,7 @@ class GeminiStreamDecoder:
     def done(self) -> bool:
         return False  # Gemini streams have no end marker: read to the end of the body
 
-    def _frames(self, data: bytes) -> list[bytes]:
+    def _frames(self, data: bytes) -> Frames:
         if self._sse is None and self._array is None:
             head = data.lstrip()
             if not head:
@@ -66,9 +53,9 @@ class GeminiStreamDecoder:
             else:
                 self._sse = SSEParser()
         if self._array is not None:
-            return self._array.feed(data)
+            return [(None, element) for element in self._array.feed(data)]
         assert self._sse is not None
-        return [payload for _, payload in self._sse.feed(data)]
+        return self._sse.feed(data)
 
     def _choice(self, candidate: Mapping[str, Any]) -> ChunkChoice:
         raw_index = candidate.get("index")
@@ -93,7 +80,7 @@ class GeminiStreamDecoder:
             self._finished[index] = finish
         return ChunkChoice(index=index, delta=delta, finish_reason=finish)
 
-    def _chunk(self, data: dict[str, Any], raw: bytes) -> ChatCompletionChunk | None:
+    def _frame(self, name: str | None, data: dict[str, Any], raw: bytes) -> ChatCompletionChunk | None:
         if "error" in data:
             raise gemini_error(200, data, {}, raw)
         self._id = self._id or str(data.get("responseId") or "")
@@ -108,28 +95,6 @@ class GeminiStreamDecoder:
         choices = [self._choice(c) for c in candidates if isinstance(c, Mapping)]
         return ChatCompletionChunk(id=self._id, created=self._created, model=self._model, choices=choices)
 
-    def _decode(self, frames: list[bytes]) -> list[ChatCompletionChunk]:
-        out: list[ChatCompletionChunk] = []
-        try:
-            self._decode_into(out, frames)
-        except ProviderError as exc:
-            if not out:
-                raise
-            self._error = exc  # deliver the good chunks before it first; raised on the next call
-        return out
-
-    def _decode_into(self, out: list[ChatCompletionChunk], frames: list[bytes]) -> None:
-        for frame in frames:
-            try:
-                data = orjson.loads(frame)
-            except orjson.JSONDecodeError as exc:
-                raise MalformedResponse(f"stream frame is not JSON: {exc}", status=200, body=body_text(frame)) from exc
-            if not isinstance(data, dict):
-                raise MalformedResponse("stream frame is not a JSON object", status=200, body=body_text(frame))
-            chunk = self._chunk(data, frame)
-            if chunk is not None:
-                out.append(chunk)
-
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
         if self._error is not None:
             raise self._error
@@ -138,7 +103,7 @@ class GeminiStreamDecoder:
     def finish(self) -> list[ChatCompletionChunk]:
         if self._error is not None:
             raise self._error
-        frames = [payload for _, payload in self._sse.flush()] if self._sse is not None else []
+        frames = self._sse.flush() if self._sse is not None else []
         out: list[ChatCompletionChunk] = []
         self._decode_into(out, frames)
         if not self._finished or (self._array is not None and self._array.pending):

@@ -12,9 +12,9 @@ from polyroute._clock import Clock, SystemClock
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, ChatCompletionChunk
 from polyroute.adapters._classify import classify, retry_after
-from polyroute.adapters._jsonbody import body_text, encode_body, maybe_json
+from polyroute.adapters._frames import Frames, SSEFrameDecoder
+from polyroute.adapters._jsonbody import body_text, encode_body, json_object, maybe_json
 from polyroute.adapters._sanity import DECODE_ERRORS, check_raw_usage, wrong_shape
-from polyroute.adapters._sse import SSEParser
 from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import IncompleteStream, MalformedResponse, ProviderError, ServerError
 from polyroute.transports._base import HttpRequest
@@ -121,12 +121,7 @@ class OpenAIAdapter:
         return HttpRequest("POST", provider.base_url.rstrip("/") + "/chat/completions", headers, encode_body(body))
 
     def parse_response(self, endpoint: Endpoint, body: bytes) -> ChatCompletion:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedResponse(f"response is not JSON: {exc}", status=200, body=body_text(body)) from exc
-        if not isinstance(data, dict):
-            raise MalformedResponse("response is not a JSON object", status=200, body=body_text(body))
+        data = json_object(body)
         if "error" in data and not data.get("choices"):
             raise error_from_object(200, data, {}, body)
         if not isinstance(data.get("choices"), list) or not data["choices"]:
@@ -155,35 +150,19 @@ class OpenAIAdapter:
         return OpenAIStreamDecoder()
 
 
-class OpenAIStreamDecoder:
+class OpenAIStreamDecoder(SSEFrameDecoder):
     """Decodes an OpenAI-style SSE stream. Errors inside it (an ``error`` object, an
     ``event: error`` frame, ``finish_reason: "error"``) are raised as :class:`ProviderError`."""
 
-    __slots__ = ("_done", "_error", "_finished", "_sse")
+    __slots__ = ("_finished",)
 
     def __init__(self) -> None:
-        self._sse = SSEParser()
-        self._done = False
+        super().__init__()
         self._finished = False
-        #: an error met after good chunks of the same read: raised on the next call, once those are out
-        self._error: ProviderError | None = None
 
-    @property
-    def done(self) -> bool:
-        return self._done
-
-    def _decode(self, events: list[tuple[str | None, bytes]]) -> list[ChatCompletionChunk]:
-        out: list[ChatCompletionChunk] = []
-        try:
-            self._decode_into(out, events)
-        except ProviderError as exc:
-            if not out:
-                raise
-            self._error = exc  # deliver the good chunks before it first
-        return out
-
-    def _decode_into(self, out: list[ChatCompletionChunk], events: list[tuple[str | None, bytes]]) -> None:
-        for event, data in events:
+    def _decode_into(self, out: list[ChatCompletionChunk], frames: Frames) -> None:
+        # the whole loop inline: the hot path of most streams (no call per frame)
+        for event, data in frames:
             if data == b"[DONE]":
                 self._done = True
                 continue
@@ -210,16 +189,8 @@ class OpenAIStreamDecoder:
                     self._finished = True
             out.append(chunk)
 
-    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
-        if self._error is not None:
-            raise self._error
-        return self._decode(self._sse.feed(data))
-
     def finish(self) -> list[ChatCompletionChunk]:
-        if self._error is not None:
-            raise self._error
-        out: list[ChatCompletionChunk] = []
-        self._decode_into(out, self._sse.flush())
+        out = self._rest()
         if not self._done and not self._finished:
             raise IncompleteStream("stream ended without a finish reason or [DONE]", status=200)
         return out
