@@ -228,6 +228,43 @@ def test_an_rpm_limit_holds_across_processes(sim: ProviderSimulator, redis_url: 
     assert len(sim.provider("a").requests) == 5
 
 
+def test_a_tpm_limit_holds_across_processes(sim: ProviderSimulator, redis_url: str, prefix: str, workers: Any) -> None:
+    router = {"state": state(redis_url, prefix), "provider": {"sort": "ordered"}}
+    cfg = config_for(sim, {"m": [endpoint("a", rate_limit={"tpm": 20}), endpoint("b")]}, router=router)
+    sim.provider("a").set_default(TEN_TOKENS)  # 15 tokens a call
+    ws = workers(cfg, 3)
+    ws[0].send(op="call", n=2)  # 0, then 15 tokens counted: both under 20
+    assert [o["served_by"] for o in ws[0].result()] == ["a", "a"]
+    ws[0].close()  # its usage is in Redis (a closing router flushes what it has not written)
+    for w in ws[1:]:  # neither has used a token itself: only the shared count can stop them
+        w.send(op="call", n=1)
+        assert [o["served_by"] for o in w.result()] == ["b"]
+    assert len(sim.provider("a").requests) == 2
+
+
+def test_shared_rate_limits_free_when_their_window_passes(sim: ProviderSimulator, redis_url: str, prefix: str) -> None:
+    from polyroute.testing import FakeClock
+
+    clock = FakeClock(start=1_800_000_000.0)
+    router = {"state": state(redis_url, prefix), "provider": {"sort": "ordered"}}
+    cfg = config_for(
+        sim,
+        {"m": [endpoint("a", rate_limit={"rpm": 2}), endpoint("t", rate_limit={"tpm": 20}), endpoint("b")]},
+        router=router,
+    )
+    sim.provider("t").set_default(TEN_TOKENS)
+
+    def served(r: polyroute.Router) -> str:
+        return r.completion(model="m", messages=USER).route.provider
+
+    with polyroute.Router.from_config(cfg, clock=clock) as first:
+        assert [served(first) for _ in range(4)] == ["a", "a", "t", "t"]  # rpm 2, then 15 + 15 tokens
+    with polyroute.Router.from_config(cfg, clock=clock) as second:  # another process, same Redis
+        assert served(second) == "b"  # a's two requests and t's 30 tokens are shared
+        clock.advance(62)
+        assert [served(second) for _ in range(3)] == ["a", "a", "t"]  # a minute later both are free
+
+
 # -- Redis going away --------------------------------------------------------------------------------
 
 

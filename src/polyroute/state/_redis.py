@@ -14,8 +14,10 @@ and a background thread keeps that memory in step with the other processes:
 - **sticky sessions**: written in the background under a digest every process computes alike;
   a conversation this process has not seen is fetched before planning (one ``GET``, only for a
   sticky-eligible request that misses locally).
-- **rate limits**: a request slot at a limited endpoint is one atomic script (a sliding window
-  per key); tokens per minute are still counted per process (learned limits are shared).
+- **rate limits**: a request slot at a limited endpoint is one atomic script over every
+  process's counts: a sliding window of requests per key, and tokens per second over the last
+  minute (each attempt's usage is added by the background thread as soon as it ends; learned
+  limits are shared).
 - **budgets**: one atomic script per reservation and settlement
   (:class:`~polyroute.state.RedisBudgetStore`).
 
@@ -63,11 +65,30 @@ _NODE_TTL = 60.0
 _TAKE = """
 local now, member, n = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local window = tonumber(ARGV[4])
+local m = tonumber(ARGV[5 + n])
 for i = 1, n do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[4 + i]) then
     local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
     return tostring(tonumber(oldest[2]) + window - now)
+  end
+end
+local second, span = math.floor(now / 1000), math.floor(window / 1000)
+for j = 1, m do
+  local key = KEYS[n + j]
+  local flat = redis.call('HGETALL', key)
+  local total, oldest = 0, nil
+  for k = 1, #flat, 2 do
+    local at = tonumber(flat[k])
+    if at <= second - span then
+      redis.call('HDEL', key, flat[k])
+    else
+      total = total + tonumber(flat[k + 1])
+      if oldest == nil or at < oldest then oldest = at end
+    end
+  end
+  if total >= tonumber(ARGV[5 + n + j]) then
+    return tostring(math.max((oldest + span + 1) * 1000 - now, 1))
   end
 end
 for i = 1, n do
@@ -76,6 +97,10 @@ for i = 1, n do
 end
 return 0
 """
+"""A request slot: KEYS are the request windows (sorted sets), then the token windows (a hash of
+tokens per second); ARGV: now (ms), a unique member, the number of request windows, the window
+(ms), their limits, the number of token windows, their limits. Returns 0 (slot taken) or the
+milliseconds until one frees."""
 
 
 class _Down(Exception):
@@ -101,14 +126,34 @@ class RedisRateLimits(RateLimits):
         self._state = state
 
     def _script_args(self, endpoint_key: str) -> tuple[list[str], list[Any]] | None:
-        checks = [(key, limit.rpm) for key, limit in self.checks(endpoint_key) if limit.rpm is not None]
+        checks = self.checks(endpoint_key)
         if not checks:
             return None
+        rpm = [(key, limit.rpm) for key, limit in checks if limit.rpm is not None]
+        tpm = [(key, limit.tpm) for key, limit in checks if limit.tpm is not None]
         state = self._state
-        keys = [f"{state.prefix}:rpm:{key}" for key, _ in checks]
+        keys = [f"{state.prefix}:rpm:{key}" for key, _ in rpm] + [f"{state.prefix}:tpm:{key}" for key, _ in tpm]
         member = secrets.token_hex(6)
         now_ms = int(state.clock.time() * 1000)
-        return keys, [now_ms, member, len(keys), int(WINDOW * 1000), *(rpm for _, rpm in checks)]
+        return keys, [
+            now_ms,
+            member,
+            len(rpm),
+            int(WINDOW * 1000),
+            *(n for _, n in rpm),
+            len(tpm),
+            *(n for _, n in tpm),
+        ]
+
+    def used_tokens(self, endpoint_key: str, tokens: int, now: float) -> None:
+        """Count the tokens here (the fall-back view) and, in the background, in Redis's
+        per-second token windows that every process's slot script reads."""
+        super().used_tokens(endpoint_key, tokens, now)
+        if tokens <= 0:
+            return
+        keys = [f"{self._state.prefix}:tpm:{key}" for key, limit in self.checks(endpoint_key) if limit.tpm is not None]
+        if keys:
+            self._state.count_tokens(keys, tokens)
 
     def _tokens_wait(self, endpoint_key: str, now: float) -> float | None:
         with self._lock:
@@ -116,7 +161,7 @@ class RedisRateLimits(RateLimits):
         return wait if wait > 0 else None
 
     def _after(self, endpoint_key: str, found: Any, now: float) -> float | None:
-        wait = float(found)
+        wait = float(found) / 1000  # the script answers in milliseconds
         if wait > 0:
             with self._lock:  # planning moves the endpoint behind the others meanwhile
                 self._holds[endpoint_key] = max(self._holds.get(endpoint_key, 0.0), now + wait)
@@ -501,6 +546,11 @@ class RedisState:
         self._writes.append(("breaker", key, self._to_wall(open_until), opens, reason))
         self._wake.set()
 
+    def count_tokens(self, keys: list[str], tokens: int) -> None:
+        """Add ``tokens`` to the token windows ``keys`` (written by the background thread)."""
+        self._writes.append(("tokens", keys, int(self.clock.time()), tokens))
+        self._wake.set()
+
     def _sticky_remembered(self, model: str, request: ChatRequest, endpoint_key: str) -> None:
         digest = conversation_digest(request)
         if digest is not None:
@@ -565,6 +615,11 @@ class RedisState:
                 pipe.publish(channel, orjson.dumps([key, open_until, opens, reason, self.node]))
                 if not opens:
                     pipe.delete(f"{self.prefix}:probe:{key}")
+            elif item[0] == "tokens":
+                _, keys, second, tokens = item
+                for key in keys:
+                    pipe.hincrby(key, str(second), tokens)
+                    pipe.pexpire(key, int(WINDOW * 2000))
             elif item[0] == "sticky" and sticky_ms > 0:
                 _, key, endpoint_key = item
                 pipe.set(key, f"{endpoint_key}|{self.clock.time()!r}", px=sticky_ms)
