@@ -10,7 +10,8 @@ counted when an attempt reports its usage, so a burst of calls already in flight
 by what they use.
 
 :class:`RateLimits` keeps the windows in this process. The Redis state backend keeps the request
-windows in Redis (one atomic script per attempt at a limited endpoint) and shares learned holds.
+and token windows in Redis (one atomic script per attempt at a limited endpoint reads both) and
+shares learned holds.
 """
 
 from __future__ import annotations
