@@ -143,11 +143,12 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def insert_sql(placeholder: str) -> str:
-    """``INSERT INTO polyroute_usage (...) VALUES (...)`` with ``placeholder`` (``?`` or ``%s``)."""
+def insert_sql(placeholder: str, *, rows: int = 1) -> str:
+    """``INSERT INTO polyroute_usage (...) VALUES (...)[, (...)...]`` for ``rows`` rows, with
+    ``placeholder`` (``?`` or ``%s``)."""
     names = ", ".join(COLUMN_NAMES)
-    marks = ", ".join([placeholder] * len(COLUMN_NAMES))
-    return f"INSERT INTO {USAGE_TABLE} ({names}) VALUES ({marks})"
+    marks = "(" + ", ".join([placeholder] * len(COLUMN_NAMES)) + ")"
+    return f"INSERT INTO {USAGE_TABLE} ({names}) VALUES {', '.join([marks] * rows)}"
 
 
 def rows_sql(placeholder: str) -> str:

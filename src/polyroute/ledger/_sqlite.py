@@ -22,8 +22,20 @@ from polyroute.ledger._schema import apply_migrations, insert_sql, rows_sql
 
 __all__ = ["SQLiteLedger", "connect", "migrate", "prepare_sqlite", "write_transaction"]
 
-_INSERT = insert_sql("?")
 _ROWS = rows_sql("?")
+#: rows per ``INSERT`` statement: a batch is written in as few statements as these sizes allow
+#: (each statement is one step, during which the writer releases the GIL once, not once per row)
+_CHUNKS = (32, 16, 8, 4, 2, 1)
+_INSERTS = {n: insert_sql("?", rows=n) for n in _CHUNKS}
+
+
+def _insert_rows(conn: sqlite3.Connection, params: list[tuple[object, ...]]) -> None:
+    """Insert ``params`` (one tuple per row) with multi-row ``INSERT`` statements."""
+    at = 0
+    for size in _CHUNKS:
+        while len(params) - at >= size:
+            conn.execute(_INSERTS[size], [v for row in params[at : at + size] for v in row])
+            at += size
 
 
 def connect(path: Path, *, durability: Literal["normal", "full"] = "normal") -> sqlite3.Connection:
@@ -91,7 +103,7 @@ class SQLiteLedger(QueuedLedger[sqlite3.Connection]):
 
     def _insert(self, conn: sqlite3.Connection, rows: list[LedgerRow]) -> None:
         with write_transaction(conn):
-            conn.executemany(_INSERT, [row_params(r, native=False) for r in rows])
+            _insert_rows(conn, [row_params(r, native=False) for r in rows])
 
     def rows(self, *, since: float | None = None, until: float | None = None) -> Iterator[LedgerRow]:
         """Committed rows whose attempt started in ``[since, until)`` (Unix seconds), oldest first."""
