@@ -72,6 +72,11 @@ class _Handler(socketserver.BaseRequestHandler):
                 for _ in range(100):  # at most 5 s
                     sock.sendall(body)
                     time.sleep(0.05)
+            elif mode == "driphead":  # the status line and headers, one byte at a time, for up to 5 s
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"x" * 200
+                for byte in head[:100]:
+                    sock.sendall(bytes([byte]))
+                    time.sleep(0.05)
         except OSError:
             return
 
@@ -185,6 +190,36 @@ def test_the_deadline_holds_against_a_provider_dripping_bytes(
                     list(resp)  # type: ignore[arg-type]
     elapsed = time.monotonic() - started
     assert elapsed < 1.6, elapsed  # the provider would drip for 5 s
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_the_deadline_holds_while_the_response_headers_drip(raw_server: str, stream: bool, asynchronous: bool) -> None:
+    """From the moment the request is sent: a provider sending its status line and headers a byte
+    at a time (each well within the read timeout) is cut off at the call's deadline."""
+    router = _router(raw_server, "driphead", timeout={"read": 2.0})
+
+    async def acall() -> None:
+        try:
+            resp = await router.acompletion("m", USER, stream=stream, timeout=0.6)
+            if stream:
+                async for _ in resp:  # type: ignore[union-attr]
+                    pass
+        finally:
+            await router.aclose()
+
+    started = time.monotonic()
+    with pytest.raises(errors.DeadlineExceeded) as info:
+        if asynchronous:
+            asyncio.run(acall())
+        else:
+            with router:
+                resp = router.completion("m", USER, stream=stream, timeout=0.6)
+                if stream:
+                    list(resp)  # type: ignore[arg-type]
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.6, elapsed  # the headers would drip for 5 s
+    assert _attempt_error(info.value) == "ReadTimeout"
 
 
 def test_sse_parsing_is_linear_in_a_line_without_newlines() -> None:

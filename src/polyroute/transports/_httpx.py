@@ -1,22 +1,28 @@
 """Sync transport over httpx: one pooled ``httpx.Client`` per provider.
 
 Bodies are read in pieces, so that a decompressed body past ``max_body_bytes`` ends the attempt
-(:class:`~polyroute.errors.ResponseTooLarge`) while memory stays bounded, and so that an
-attempt's deadline (``Timeouts.deadline`` on a Send: the seconds it may take in all) holds
-against a provider dripping bytes: httpx's read timeout restarts with every byte, so a watchdog
-shuts the socket when the deadline passes and the read in progress ends at once.
+(:class:`~polyroute.errors.ResponseTooLarge`) while memory stays bounded.
+
+An attempt's deadline (``Timeouts.deadline`` on a Send: the seconds it may take in all) holds from
+the moment the request is sent, against a provider dripping bytes (httpx's read timeout restarts
+with every byte): every socket operation of the client goes through :class:`_DeadlineStream`,
+which gives it at most what is left of the deadline (connecting, sending the request, waiting for
+and reading the response headers, then the body), and fails it once nothing is left. No thread,
+no timer: a blocked read ends by its own socket timeout when the deadline passes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import httpcore
 import httpx
 
 from polyroute.catalog._catalog import Timeouts
@@ -48,21 +54,117 @@ def map_httpx_error(exc: BaseException) -> TransportError:
     return ConnectionLost(f"connection lost: {type(exc).__name__}: {exc}")
 
 
-class _Deadline:
-    """The end of one attempt: checked between reads, and enforced during one by shutting the socket."""
+#: the deadline (``time.monotonic()``) of the request this thread is sending, until its headers
+#: are in: which pooled connection will carry it is not known before
+_sending = threading.local()
 
-    __slots__ = ("_timer", "at", "fired")
+
+def _left(at: float | None, timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout`` cut to what is left before ``at``; ``error`` once nothing is."""
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise error("the call's deadline passed")
+    return left if timeout is None or left < timeout else timeout
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose reads and writes end by the deadline of the request it carries: the
+    sending thread's while the request is sent and its headers read, then :attr:`at`, set for
+    the body by :meth:`_Deadline.watch`."""
+
+    __slots__ = ("_inner", "at")
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+        self.at: float | None = None
+
+    def _at(self) -> float | None:
+        at: float | None = getattr(_sending, "at", None)
+        return self.at if at is None else at
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(self._at(), timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(self._at(), timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = _left(self._at(), timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own network backend, its connections wrapped in :class:`_DeadlineStream`."""
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _left(getattr(_sending, "at", None), timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = _left(getattr(_sending, "at", None), timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _install_deadlines(client: httpx.Client) -> bool:
+    """Route every connection ``client`` makes through :class:`_DeadlineBackend`; ``False`` if
+    this httpx/httpcore keeps its connection pool elsewhere (then a watchdog thread is used)."""
+    installed = False
+    for transport in (getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()):
+        pool = getattr(transport, "_pool", None)
+        inner = getattr(pool, "_network_backend", None)
+        if isinstance(inner, httpcore.NetworkBackend):
+            if not isinstance(inner, _DeadlineBackend):
+                pool._network_backend = _DeadlineBackend(inner)  # type: ignore[union-attr]
+            installed = True
+    return installed
+
+
+class _Deadline:
+    """The end of one attempt: checked between reads, and enforced during one by the connection
+    (:class:`_DeadlineStream`), else by a watchdog shutting the socket."""
+
+    __slots__ = ("_stream", "_timer", "at", "fired")
 
     def __init__(self, seconds: float | None) -> None:
         self.at = None if seconds is None else time.monotonic() + max(seconds, 0.0)
         self.fired = False
         self._timer: threading.Timer | None = None
+        self._stream: _DeadlineStream | None = None
 
     def watch(self, resp: httpx.Response) -> None:
-        """Shut ``resp``'s socket when the deadline passes (the blocked read then ends)."""
+        """Hold the deadline while ``resp``'s body is read."""
         if self.at is None:
             return
         stream: Any = resp.extensions.get("network_stream")
+        if isinstance(stream, _DeadlineStream):
+            stream.at = self.at
+            self._stream = stream
+            return
         sock = stream.get_extra_info("socket") if stream is not None else None
         if not isinstance(sock, socket.socket):
             return
@@ -81,12 +183,15 @@ class _Deadline:
             raise ReadTimeout("the call's deadline passed while the response was being read")
 
     def error(self, exc: BaseException) -> TransportError:
-        """The error for ``exc`` raised while reading: the deadline's if the watchdog fired."""
+        """The error for ``exc`` raised while sending or reading: the deadline's if it has passed."""
         if self.fired or (self.at is not None and time.monotonic() >= self.at):
-            return ReadTimeout("the call's deadline passed while the response was being read")
+            return ReadTimeout("the call's deadline passed while the response was awaited or read")
         return map_httpx_error(exc)
 
     def cancel(self) -> None:
+        if self._stream is not None:
+            self._stream.at = None  # the connection goes back to the pool, for other requests
+            self._stream = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -176,6 +281,7 @@ class HttpxTransport:
         )
         self._max_body = max_body_bytes
         self._timeouts: dict[tuple[float, float], httpx.Timeout] = {}
+        _install_deadlines(self._client)
 
     def _timeout(self, timeouts: Timeouts) -> httpx.Timeout:
         key = (timeouts.connect, timeouts.read)
@@ -192,10 +298,19 @@ class HttpxTransport:
         built = self._client.build_request(
             request.method, request.url, content=request.body, headers=request.headers, timeout=self._timeout(timeouts)
         )
+        if deadline.at is None:
+            try:
+                resp = self._client.send(built, stream=True)
+            except httpx.HTTPError as exc:
+                raise map_httpx_error(exc) from exc
+            return resp, deadline
+        _sending.at = deadline.at  # from the first byte sent to the last header read
         try:
             resp = self._client.send(built, stream=True)
         except httpx.HTTPError as exc:
             raise deadline.error(exc) from exc
+        finally:
+            _sending.at = None
         deadline.watch(resp)
         return resp, deadline
 
