@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 from aiohttp import web
@@ -114,39 +114,30 @@ class RequestHandler:
         return await _Performance(request, self._pacer, wire, exchange, body).run(behavior)
 
 
+@dataclass(slots=True)
 class _Performance:
     """Carries out one behaviour for one request."""
 
-    __slots__ = ("_body", "_exchange", "_pacer", "_request", "_wire")
-
-    def __init__(
-        self,
-        request: web.Request,
-        pacer: Pacer,
-        wire: WireFormat,
-        exchange: Exchange,
-        body: dict[str, Any],
-    ) -> None:
-        self._request = request
-        self._pacer = pacer
-        self._wire = wire
-        self._exchange = exchange
-        self._body = body
+    request: web.Request
+    pacer: Pacer
+    wire: WireFormat
+    exchange: Exchange
+    body: dict[str, Any]
 
     @property
     def _streaming(self) -> bool:
-        return self._exchange.request.stream
+        return self.exchange.request.stream
 
     def _resolve(self, reply: Reply) -> Completion:
         return resolve(
             reply,
-            provider=self._exchange.provider,
-            model=self._exchange.request.model or "sim-model",
-            prompt_chars=self._wire.prompt_chars(self._body),
+            provider=self.exchange.provider,
+            model=self.exchange.request.model or "sim-model",
+            prompt_chars=self.wire.prompt_chars(self.body),
         )
 
     async def run(self, behavior: Behavior) -> web.StreamResponse:
-        wire, exchange = self._wire, self._exchange
+        wire, exchange = self.wire, self.exchange
         match behavior:
             case Reply() | EmbeddingReply():
                 if isinstance(behavior, EmbeddingReply):
@@ -157,13 +148,13 @@ class _Performance:
                     return await self._stream(plan, behavior, None, "complete")
                 return await self._respond(wire.completion(completion, exchange), behavior)
             case ErrorReply():
-                await self._pacer.pause(behavior.latency)
+                await self.pacer.pause(behavior.latency)
                 return _response(wire.error(behavior, exchange))
             case Disconnect():
                 reply = filler_reply(exchange.provider, behavior.after_chunks, behavior.reply)
                 if not self._streaming:
-                    await self._pacer.pause(reply.latency)
-                    await _abort(self._request)
+                    await self.pacer.pause(reply.latency)
+                    await _abort(self.request)
                     return web.Response()
                 plan = wire.stream(self._resolve(reply), exchange, comments=reply.sse_comments)
                 return await self._stream(plan, reply, behavior.after_chunks, "abort")
@@ -199,13 +190,13 @@ class _Performance:
                 reply = filler_reply(exchange.provider, behavior.after_chunks, behavior.reply)
                 completion = self._resolve(reply)
                 if not self._streaming:
-                    await self._pacer.pause(behavior.seconds)
+                    await self.pacer.pause(behavior.seconds)
                     return await self._respond(_halved(wire.completion(completion, exchange)), reply)
                 plan = wire.stream(completion, exchange, comments=reply.sse_comments)
                 return await self._stream(plan, reply, behavior.after_chunks, "eof", stall=behavior.seconds)
             case Hang():
                 if behavior.after_chunks is None or not self._streaming:
-                    await self._pacer.forever()
+                    await self.pacer.forever()
                 reply = filler_reply(exchange.provider, behavior.after_chunks or 0, behavior.reply)
                 plan = wire.stream(self._resolve(reply), exchange, comments=reply.sse_comments)
                 return await self._stream(plan, reply, behavior.after_chunks, "hang")
@@ -213,18 +204,18 @@ class _Performance:
                 raise AssertionError(f"unresolved {type(behavior).__name__}")
 
     async def _respond(self, http: HttpReply, reply: Reply) -> web.StreamResponse:
-        await self._pacer.pause(reply.latency)
+        await self.pacer.pause(reply.latency)
         return _response(http, reply.headers)
 
     async def _stream(
         self, plan: StreamPlan, reply: Reply, limit: int | None, ending: _Ending, *, stall: float = 0.0
     ) -> web.StreamResponse:
-        pacer = self._pacer
+        pacer = self.pacer
         if not reply.done:
             plan = replace(plan, tail=tuple(f for f in plan.tail if f.strip() != b"data: [DONE]"))
         await pacer.pause(reply.latency)
         response = web.StreamResponse(status=200, headers=merge_headers(plan.headers, reply.headers))
-        await response.prepare(self._request)
+        await response.prepare(self.request)
         for frame in plan.head:
             await response.write(frame)
         body = plan.body if limit is None else plan.body[:limit]
@@ -237,7 +228,7 @@ class _Performance:
             await response.write(frame)
         await pacer.pause(stall)
         if ending == "abort":
-            await _abort(self._request)
+            await _abort(self.request)
         elif ending == "hang":
             await pacer.forever()
         else:
