@@ -17,6 +17,7 @@ give ``None`` ("unknown"), never a made-up zero.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -58,18 +59,13 @@ def cost_breakdown(
         request=pricing.request or _ZERO,
         image=images * pricing.image if images and pricing.image is not None else _ZERO,
     )
-    cost = lines.cost
-    fee = cost * fee_percent / _HUNDRED if fee_percent else _ZERO
     reported = usage.provider_cost
-    return CostBreakdown(
-        prompt=lines.prompt,
-        cached=lines.cached,
-        cache_write=lines.cache_write,
-        completion=lines.completion,
-        reasoning=lines.reasoning,
-        request=lines.request,
-        image=lines.image,
-        fee=fee,
+    if not fee_percent and reported is None:
+        return lines
+    cost = lines.cost
+    return replace(
+        lines,
+        fee=cost * fee_percent / _HUNDRED if fee_percent else _ZERO,
         provider_reported=reported,
         disagreement=reported is not None and _disagree(cost, reported),
     )
