@@ -485,7 +485,7 @@ class Router:
 
         generation = self._enter()
         try:
-            call = _call.prepare(generation.catalog, model, input, **params)
+            call = _call.prepare(generation.catalog, model, input, params)
             return _call.embed(self, generation, call)
         finally:
             generation.leave()
@@ -507,7 +507,7 @@ class Router:
             raise InvalidRequest(f"must be a positive integer, got {max_concurrency!r}", param="max_concurrency")
         generation = self._enter()
         try:
-            call = _call.prepare(generation.catalog, model, input, **params)
+            call = _call.prepare(generation.catalog, model, input, params)
             return await _call.aembed(self, generation, call, max_concurrency)
         finally:
             generation.leave()

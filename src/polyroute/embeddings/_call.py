@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
+from polyroute._params import EmbeddingParams
 from polyroute._request import Caller
 from polyroute._types import Attempt, Route, Usage
 from polyroute.catalog._catalog import Catalog, Endpoint, ModelSpec, Timeouts
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["EmbeddingCall", "aembed", "embed", "prepare"]
 
 _ENCODINGS = ("float", "base64")
+#: the options an embeddings call takes after model and input
+_OPTIONS = frozenset(EmbeddingParams.__annotations__)
 _ANONYMOUS = Caller()
 
 
@@ -134,25 +137,22 @@ def _specs(catalog: Catalog, names: tuple[str, ...], compatible: bool) -> list[M
     return specs
 
 
-def prepare(
-    catalog: Catalog,
-    model: Any,
-    input: Any,
-    *,
-    models: Any = None,
-    dimensions: Any = None,
-    encoding_format: Any = None,
-    compatible_vectors: bool = False,
-    provider: Any = None,
-    user: Any = None,
-    caller_key: str | None = None,
-    project: str | None = None,
-    tags: Sequence[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    timeout: float | None = None,
-    extra_body: Mapping[str, Any] | None = None,
-) -> EmbeddingCall:
-    """Validate an embeddings call and cut it into batches (``InvalidRequest`` before anything is sent)."""
+def prepare(catalog: Catalog, model: Any, input: Any, options: Mapping[str, Any]) -> EmbeddingCall:
+    """Validate an embeddings call (``options``: :class:`~polyroute.EmbeddingParams`) and cut it
+    into batches (``InvalidRequest`` before anything is sent)."""
+    unknown = options.keys() - _OPTIONS
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {min(unknown)!r} (expected those of polyroute.EmbeddingParams)")
+    models = options.get("models")
+    dimensions = options.get("dimensions")
+    encoding_format = options.get("encoding_format")
+    provider = options.get("provider")
+    user = options.get("user")
+    caller_key = options.get("caller_key")
+    project = options.get("project")
+    tags = options.get("tags")
+    metadata = options.get("metadata")
+    timeout = options.get("timeout")
     names = _names(model, models)
     texts = _texts(input)
     if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
@@ -165,9 +165,9 @@ def prepare(
         raise InvalidRequest("must be an object of provider preferences", param="provider")
     if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0):
         raise InvalidRequest(f"must be a positive number of seconds, got {timeout!r}", param="timeout")
-    specs = _specs(catalog, names, compatible_vectors)
+    specs = _specs(catalog, names, options.get("compatible_vectors", False))
     limits: Limits = limits_of([ep for s in specs for ep in s.endpoints])
-    params: dict[str, Any] = dict(extra_body or {})
+    params: dict[str, Any] = dict(options.get("extra_body") or {})
     if user is not None:
         params["user"] = user
     if user is None and caller_key is None and project is None and not tags and not metadata:
