@@ -9,10 +9,10 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
 from polyroute._clock import Clock, SystemClock
+from polyroute._closing import AsyncClosing, Closing
 from polyroute._generation import Generation, ServedBackend
 from polyroute._params import CompletionParams, EmbeddingParams
 from polyroute._request import Caller, ChatRequest, build_request
@@ -62,7 +62,7 @@ def _default_async_transport(provider: ProviderSpec) -> AsyncTransport:
     return AiohttpTransport(max_connections=provider.max_connections, max_body_bytes=provider.limits.max_body_bytes)
 
 
-class Router:
+class Router(Closing, AsyncClosing):
     """Routes chat completions across providers: plans, fails over, accounts.
 
     Build one from configuration with :meth:`from_config` and share it: it holds the
@@ -620,22 +620,6 @@ class Router:
         self._accounts.close()
         if self._owns_state:
             await self._state.aclose()
-
-    def __enter__(self) -> Router:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Router:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         catalog = self._generation.catalog

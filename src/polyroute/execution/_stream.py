@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from types import TracebackType
+from typing import Generic, TypeVar
 
+from polyroute._closing import AsyncClosing, Closing
 from polyroute._types import ChatCompletionChunk, Route
 
 __all__ = ["AsyncStream", "Stream"]
 
+_Chunks = TypeVar("_Chunks", bound=Iterator[ChatCompletionChunk] | AsyncIterator[ChatCompletionChunk])
 
-class Stream:
+
+class _Routed(Generic[_Chunks]):
+    """The chunks of a streamed call, its request id, and its route once the final chunk is read."""
+
+    __slots__ = ("_chunks", "request_id", "route")
+
+    def __init__(self, chunks: _Chunks, request_id: str | None = None) -> None:
+        self._chunks = chunks
+        self.request_id = request_id
+        self.route: Route | None = None
+
+
+class Stream(_Routed[Iterator[ChatCompletionChunk]], Closing):
     """Chunks of a streamed call, in the OpenAI shape. The final chunk carries ``.route``,
     also available as :attr:`route` once the stream has ended. Use as a context manager (or call
     :meth:`close`) to release the connection if you stop early. ``request_id`` is the call's id
     (the ledger's and the route's), known from the start."""
 
-    __slots__ = ("_chunks", "request_id", "route")
-
-    def __init__(self, chunks: Iterator[ChatCompletionChunk], request_id: str | None = None) -> None:
-        self._chunks = chunks
-        self.request_id = request_id
-        self.route: Route | None = None
+    __slots__ = ()
 
     def __iter__(self) -> Stream:
         return self
@@ -38,24 +47,11 @@ class Stream:
         if close is not None:
             close()
 
-    def __enter__(self) -> Stream:
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-class AsyncStream:
+class AsyncStream(_Routed[AsyncIterator[ChatCompletionChunk]], AsyncClosing):
     """The async twin of :class:`Stream`."""
 
-    __slots__ = ("_chunks", "request_id", "route")
-
-    def __init__(self, chunks: AsyncIterator[ChatCompletionChunk], request_id: str | None = None) -> None:
-        self._chunks = chunks
-        self.request_id = request_id
-        self.route: Route | None = None
+    __slots__ = ()
 
     def __aiter__(self) -> AsyncStream:
         return self
@@ -71,11 +67,3 @@ class AsyncStream:
         aclose = getattr(self._chunks, "aclose", None)
         if aclose is not None:
             await aclose()
-
-    async def __aenter__(self) -> AsyncStream:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
