@@ -18,6 +18,7 @@ from tests.conftest import USER, config_for, endpoint
 import polyroute
 from polyroute import errors
 from polyroute.budgets import (
+    BudgetGuard,
     BudgetRule,
     BudgetStore,
     Charge,
@@ -272,6 +273,41 @@ def test_over_budget_raises_402_and_sends_nothing(
     assert [(a.outcome, a.error) for a in err.attempts] == [("skipped", "BudgetExceeded")]
     assert (err.limit, err.spent, err.requested) == (D("0.005"), 0, D("0.01"))
     assert "user 'alice'" in err.scope
+
+
+def test_a_guard_of_your_own_replaces_the_routers_and_keeps_its_counters_where_the_router_would(
+    sim: ProviderSimulator, budget_router: Callable[..., polyroute.Router], ledger_config: dict[str, Any]
+) -> None:
+    router = budget_router([])
+    assert router.budgets is None
+    store = router.budget_store()
+    expected = {"memory": MemoryBudgetStore, "sqlite": SQLiteBudgetStore, "postgres": PostgresBudgetStore}
+    kind = "memory" if not ledger_config else ("sqlite" if "usage.db" in ledger_config["ledger"]["url"] else "postgres")
+    assert isinstance(store, expected[kind])
+    rule = BudgetRule(scope="user", limit_usd=D("0.005"), period="day")
+    guard = BudgetGuard((rule,), store, clock=router.clock, costs=router.catalog.settings.costs)
+    assert router.set_budgets(guard) is None
+    assert router.budgets is guard
+    with pytest.raises(errors.BudgetExceeded):
+        router.completion(model="m", messages=USER, user="alice", max_tokens=10)
+    assert sim.provider("a").requests == []
+    assert router.set_budgets(None) is guard
+    router.completion(model="m", messages=USER, user="alice", max_tokens=10)
+    assert len(sim.provider("a").requests) == 1
+    guard.close()  # the caller's to close
+
+
+def test_replacing_the_configured_guard_leaves_it_the_routers_to_close(
+    sim: ProviderSimulator, budget_router: Callable[..., polyroute.Router]
+) -> None:
+    router = budget_router([{"scope": "user", "match": "*", "limit_usd": "1", "period": "day"}])
+    configured = router.budgets
+    assert configured is not None
+    mine = BudgetGuard((*configured.rules,), configured.store, clock=router.clock)  # shares its counters
+    assert router.set_budgets(mine) is configured
+    sim.provider("a").set_default(Reply(text="ok", usage={"prompt_tokens": 5, "completion_tokens": 3}))
+    router.completion(model="m", messages=USER, user="alice", max_tokens=10)
+    assert configured.spent(configured.rules[0], "alice") == (D("0.003"), 0)
 
 
 def test_reconciled_to_the_actual_cost(sim: ProviderSimulator, budget_router: Callable[..., polyroute.Router]) -> None:

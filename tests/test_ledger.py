@@ -93,6 +93,37 @@ def test_rows_between_times(ledger: Ledger) -> None:
     assert picked == ["pr-1", "pr-2"]
 
 
+@pytest.mark.parametrize("kind", ["ledger", "memory"])
+def test_rows_of_one_call_or_one_key(kind: str, ledger: Ledger) -> None:
+    target: Any = ledger if kind == "ledger" else MemoryLedger()
+    for i in range(6):
+        target.record(row(i, request_id=f"pr-{i % 3}", caller_key=f"key:{i % 2}"))
+    assert target.flush(timeout=30)
+    assert [r.started_at for r in target.rows(request_id="pr-1")] == [1_700_000_001.0, 1_700_000_004.0]
+    assert [r.request_id for r in target.rows(caller_key="key:1")] == ["pr-1", "pr-0", "pr-2"]
+    assert [r.started_at for r in target.rows(request_id="pr-1", caller_key="key:0")] == [1_700_000_004.0]
+    assert [r.started_at for r in target.rows(since=1_700_000_002.0, caller_key="key:0")] == [
+        1_700_000_002.0,
+        1_700_000_004.0,
+    ]
+    assert list(target.rows(request_id="pr-9")) == []
+
+
+def test_a_reader_connection_for_queries_of_your_own(ledger: Ledger) -> None:
+    assert isinstance(ledger, SQLiteLedger | PostgresLedger)
+    for i in range(3):
+        ledger.record(row(i, provider="a" if i else "b"))
+    assert ledger.flush(timeout=30)
+    conn = ledger.connect_reader()
+    try:
+        p = ledger.paramstyle
+        sql = f"SELECT provider, COUNT(*) FROM polyroute_usage WHERE started_at >= {p} GROUP BY provider ORDER BY provider"
+        assert [tuple(r) for r in conn.execute(sql, (1_700_000_000.0,)).fetchall()] == [("a", 2), ("b", 1)]
+    finally:
+        conn.close()
+    assert "password" not in repr(ledger)
+
+
 def test_every_attempt_is_a_row_with_the_callers_identity(
     ledger: Ledger, sim: ProviderSimulator, make_router: RouterFactory
 ) -> None:

@@ -36,7 +36,7 @@ from polyroute.routing._strategies import BUILTIN_STRATEGIES, Strategy
 from polyroute.state._backend import LocalState, StateBackend, StatsReport
 
 if TYPE_CHECKING:
-    from polyroute.budgets import BudgetGuard
+    from polyroute.budgets import BudgetGuard, BudgetStore
     from polyroute.catalog._model_ids import PriceLookup
     from polyroute.embeddings import EmbeddingResponse
     from polyroute.ledger import Ledger
@@ -246,6 +246,29 @@ class Router(Closing, AsyncClosing):
     def budgets(self) -> BudgetGuard | None:
         """The budget guard checked before every attempt, if budgets are configured."""
         return self._accounts.guard
+
+    def set_budgets(self, guard: BudgetGuard | None) -> BudgetGuard | None:
+        """Check ``guard`` before every attempt from now on instead of :attr:`budgets`, which is
+        returned (``None``: no budgets at all). Calls already running keep the guard they started
+        with.
+
+        A guard set here is the caller's to close. The guard the router opened from its
+        configuration stays the router's: :meth:`close` closes it (and its counter store) even
+        after it was replaced, so a guard built on top of it, sharing its store (say, a subclass
+        adding limits of its own: ``MyGuard(router.budgets.rules, router.budgets.store, ...)``),
+        is used only while the router is open. See ``docs/budgets.md``."""
+        previous = self._accounts.guard
+        self._accounts.guard = guard
+        return previous
+
+    def budget_store(self) -> BudgetStore:
+        """A new budget counter store where this router keeps counters: the state backend's (Redis)
+        when it has one, else the database of the router's ledger (SQLite or PostgreSQL), else this
+        process's memory. For a guard of your own (:meth:`set_budgets`); the caller closes it."""
+        from polyroute.accounting._wiring import _store_for
+
+        ledger = self._accounts.ledger
+        return self._state.budget_store(lambda: _store_for(ledger))
 
     @property
     def clock(self) -> Clock:

@@ -36,7 +36,7 @@ def _store_for(ledger: Ledger | None) -> BudgetStore:
 class Accounts:
     """A router's ledger (and the observer feeding it) and budget guard, and who closes them."""
 
-    __slots__ = ("_owns_guard", "_owns_ledger", "guard", "ledger", "observer")
+    __slots__ = ("_own_guard", "_owns_ledger", "guard", "ledger", "observer")
 
     def __init__(
         self,
@@ -59,8 +59,9 @@ class Accounts:
             from polyroute.ledger import LedgerObserver
 
             self.observer = LedgerObserver(ledger)
-        self._owns_guard = budgets is None and bool(settings.budgets)
-        if self._owns_guard:
+        #: the guard opened from the configuration (closed by :meth:`close`, even once replaced)
+        self._own_guard: BudgetGuard | None = None
+        if budgets is None and settings.budgets:
             from polyroute.budgets import BudgetGuard
 
             own = ledger
@@ -69,7 +70,8 @@ class Accounts:
                 return _store_for(own)
 
             counters = store(default) if store is not None else default()
-            budgets = BudgetGuard(settings.budgets, counters, clock=clock, costs=settings.costs)
+            budgets = self._own_guard = BudgetGuard(settings.budgets, counters, clock=clock, costs=settings.costs)
+        #: the guard checked before every attempt (``None``: no budgets)
         self.guard = budgets
 
     def start(self, request: ChatRequest) -> CallBudget | None:
@@ -78,8 +80,8 @@ class Accounts:
 
     def close(self) -> None:
         """Flush the ledger; close what this router opened."""
-        if self.guard is not None and self._owns_guard:
-            self.guard.close()
+        if self._own_guard is not None:
+            self._own_guard.close()
         if self.ledger is not None:
             if self._owns_ledger:
                 self.ledger.close()

@@ -147,22 +147,13 @@ def attach_key_budgets(router: Router, keys: KeyStore) -> tuple[KeyBudgetGuard, 
     """Make ``router`` charge gateway keys' credit limits (keeping its configured budgets and
     their counter store: the state backend's (Redis) or the ledger's database). Returns the guard
     and whether its counter store is new (then the caller closes it: the router does not)."""
-    from polyroute.accounting._wiring import _store_for
-    from polyroute.budgets import BudgetGuard
-
-    accounts = router._accounts
-    current = accounts.guard
+    current = router.budgets
     if isinstance(current, KeyBudgetGuard):
         return current, False
-    costs = router.catalog.settings.costs
+    new_store = current is None
     if current is None:
-        ledger = router.ledger
-        # the state backend's own store when it has one (Redis), else the ledger's database
-        store = router._state.budget_store(lambda: _store_for(ledger))
-        current = BudgetGuard((), store, clock=router.clock, costs=costs)
-        guard = KeyBudgetGuard(current, keys)
-        accounts.guard = guard
-        return guard, True
+        # where the router would keep counters: the state backend's store (Redis), else the ledger's database
+        current = BudgetGuard((), router.budget_store(), clock=router.clock, costs=router.catalog.settings.costs)
     guard = KeyBudgetGuard(current, keys)
-    accounts.guard = guard
-    return guard, False
+    router.set_budgets(guard)
+    return guard, new_store

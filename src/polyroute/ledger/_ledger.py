@@ -84,11 +84,28 @@ class MemoryLedger:
     def close(self) -> None:
         return None
 
-    def rows(self, *, since: float | None = None, until: float | None = None) -> Iterator[LedgerRow]:
+    def rows(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        request_id: str | None = None,
+        caller_key: str | None = None,
+    ) -> Iterator[LedgerRow]:
+        """Rows whose attempt started in ``[since, until)``, oldest first; only those of call
+        ``request_id`` and of ``caller_key`` (a key's fingerprint) when given."""
         with self._lock:
             rows = list(self._rows)
         lo, hi = time_range(since, until)
-        return iter([r for r in rows if lo <= r.started_at < hi])
+        return iter(
+            [
+                r
+                for r in rows
+                if lo <= r.started_at < hi
+                and (request_id is None or r.request_id == request_id)
+                and (caller_key is None or r.caller_key == caller_key)
+            ]
+        )
 
     def __repr__(self) -> str:
         return f"MemoryLedger(rows={len(self._rows)})"

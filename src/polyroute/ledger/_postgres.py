@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from polyroute.ledger._codec import row_from_record, row_params
-from polyroute.ledger._queued import QueuedLedger, time_range
+from polyroute.ledger._queued import QueuedLedger, row_filter, time_range
 from polyroute.ledger._row import LedgerRow
 from polyroute.ledger._schema import apply_migrations, insert_sql, rows_sql
 from polyroute.ledger._url import redact_url
@@ -94,13 +94,33 @@ class PostgresLedger(QueuedLedger["psycopg.Connection[Any]"]):
             self._close_connection()  # reconnect on the next attempt
             raise
 
-    def rows(self, *, since: float | None = None, until: float | None = None) -> Iterator[LedgerRow]:
-        """Committed rows whose attempt started in ``[since, until)`` (Unix seconds), oldest first."""
-        conn = connect_postgres(self._url, self.schema)
+    #: the SQL placeholder of :meth:`connect_reader`'s connections
+    paramstyle = "%s"
+
+    def connect_reader(self) -> psycopg.Connection[Any]:
+        """A new autocommit connection to the ledger's database, its ``search_path`` the ledger's
+        schema, for queries of your own (the table is ``polyroute_usage``, its columns those of
+        :class:`~polyroute.ledger.LedgerRow`). The caller closes it; the URL and its password
+        stay inside the ledger."""
+        return connect_postgres(self._url, self.schema)
+
+    def rows(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        request_id: str | None = None,
+        caller_key: str | None = None,
+    ) -> Iterator[LedgerRow]:
+        """Committed rows whose attempt started in ``[since, until)`` (Unix seconds), oldest first;
+        only those of call ``request_id`` and of ``caller_key`` (a key's fingerprint) when given."""
+        columns, values = row_filter(request_id, caller_key)
+        conn = self.connect_reader()
         try:
             with conn.transaction(), conn.cursor(name="polyroute_usage_rows") as cur:
                 cur.itersize = 1000
-                cur.execute(_ROWS, time_range(since, until))
+                sql = _ROWS if not columns else rows_sql("%s", where=columns)
+                cur.execute(sql, time_range(since, until) + values)
                 for rec in cur:
                     yield row_from_record(rec)
         finally:

@@ -15,7 +15,7 @@ from polyroute._types import Attempt
 from polyroute.ledger._row import LedgerRow, row_for_attempt
 from polyroute.ledger._writer import BackgroundWriter
 
-__all__ = ["QueuedLedger", "time_range"]
+__all__ = ["QueuedLedger", "row_filter", "time_range"]
 
 
 class _Connection(Protocol):
@@ -29,6 +29,12 @@ _Item = LedgerRow | tuple[str, Attempt, Caller]
 def time_range(since: float | None, until: float | None) -> tuple[float, float]:
     """``[since, until)`` with open ends made infinite, for a ``started_at`` range query."""
     return (since if since is not None else float("-inf"), until if until is not None else float("inf"))
+
+
+def row_filter(request_id: str | None, caller_key: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The columns ``rows()`` tests for equality, and their values (those given)."""
+    given = [(c, v) for c, v in (("request_id", request_id), ("caller_key", caller_key)) if v is not None]
+    return tuple(c for c, _ in given), tuple(v for _, v in given)
 
 
 class QueuedLedger(Generic[C]):

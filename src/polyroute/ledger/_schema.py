@@ -151,12 +151,14 @@ def insert_sql(placeholder: str, *, rows: int = 1) -> str:
     return f"INSERT INTO {USAGE_TABLE} ({names}) VALUES {', '.join([marks] * rows)}"
 
 
-def rows_sql(placeholder: str) -> str:
+def rows_sql(placeholder: str, *, where: tuple[str, ...] = ()) -> str:
     """``SELECT`` every column of the rows whose ``started_at`` is in ``[since, until)``, oldest first,
-    with ``placeholder`` (``?`` or ``%s``) for the two bounds."""
+    with ``placeholder`` (``?`` or ``%s``) for the two bounds, then one for each column in
+    ``where`` (an equality test each)."""
     names = ", ".join(COLUMN_NAMES)
-    since, until = f"started_at >= {placeholder}", f"started_at < {placeholder}"
-    return f"SELECT {names} FROM {USAGE_TABLE} WHERE {since} AND {until} ORDER BY id"
+    tests = [f"started_at >= {placeholder}", f"started_at < {placeholder}"]
+    tests += [f"{column} = {placeholder}" for column in where]
+    return f"SELECT {names} FROM {USAGE_TABLE} WHERE {' AND '.join(tests)} ORDER BY id"
 
 
 class Executor(Protocol):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from polyroute.ledger._codec import row_from_record, row_params
-from polyroute.ledger._queued import QueuedLedger, time_range
+from polyroute.ledger._queued import QueuedLedger, row_filter, time_range
 from polyroute.ledger._row import LedgerRow
 from polyroute.ledger._schema import apply_migrations, insert_sql, rows_sql
 
@@ -105,11 +105,32 @@ class SQLiteLedger(QueuedLedger[sqlite3.Connection]):
         with write_transaction(conn):
             _insert_rows(conn, [row_params(r, native=False) for r in rows])
 
-    def rows(self, *, since: float | None = None, until: float | None = None) -> Iterator[LedgerRow]:
-        """Committed rows whose attempt started in ``[since, until)`` (Unix seconds), oldest first."""
-        conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+    #: the SQL placeholder of :meth:`connect_reader`'s connections
+    paramstyle = "?"
+
+    def connect_reader(self) -> sqlite3.Connection:
+        """A new read-only connection to the ledger's file, for queries of your own (the table is
+        ``polyroute_usage``, its columns those of :class:`~polyroute.ledger.LedgerRow`; money is
+        stored as decimal text). It sees committed rows only (:meth:`flush` first for the latest).
+        The caller closes it."""
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        return sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+
+    def rows(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        request_id: str | None = None,
+        caller_key: str | None = None,
+    ) -> Iterator[LedgerRow]:
+        """Committed rows whose attempt started in ``[since, until)`` (Unix seconds), oldest first;
+        only those of call ``request_id`` and of ``caller_key`` (a key's fingerprint) when given."""
+        columns, values = row_filter(request_id, caller_key)
+        conn = self.connect_reader()
         try:
-            cur = conn.execute(_ROWS, time_range(since, until))
+            sql = _ROWS if not columns else rows_sql("?", where=columns)
+            cur = conn.execute(sql, time_range(since, until) + values)
             while batch := cur.fetchmany(1000):
                 for rec in batch:
                     yield row_from_record(rec)

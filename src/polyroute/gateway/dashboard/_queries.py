@@ -10,7 +10,6 @@ ledger is read row by row (:func:`~._data.aggregate_rows`).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -124,8 +123,7 @@ def _aggregate(
 
 
 def _sqlite(ledger: SQLiteLedger, since: float, recent: int) -> Aggregate:
-    uri = ledger.path.resolve().as_uri() + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+    conn = ledger.connect_reader()
     try:
         conn.create_aggregate("polyroute_decsum", 1, _DecimalSum)  # type: ignore[arg-type]
 
@@ -143,9 +141,7 @@ def _sqlite(ledger: SQLiteLedger, since: float, recent: int) -> Aggregate:
 
 
 def _postgres(ledger: PostgresLedger, since: float, recent: int) -> Aggregate:
-    from polyroute.ledger._postgres import connect_postgres
-
-    conn = connect_postgres(ledger._url, ledger.schema)  # the ledger's own URL, password included
+    conn = ledger.connect_reader()
     try:
 
         def execute(sql: str, params: Sequence[Any]) -> list[Any]:
