@@ -6,17 +6,21 @@ a well-known provider key (``sk-...``, ``sk-ant-...``, ``AIza...``, ``gsk_...``,
 ``Bearer ...``), with ``***``. Errors scrub their message and body when they are made, so a
 provider echoing the key back in a 401 body cannot carry it any further.
 
+The records of the ``polyroute`` and ``polyroute.gateway`` loggers (warnings, and the errors of
+a database or Redis driver logged with their traceback) are scrubbed as they are logged.
+
 Which names carry secrets (:func:`is_secret_name`): ``authorization``, ``proxy-authorization``,
 ``cookie``, and any name containing ``key``, ``token``, ``secret``, ``password`` or ``auth``.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterable
 
-__all__ = ["Secret", "is_secret_name", "remember", "scrub", "scrub_values"]
+__all__ = ["Secret", "is_secret_name", "remember", "remember_url", "scrub", "scrub_values"]
 
 _MASK = "***"
 #: shorter values are not scrubbed by value (they would mask ordinary words); shapes still apply
@@ -68,6 +72,22 @@ def remember(value: str) -> None:
     _REMEMBERED.add(value)
 
 
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:]*:([^/]*)@", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"(?:^|[?&;\s])password=([^&;\s]*)", re.IGNORECASE)
+
+
+def remember_url(url: str) -> None:
+    """Scrub the password of a database or Redis URL (``redis://:pw@host``, ``postgresql://u:pw@h/db``,
+    ``...?password=pw``), as written and percent-decoded, from everything polyroute shows or stores."""
+    from urllib.parse import unquote
+
+    found = [m.group(1) for m in (_URL_PASSWORD.match(url), *_QUERY_PASSWORD.finditer(url)) if m is not None]
+    for password in found:
+        if password:
+            remember(password)
+            remember(unquote(password))
+
+
 def scrub_values(text: str, values: Iterable[str]) -> str:
     """``text`` with each of ``values`` (of at least 8 characters) replaced by ``***``."""
     for value in values:
@@ -115,3 +135,21 @@ class Secret:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("Secret values are not picklable")
+
+
+class _ScrubRecords(logging.Filter):
+    """Scrubs a log record's message and traceback (a driver's error may quote its URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+_SCRUB_RECORDS = _ScrubRecords()
+for _name in ("polyroute", "polyroute.gateway"):
+    logging.getLogger(_name).addFilter(_SCRUB_RECORDS)

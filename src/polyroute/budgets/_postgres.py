@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from polyroute._secret import remember_url
 from polyroute.budgets._pool import ConnectionPool
 from polyroute.budgets._store import Charge, Refusal
 from polyroute.ledger._postgres import connect_postgres, load_psycopg, prepare_postgres
@@ -44,6 +45,7 @@ class PostgresBudgetStore:
     """Budget counters in the PostgreSQL database at ``url``, in ``schema`` (usually the ledger's)."""
 
     def __init__(self, url: str, *, schema: str = "public", pool_size: int = 8) -> None:
+        remember_url(url)  # its password never shows in an error, a log line or a repr
         self._url = url
         self.schema = schema
         prepare_postgres(url, schema)

@@ -8,7 +8,6 @@ immutable :class:`~polyroute.catalog._catalog.Catalog`. Every problem is a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -30,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from polyroute._secret import Secret, is_secret_name, remember, scrub_values
+from polyroute._secret import Secret, is_secret_name, remember, remember_url, scrub_values
 from polyroute.accounting._settings import BudgetRule, CostSettings, LedgerSettings
 from polyroute.adapters import known_apis
 from polyroute.backends._http import CUSTOM_API
@@ -838,10 +837,7 @@ def _ledger_settings(cfg: LedgerConfig | None, base_dir: Path | None) -> LedgerS
         return None
     url = cfg.url
     if url is not None:
-        with contextlib.suppress(ValueError):
-            password = urlsplit(url).password
-            if password:
-                remember(password)
+        remember_url(url)
     if url is not None and not url.startswith(("postgresql://", "postgres://")) and base_dir is not None:
         file = url.removeprefix("sqlite:///")
         if not Path(file).expanduser().is_absolute():
@@ -857,6 +853,7 @@ def _state_settings(cfg: StateConfig, secret_paths: Mapping[str, str]) -> StateS
     url = None
     if cfg.url is not None:
         url = Secret(cfg.url, source=f"env:{secret_paths.get('router.state.url', '?')}")
+        remember_url(cfg.url)
     return StateSettings(
         backend=cfg.backend,
         url=url,

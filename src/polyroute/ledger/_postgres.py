@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from polyroute._secret import remember_url
 from polyroute.ledger._codec import row_from_record, row_params
 from polyroute.ledger._queued import QueuedLedger, row_filter, time_range
 from polyroute.ledger._row import LedgerRow
@@ -69,6 +70,7 @@ class PostgresLedger(QueuedLedger["psycopg.Connection[Any]"]):
     """
 
     def __init__(self, url: str, *, schema: str = "public", queue_size: int = 10_000) -> None:
+        remember_url(url)  # its password never shows in an error, a log line or a repr
         self._url = url
         self.schema = schema
         prepare_postgres(url, schema)

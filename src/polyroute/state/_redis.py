@@ -44,6 +44,7 @@ import orjson
 
 from polyroute._clock import Clock
 from polyroute._request import ChatRequest
+from polyroute._secret import remember_url
 from polyroute.catalog._catalog import Catalog, Endpoint
 from polyroute.errors import ConfigError
 from polyroute.health._breakers import CircuitBreaker, HealthState
@@ -217,6 +218,7 @@ class RedisState:
         self.prefix = settings.prefix
         self.node = secrets.token_hex(6)
         self._url = settings.url.reveal()
+        remember_url(self._url)  # its password never shows in an error, a log line or a repr
         timeout = settings.timeout
         self._client = self._redis.Redis.from_url(
             self._url,
