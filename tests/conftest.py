@@ -41,10 +41,7 @@ def config_for(
     names = {ep["provider"] for eps in models.values() for ep in eps}
     providers = {}
     for name in sorted(names):
-        try:
-            p = sim.provider(name)
-        except KeyError:
-            p = sim.add_provider(name)
+        p = sim.ensure_provider(name)
         providers[name] = {"api": p.api, "base_url": p.base_url}
     return {
         "providers": providers,

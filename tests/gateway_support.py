@@ -31,13 +31,8 @@ class Gateway:
 
 
 def config(sim: ProviderSimulator, ledger: Path, *, providers: tuple[str, ...] = ("a", "b")) -> dict[str, Any]:
-    for name in providers:
-        try:
-            sim.provider(name)
-        except KeyError:
-            sim.add_provider(name)
     return {
-        "providers": {p: {"api": "openai", "base_url": sim.provider(p).base_url} for p in providers},
+        "providers": {p: {"api": "openai", "base_url": sim.ensure_provider(p).base_url} for p in providers},
         "models": {
             "m": {"endpoints": [{"provider": p, "model": f"{p}-model", "pricing": dict(PRICES)} for p in providers]},
             "solo": {"endpoints": [{"provider": providers[0], "model": "solo-model", "pricing": dict(PRICES)}]},

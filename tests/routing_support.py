@@ -35,10 +35,7 @@ def config(
     names = sorted({e["provider"] for eps in models.values() for e in eps})
     providers = {}
     for name in names:
-        try:
-            p = sim.provider(name)
-        except KeyError:
-            p = sim.add_provider(name)
+        p = sim.ensure_provider(name)
         providers[name] = {"base_url": p.base_url}
     return {
         "providers": providers,

@@ -53,10 +53,7 @@ def build(sim: ProviderSimulator, clock: FakeClock) -> Iterator[Any]:
         for spec in models.values():
             for ep in spec["endpoints"]:
                 name = ep["provider"]
-                try:
-                    p = sim.provider(name)
-                except KeyError:
-                    p = sim.add_provider(name, api=(apis or {}).get(name, "openai"), embedding_dimensions=DIMS)
+                p = sim.ensure_provider(name, api=(apis or {}).get(name, "openai"), embedding_dimensions=DIMS)
                 providers[name] = {"api": p.api, "base_url": p.base_url}
         cfg = {"providers": providers, "models": models, "router": {"provider": {"sort": "ordered"}, **(router or {})}}
         r = polyroute.Router.from_config(cfg, clock=clock, rng=random.Random(7), **kwargs)

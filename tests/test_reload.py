@@ -31,10 +31,7 @@ def config(
     """Model ``m`` on the providers named in ``prices`` (USD per million tokens, prompt and completion)."""
     providers = {}
     for name in prices:
-        try:
-            p = sim.provider(name)
-        except KeyError:
-            p = sim.add_provider(name)
+        p = sim.ensure_provider(name)
         providers[name] = {"base_url": p.base_url, "headers": (headers or {}).get(name, {})}
     endpoints = [
         {"provider": name, "model": f"{name}-model", "pricing": {"prompt": f"{price}e-6", "completion": f"{price}e-6"}}

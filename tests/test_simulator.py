@@ -104,6 +104,13 @@ def test_base_urls(sim: ProviderSimulator, groq: SimulatedProvider) -> None:
     assert sim.provider("groq") is groq
 
 
+def test_ensure_provider_adds_once_then_returns_the_same(sim: ProviderSimulator) -> None:
+    added = sim.ensure_provider("ensured", api="anthropic")
+    assert added.api == "anthropic"
+    assert sim.ensure_provider("ensured", api="openai") is added  # options only apply when adding
+    assert sim.provider("ensured") is added
+
+
 def test_queue_is_consumed_in_order_then_default(groq: SimulatedProvider) -> None:
     groq.set_default(Reply(text="default"))
     groq.enqueue(ErrorReply(503), Reply(text="first"))

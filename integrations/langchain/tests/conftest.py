@@ -168,10 +168,7 @@ def simulator() -> Iterator[ProviderSimulator]:
 
 
 def _fresh(sim: ProviderSimulator, name: str) -> SimulatedProvider:
-    try:
-        provider = sim.provider(name)
-    except KeyError:
-        provider = sim.add_provider(name)
+    provider = sim.ensure_provider(name)
     provider.reset()
     provider.set_default(COOPERATIVE_MODEL)
     return provider

@@ -59,10 +59,7 @@ def embed_providers(simulator: ProviderSimulator) -> Iterator[tuple[SimulatedPro
     """Two providers of one embedding model; the first fails every third request."""
     made = []
     for name in ("emb-alpha", "emb-beta"):
-        try:
-            p = simulator.provider(name)
-        except KeyError:
-            p = simulator.add_provider(name, embedding_dimensions=DIMS)
+        p = simulator.ensure_provider(name, embedding_dimensions=DIMS)
         p.reset()
         made.append(p)
     yield made[0], made[1]

@@ -33,10 +33,7 @@ def simulator() -> Iterator[ProviderSimulator]:
 
 
 def _fresh(sim: ProviderSimulator, name: str) -> SimulatedProvider:
-    try:
-        provider = sim.provider(name)
-    except KeyError:
-        provider = sim.add_provider(name, embedding_dimensions=DIMS)
+    provider = sim.ensure_provider(name, embedding_dimensions=DIMS)
     provider.reset()
     return provider
 

@@ -13,6 +13,7 @@ import re
 import threading
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
@@ -204,6 +205,12 @@ class ProviderSimulator:
                 raise ValueError(f"the simulator already has a provider named {name!r}")
             self._providers[name] = provider
         return provider
+
+    def ensure_provider(self, name: str, **options: Any) -> SimulatedProvider:
+        """The provider called ``name``, added first (``options`` as for :meth:`add_provider`) if
+        the simulator has none: for fixtures and helpers that share one simulator."""
+        found = self._lookup(name)
+        return found if found is not None else self.add_provider(name, **options)
 
     def provider(self, name: str) -> SimulatedProvider:
         """The provider called ``name``; :class:`KeyError` naming the known ones if absent."""
