@@ -65,6 +65,25 @@ def test_keys_commands(tmp_path: Path, sim: ProviderSimulator) -> None:
     store.close()
 
 
+def _metrics(url: str, client: httpx.Client | None = None) -> dict[tuple[str, str], float]:
+    """``/metrics`` parsed back: ``(sample name, outcome)`` -> value, for model ``m`` at provider ``a``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    page = (client or httpx).get(url + "/metrics")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/plain")
+    out: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(page.text):
+        for sample in family.samples:
+            if (
+                sample.labels.get("model") == "m"
+                and sample.labels.get("provider") == "a"
+                and "outcome" in sample.labels
+            ):
+                key = (sample.name, sample.labels["outcome"])
+                out[key] = out.get(key, 0.0) + sample.value
+    return out
+
+
 @pytest.fixture
 def served(tmp_path: Path, sim: ProviderSimulator) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
     cfg = str(_config(tmp_path, sim))
@@ -99,6 +118,10 @@ def test_serve_subprocess_serves_the_openai_sdk_and_stops_on_sigterm(
         == "from the subprocess"
     )
     assert httpx.get(url + "/api/v1/keys", headers={"Authorization": "Bearer adm"}).status_code == 200
+    metrics = _metrics(url)  # on by itself: the prometheus extra is installed here
+    assert metrics[("polyroute_calls_total", "success")] == 1
+    assert metrics[("polyroute_attempts_total", "success")] == 1
+    assert metrics[("polyroute_call_duration_seconds_count", "success")] == 1
     assert proc.stderr is not None
     login = re.search(r"/login\?token=\S+", proc.stderr.readline())
     assert login is not None
@@ -136,6 +159,9 @@ def test_serve_with_two_workers_shares_the_port(tmp_path: Path, sim: ProviderSim
                                 json={"model": "m", "messages": [{"role": "user", "content": "x"}]})  # fmt: skip
                 served += r.status_code == 200
         assert served == 10
+        for _ in range(3):  # whichever worker answers reports both workers' calls
+            with httpx.Client() as client:
+                assert _metrics(url, client)[("polyroute_calls_total", "success")] == 10
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:

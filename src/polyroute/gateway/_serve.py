@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import multiprocessing
+import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from polyroute._router import Router
+from polyroute.catalog._catalog import Catalog
+from polyroute.execution._observers import CallObserver
 from polyroute.gateway._admin import AdminAuth
 from polyroute.gateway._app import create_app
 from polyroute.gateway._keys import KeyStore
@@ -41,21 +47,38 @@ class ServeOptions:
     uvloop: bool = True
 
 
+def _metrics_observers(catalog: Catalog) -> list[CallObserver]:
+    """A :class:`~polyroute.observability.PrometheusObserver` for ``/metrics`` when the prometheus
+    extra is installed (none when the configuration already turns one on, or without the extra)."""
+    if catalog.settings.observability.prometheus:
+        return []  # the router builds it
+    try:
+        from polyroute.observability.prometheus import PrometheusObserver
+    except ImportError:
+        return []
+    return [PrometheusObserver()]
+
+
 def _router(config: Path | None) -> Router:
     """The router for ``config`` (else from the environment), with a ledger: the configuration's,
-    else the default SQLite file (a gateway needs one for keys, credit and ``/generation``)."""
+    else the default SQLite file (a gateway needs one for keys, credit and ``/generation``), and
+    Prometheus metrics when the extra is installed."""
     from polyroute.accounting._settings import LedgerSettings
+    from polyroute.catalog._config import load_catalog
+    from polyroute.catalog._env_config import env_catalog
     from polyroute.errors import ConfigError
     from polyroute.ledger import open_ledger
 
-    router = Router.from_config(config) if config is not None else Router.from_env()
-    if not router.catalog.models and not router.catalog.resolves:
+    catalog = load_catalog(config) if config is not None else env_catalog(os.environ)
+    if not catalog.models and not catalog.resolves:
         raise ConfigError("no models: pass a configuration with models (or provider keys in the environment)")
-    if router.ledger is not None:
-        return router
-    catalog = router.catalog
-    router.close()
-    return Router(catalog, ledger=open_ledger(LedgerSettings()))
+    ledger = open_ledger(LedgerSettings()) if catalog.settings.ledger is None else None
+    try:
+        return Router(catalog, ledger=ledger, observers=_metrics_observers(catalog))
+    except BaseException:
+        if ledger is not None:
+            ledger.close()
+        raise
 
 
 def build_app(options: ServeOptions) -> tuple[object, Router, KeyStore, AdminAuth]:
@@ -113,6 +136,31 @@ def run(options: ServeOptions, ready: Callable[[int], None] | None = None) -> No
     if options.workers <= 1:
         _run_loop(options, ready, False)
         return
+    metrics_dir = _multiprocess_metrics()
+    try:
+        _supervise(options)
+    finally:
+        if metrics_dir is not None:
+            os.environ.pop(_MULTIPROC, None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+#: prometheus-client's multiprocess directory
+_MULTIPROC = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _multiprocess_metrics() -> str | None:
+    """With the prometheus extra and no ``PROMETHEUS_MULTIPROC_DIR``, a new empty one for the
+    workers (they inherit it and import prometheus-client after it is set), so that each worker's
+    ``/metrics`` reports every worker's counts. Returns it (to remove at the end), else ``None``."""
+    if _MULTIPROC in os.environ or importlib.util.find_spec("prometheus_client") is None:
+        return None
+    path = tempfile.mkdtemp(prefix="polyroute-metrics-")
+    os.environ[_MULTIPROC] = path
+    return path
+
+
+def _supervise(options: ServeOptions) -> None:
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_worker, args=(options,), name=f"polyroute-worker-{i}") for i in range(options.workers)]
     for p in procs:
@@ -125,8 +173,6 @@ def run(options: ServeOptions, ready: Callable[[int], None] | None = None) -> No
         for p in procs:
             if p.is_alive() and p.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
-                    import os
-
                     os.kill(p.pid, signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
