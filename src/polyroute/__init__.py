@@ -17,6 +17,7 @@ from __future__ import annotations
 from polyroute import errors
 from polyroute._accumulator import StreamAccumulator
 from polyroute._clock import Clock, SystemClock
+from polyroute._closing import RouterHolder
 from polyroute._params import CompletionParams, EmbeddingParams
 from polyroute._request import Caller, ChatRequest
 from polyroute._router import Router
@@ -122,6 +123,7 @@ __all__ = [
     "RetrySettings",
     "Route",
     "Router",
+    "RouterHolder",
     "RouterSettings",
     "RoutingSettings",
     "Secret",

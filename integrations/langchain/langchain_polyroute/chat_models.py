@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Self
 
@@ -13,13 +12,12 @@ from langchain_core.load.serializable import SerializedConstructor, SerializedNo
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
-from langchain_core.utils.utils import from_env
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import ConfigDict, model_validator
 
-import polyroute
 from langchain_polyroute._messages import to_openai_messages
 from langchain_polyroute._options import REQUEST_PARAMS, router_params
 from langchain_polyroute._results import MODEL_PROVIDER, ChunkConverter, chat_result, combine_llm_outputs
+from langchain_polyroute._routed import Routed
 from langchain_polyroute._structured import Method, Schema, structured_runnable
 from langchain_polyroute._tools import ToolChoice, ToolLike, format_tools, tool_choice_param
 
@@ -35,7 +33,7 @@ _CLIENT_OPTIONS = {
 }
 
 
-class ChatPolyroute(BaseChatModel):
+class ChatPolyroute(Routed, BaseChatModel):
     """Chat model that routes every call through a :class:`polyroute.Router`.
 
     polyroute picks a provider for each call, fails over when one breaks, and records what the
@@ -120,15 +118,6 @@ class ChatPolyroute(BaseChatModel):
         ``request_id``, ``attempts`` (every try, failed ones included), ``fallbacks`` and ``cost``.
     """
 
-    model: str
-    """The polyroute model to call (a model name in the router's config)."""
-    router: polyroute.Router | None = Field(default=None, exclude=True)
-    """A router to route through. The caller owns it (and closes it)."""
-    config: str | os.PathLike[str] | dict[str, Any] | None = Field(
-        default_factory=from_env("POLYROUTE_CONFIG", default=None), repr=False
-    )
-    """A polyroute config to build a router from: a YAML path or a dict. Defaults to ``$POLYROUTE_CONFIG``."""
-
     models: list[str] | None = None
     """Fallback models, tried in order after ``model``."""
     provider: dict[str, Any] | None = None
@@ -181,9 +170,6 @@ class ChatPolyroute(BaseChatModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    _router: polyroute.Router = PrivateAttr()
-    _owns_router: bool = PrivateAttr(default=False)
-
     @model_validator(mode="before")
     @classmethod
     def _explain_client_options(cls, values: Any) -> Any:
@@ -193,32 +179,14 @@ class ChatPolyroute(BaseChatModel):
                     raise ValueError(why)
         return values
 
-    @field_validator("config", mode="before")
-    @classmethod
-    def _path_to_str(cls, value: Any) -> Any:
-        return os.fspath(value) if isinstance(value, os.PathLike) else value
-
     @model_validator(mode="after")
     def _connect(self) -> Self:
         if self.n is not None and self.n > 1 and self.streaming:
             raise ValueError("n must be 1 when streaming")
-        if self.router is not None:
-            if "config" in self.model_fields_set and self.config is not None:
-                raise ValueError("give ChatPolyroute either router= or config=, not both")
-            self.config = None  # a router given explicitly wins over $POLYROUTE_CONFIG
-            self._router = self.router
-        elif self.config is not None:
-            self._router = polyroute.Router.from_config(self.config)
-            self._owns_router = True
-        else:
-            raise ValueError(
-                "ChatPolyroute needs a router: pass router=polyroute.Router(...), config=<YAML path or dict>, "
-                "or set POLYROUTE_CONFIG"
-            )
-        catalog = self._router.catalog
+        catalog = self._connect_router()
         for name in (self.model, *(self.models or ())):
             if catalog.model(name) is None:
-                raise ValueError(f"unknown model {name!r}; the router's models are {sorted(catalog.models)}")
+                raise self._refuse(f"unknown model {name!r}; the router's models are {sorted(catalog.models)}")
         return self
 
     # -- LangChain identity ---------------------------------------------------------------------
@@ -373,18 +341,6 @@ class ChatPolyroute(BaseChatModel):
         if kwargs:
             raise ValueError(f"Received unsupported arguments {kwargs}")
         return structured_runnable(self, schema, method=method, include_raw=include_raw, strict=strict)
-
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Close the router's sync connection pools, if this model built the router from ``config``."""
-        if self._owns_router:
-            self._router.close()
-
-    async def aclose(self) -> None:
-        """Close every connection pool of the router, if this model built it from ``config``."""
-        if self._owns_router:
-            await self._router.aclose()
 
 
 #: model fields sent with every call unless the call overrides them: those that are request parameters

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Self
 
 from langchain_core.embeddings import Embeddings
-from langchain_core.utils.utils import from_env
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-import polyroute
+from langchain_polyroute._routed import Routed
 
 __all__ = ["PolyrouteEmbeddings"]
 
 
-class PolyrouteEmbeddings(BaseModel, Embeddings):
+class PolyrouteEmbeddings(Routed, Embeddings):
     """Embeddings from an embedding model routed by a :class:`polyroute.Router`.
 
     The model is an embedding model of the polyroute config (``kind: embedding``). Each call
@@ -43,14 +41,6 @@ class PolyrouteEmbeddings(BaseModel, Embeddings):
         max_concurrency: batches sent at once by the async methods.
     """
 
-    model: str
-    """The polyroute embedding model to call."""
-    router: polyroute.Router | None = Field(default=None, exclude=True)
-    """A router to route through. The caller owns it (and closes it)."""
-    config: str | os.PathLike[str] | dict[str, Any] | None = Field(
-        default_factory=from_env("POLYROUTE_CONFIG", default=None), repr=False
-    )
-    """A polyroute config to build a router from: a YAML path or a dict. Defaults to ``$POLYROUTE_CONFIG``."""
     dimensions: int | None = None
     """Vector size to ask for (models that can shorten their vectors)."""
     models: list[str] | None = None
@@ -78,33 +68,15 @@ class PolyrouteEmbeddings(BaseModel, Embeddings):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    _router: polyroute.Router = PrivateAttr()
-
-    @field_validator("config", mode="before")
-    @classmethod
-    def _path_to_str(cls, value: Any) -> Any:
-        return os.fspath(value) if isinstance(value, os.PathLike) else value
-
     @model_validator(mode="after")
     def _connect(self) -> Self:
-        if self.router is not None:
-            if "config" in self.model_fields_set and self.config is not None:
-                raise ValueError("give PolyrouteEmbeddings either router= or config=, not both")
-            self.config = None
-            self._router = self.router
-        elif self.config is not None:
-            self._router = polyroute.Router.from_config(self.config)
-        else:
-            raise ValueError(
-                "PolyrouteEmbeddings needs a router: pass router=polyroute.Router(...), config=<YAML path or dict>,"
-                " or set POLYROUTE_CONFIG"
-            )
-        catalog = self._router.catalog
+        catalog = self._connect_router()
         for name in (self.model, *(self.models or ())):
             spec = catalog.model(name)
             if spec is None or spec.kind != "embedding":
                 known = sorted(m.name for m in catalog.models.values() if m.kind == "embedding")
-                raise ValueError(f"{name!r} is not an embedding model of the router; its embedding models are {known}")
+                message = f"{name!r} is not an embedding model of the router; its embedding models are {known}"
+                raise self._refuse(message)
         return self
 
     def _params(self) -> dict[str, Any]:

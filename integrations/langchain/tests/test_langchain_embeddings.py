@@ -132,3 +132,21 @@ def test_a_retriever_finds_documents_through_polyroute(embed_router: polyroute.R
 def test_chat_models_are_refused(embed_router: polyroute.Router) -> None:
     with pytest.raises(ValueError, match="not an embedding model"):
         PolyrouteEmbeddings(model="nope", router=embed_router)
+
+
+async def test_close_releases_only_a_router_built_from_a_config(
+    embed_router: polyroute.Router, embed_providers: tuple[SimulatedProvider, SimulatedProvider]
+) -> None:
+    given = PolyrouteEmbeddings(model="sim-embed", router=embed_router)
+    given.close()
+    await given.aclose()
+    assert len(given.embed_query("the caller's router stays usable")) == DIMS
+    alpha, _ = embed_providers
+    config = {
+        "providers": {"emb-alpha": {"base_url": alpha.base_url}},
+        "models": {"sim-embed": _embedding_model("emb-alpha")},
+    }
+    built = PolyrouteEmbeddings(model="sim-embed", config=config)
+    assert len(await built.aembed_query("hello")) == DIMS
+    built.close()
+    await built.aclose()
