@@ -5,7 +5,9 @@ reply into an :class:`~polyroute.embeddings.EmbeddingResponse` with the batch's 
 input order. Errors are decoded by the API's chat adapter (the error bodies are the same).
 Built-in: ``openai`` (``POST /embeddings``: OpenAI, Mistral, Together, Fireworks, DeepInfra,
 Voyage, vLLM, Ollama...) and ``gemini`` (``embedContent`` / ``batchEmbedContents``, imported
-when first used). Checking counts and dimensions is the caller's (it knows what was declared).
+when first used). Wrong types and implausible token counts are a
+:class:`~polyroute.errors.MalformedResponse`; checking counts, dimensions and values against the
+request is the caller's (``polyroute.embeddings._call.check``: it knows what was declared).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import orjson
 from polyroute._types import Usage
 from polyroute.adapters._jsonbody import body_text, json_object
 from polyroute.adapters._openai import OpenAIAdapter, error_from_object
+from polyroute.adapters._sanity import check_cost, token_count
 from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import MalformedResponse, ProviderError
 from polyroute.transports._base import HttpRequest
@@ -57,22 +60,29 @@ def is_vector(value: Any) -> TypeGuard[list[float]]:
         return False
     try:
         array("d", value)
-    except TypeError:
+    except (TypeError, OverflowError):  # not numbers; an integer beyond a double
         return False
     return True
 
 
 def _usage(raw: Any) -> Usage | None:
-    """OpenAI's ``{prompt_tokens, total_tokens}``; Voyage reports ``total_tokens`` only."""
-    if not isinstance(raw, Mapping):
+    """OpenAI's ``{prompt_tokens, total_tokens}``; Voyage reports ``total_tokens`` only. A count
+    that is there but not a plausible one (negative, fractional, a string, ``2**64``), or a
+    ``cost`` that is not a plausible number, is a :class:`~polyroute.errors.MalformedResponse`,
+    like in a chat reply; no count at all: ``None`` (the caller estimates it)."""
+    if raw is None:
         return None
-    prompt = raw.get("prompt_tokens")
-    total = raw.get("total_tokens")
-    if not isinstance(prompt, int) or isinstance(prompt, bool):
-        if not isinstance(total, int) or isinstance(total, bool):
-            return None
-        prompt = total
-    return Usage(prompt_tokens=prompt, completion_tokens=0, total_tokens=total if isinstance(total, int) else prompt)
+    if not isinstance(raw, Mapping):
+        raise MalformedResponse("usage is not an object", status=200)
+    cost = raw.get("cost")
+    if cost is not None:  # not used (embeddings are costed from prices), but one that cannot be real
+        check_cost(cost)
+    prompt, total = raw.get("prompt_tokens"), raw.get("total_tokens")
+    if prompt is None and total is None:
+        return None
+    p = token_count(prompt if prompt is not None else total, "prompt_tokens")
+    t = token_count(total, "total_tokens") if total is not None else p
+    return Usage(prompt_tokens=p, completion_tokens=0, total_tokens=t)
 
 
 class OpenAIEmbeddingCodec:

@@ -16,6 +16,7 @@ from polyroute._types import Usage
 from polyroute.adapters._embeddings import is_vector
 from polyroute.adapters._gemini import GeminiAdapter
 from polyroute.adapters._jsonbody import body_text, json_object
+from polyroute.adapters._sanity import token_count
 from polyroute.catalog._catalog import Endpoint, ProviderSpec
 from polyroute.errors import MalformedResponse, ProviderError
 from polyroute.transports._base import HttpRequest
@@ -91,8 +92,10 @@ class GeminiEmbeddingCodec:
             raise MalformedResponse("response has no embedding", status=200, body=body_text(body))
         usage = None
         meta = data.get("usageMetadata")
-        if isinstance(meta, Mapping) and isinstance(meta.get("promptTokenCount"), int):
-            tokens = meta["promptTokenCount"]
+        if meta is not None and not isinstance(meta, Mapping):
+            raise MalformedResponse("usageMetadata is not an object", status=200, body=body_text(body))
+        if meta is not None and meta.get("promptTokenCount") is not None:
+            tokens = token_count(meta["promptTokenCount"], "promptTokenCount")
             usage = Usage(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens)
         return EmbeddingResponse(
             data=[Embedding(index=i, embedding=v) for i, v in enumerate(vectors)],

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_TOKENS",
     "check_chunk",
     "check_completion",
+    "check_cost",
     "check_raw_usage",
     "check_usage",
     "decoding",
@@ -96,6 +97,12 @@ def _provider_cost(cost: Any) -> None:
         raise _bad(f"usage.cost is not a number: {str(cost)[:40]!r}") from None
     if not value.is_finite() or not 0 <= value <= MAX_COST_USD:
         raise _bad(f"usage.cost is not a plausible cost: {str(cost)[:40]!r}")
+
+
+def check_cost(cost: Any) -> None:
+    """A provider-reported cost (``usage.cost``) is a finite number from 0 to :data:`MAX_COST_USD`;
+    else :class:`MalformedResponse`."""
+    _provider_cost(cost)
 
 
 def check_usage(usage: Usage) -> None:

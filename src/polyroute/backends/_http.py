@@ -215,7 +215,8 @@ class HttpBackend:
         resp = self._transport().send(codec.build_request(self.provider, endpoint, request), timeouts)
         if resp.status >= 300:
             raise codec.parse_error(resp.status, resp.headers, resp.body)
-        return codec.parse_response(endpoint, request, resp.body)
+        with decoding("embeddings response"):
+            return codec.parse_response(endpoint, request, resp.body)
 
     async def aembed(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> EmbeddingResponse:
         """One embeddings attempt (one batch), async."""
@@ -223,7 +224,8 @@ class HttpBackend:
         resp = await self._atransport().send(codec.build_request(self.provider, endpoint, request), timeouts)
         if resp.status >= 300:
             raise codec.parse_error(resp.status, resp.headers, resp.body)
-        return codec.parse_response(endpoint, request, resp.body)
+        with decoding("embeddings response"):
+            return codec.parse_response(endpoint, request, resp.body)
 
     def close(self) -> None:
         if self._sync is not None:

@@ -4,8 +4,9 @@ Each batch is one routed call on the chat machinery: its own plan and
 :class:`~polyroute.execution._execution.Execution` (retries, fail-over, breakers, budgets,
 observers and the ledger) driven by the same engines, which see the provider backends through
 :class:`_Embedder` (``complete`` sends an embeddings request). Every batch of a call shares the
-call's request id. A batch's reply is checked here (one vector per input, of the declared size)
-so that a wrong one fails over like any malformed response.
+call's request id. A batch's reply is checked here, whichever backend made it (one vector of
+finite numbers per input, of the declared size; plausible token counts and cost), so that a wrong
+one fails over like any malformed response, never as a raw exception.
 
 Async calls send up to ``max_concurrency`` batches at once; sync calls send them one after the
 other (no threads hidden inside a sync call).
@@ -14,6 +15,7 @@ other (no threads hidden inside a sync call).
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +25,11 @@ from typing import TYPE_CHECKING, Any, cast
 from polyroute._params import EmbeddingParams
 from polyroute._request import Caller
 from polyroute._types import Attempt, Route, Usage
+from polyroute.adapters._embeddings import is_vector
+from polyroute.adapters._sanity import check_usage, decoding
 from polyroute.catalog._catalog import Catalog, Endpoint, ModelSpec, Timeouts
 from polyroute.embeddings._batching import Limits, limits_of, split, token_counter
-from polyroute.embeddings._types import Embedding, EmbeddingRequest, EmbeddingResponse, encode_base64
+from polyroute.embeddings._types import Embedding, EmbeddingRequest, EmbeddingResponse, decode_base64, encode_base64
 from polyroute.errors import InvalidRequest, MalformedResponse
 from polyroute.execution import _engine
 
@@ -191,26 +195,65 @@ def prepare(catalog: Catalog, model: Any, input: Any, options: Mapping[str, Any]
 # -- one batch ---------------------------------------------------------------------------------
 
 
+def _bad(message: str) -> MalformedResponse:
+    return MalformedResponse(message, status=200)
+
+
+def _vector(item: Any, i: int) -> list[float]:
+    """The floats of ``data[i]``; :class:`MalformedResponse` unless they are a non-empty vector of
+    finite numbers (base64 float32 from a backend given to the router is decoded)."""
+    if not isinstance(item, Embedding):
+        raise _bad(f"data[{i}] is a {type(item).__name__}, not an Embedding")
+    vector = item.embedding
+    if isinstance(vector, str):
+        try:
+            vector = item.embedding = decode_base64(vector)
+        except ValueError as exc:  # binascii.Error included
+            raise _bad(f"data[{i}].embedding is not base64 float32") from exc
+    elif not is_vector(vector):
+        raise _bad(f"data[{i}].embedding is not a vector of numbers")
+    if not vector:
+        raise _bad(f"data[{i}].embedding is empty")
+    if not math.isfinite(sum(vector)):  # one pass in C: NaN or an infinity anywhere (or absurd values)
+        raise _bad(f"data[{i}].embedding holds a value that is not a finite number")
+    return vector
+
+
 def check(resp: EmbeddingResponse, endpoint: Endpoint, request: EmbeddingRequest) -> EmbeddingResponse:
-    """``resp`` if it has one vector per input, each of the expected size (the size asked for, else
-    the endpoint's declared one, else the size of the first); ``MalformedResponse`` otherwise.
+    """``resp`` if it is a real reply to ``request``: one vector per input, each a non-empty vector
+    of finite numbers of the expected size (the size asked for, else the endpoint's declared one,
+    else the size of the first), and a usage with plausible token counts and cost (as for chat);
+    :class:`MalformedResponse` otherwise, whatever the backend returned, so the batch fails over.
     Missing usage is estimated (and marked so)."""
+    if not isinstance(resp, EmbeddingResponse):
+        raise _bad(f"the backend returned a {type(resp).__name__}, not an EmbeddingResponse")
+    data = resp.data
+    if not isinstance(data, list):
+        raise _bad("data is not a list")
     n = len(request.input)
-    if len(resp.data) != n:
-        raise MalformedResponse(f"{len(resp.data)} vectors for {n} inputs", status=200)
+    if len(data) != n:
+        raise _bad(f"{len(data)} vectors for {n} inputs")
     expected = request.dimensions
     if expected is None and endpoint.embedding is not None:
         expected = endpoint.embedding.dimensions
-    for item in resp.data:
-        size = len(item.embedding)
-        if expected is None:
-            expected = size
-        elif size != expected:
-            raise MalformedResponse(f"a {size}-dimensional vector where {expected} were expected", status=200)
-    if resp.usage is None:
-        count = token_counter((endpoint,), exact=True)
-        tokens = sum(count(t) for t in request.input)
-        resp.usage = Usage(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens, estimated=True)
+    with decoding("embeddings response"):
+        for i, item in enumerate(data):
+            size = len(_vector(item, i))
+            if expected is None:
+                expected = size
+            elif size != expected:
+                raise _bad(f"a {size}-dimensional vector where {expected} were expected")
+        if not isinstance(resp.model, str):
+            raise _bad("model is not text")
+        usage = resp.usage
+        if usage is None:
+            count = token_counter((endpoint,), exact=True)
+            tokens = sum(count(t) for t in request.input)
+            resp.usage = Usage(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens, estimated=True)
+        elif not isinstance(usage, Usage):
+            raise _bad(f"usage is a {type(usage).__name__}, not a Usage")
+        else:
+            check_usage(usage)
     return resp
 
 

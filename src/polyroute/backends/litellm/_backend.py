@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from polyroute._request import ChatRequest
 from polyroute._types import ChatCompletion, ChatCompletionChunk
+from polyroute.adapters._sanity import decoding
 from polyroute.backends.litellm._convert import chunk_from_litellm, completion_from_litellm
 from polyroute.backends.litellm._errors import map_litellm_error
 from polyroute.catalog._catalog import Endpoint, ProviderSpec, Timeouts
@@ -166,7 +167,8 @@ class LiteLLMBackend:
         litellm = self._litellm
         with self._mapped_errors():
             response = litellm.embedding(**self._embed_kwargs(endpoint, request, timeouts))
-        return embedding_from_litellm(response, endpoint.model)
+        with decoding("embeddings response"):
+            return embedding_from_litellm(response, endpoint.model)
 
     async def aembed(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> EmbeddingResponse:
         """One ``litellm.aembedding`` call (one batch)."""
@@ -175,7 +177,8 @@ class LiteLLMBackend:
         litellm = self._litellm
         with self._mapped_errors():
             response = await litellm.aembedding(**self._embed_kwargs(endpoint, request, timeouts))
-        return embedding_from_litellm(response, endpoint.model)
+        with decoding("embeddings response"):
+            return embedding_from_litellm(response, endpoint.model)
 
     def close(self) -> None:
         """Nothing to release: LiteLLM owns its clients."""
