@@ -213,15 +213,15 @@ class CircuitBreaker:
         self._open_until = max(self._open_until, now + seconds)  # never shorten
         self._reason = reason
 
+    def state_at(self, now: float) -> str:
+        """``"closed"``, ``"half_open"`` or ``"open"`` at ``now`` (:meth:`snapshot`'s ``state`` alone)."""
+        if self._open_until > now:
+            return "open"
+        return "half_open" if self._opens else "closed"
+
     def snapshot(self, now: float) -> BreakerState:
         """The breaker's state at ``now``."""
-        if self._open_until > now:
-            state = "open"
-        elif self._opens:
-            state = "half_open"
-        else:
-            state = "closed"
-        return BreakerState(state, self._failures, self._open_until, self._reason)
+        return BreakerState(self.state_at(now), self._failures, self._open_until, self._reason)
 
 
 class HealthState:

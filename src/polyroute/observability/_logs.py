@@ -15,7 +15,7 @@ formatter. Records never hold secrets, and never the prompt or the completion.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from polyroute._request import ChatRequest
 from polyroute._types import Attempt, Route
@@ -23,12 +23,16 @@ from polyroute.catalog._catalog import Endpoint
 from polyroute.errors import PolyrouteError
 from polyroute.observability._watch import (
     CallWatch,
+    Ended,
     Fields,
+    attempt_fields,
     attempt_outcome,
+    call_fields,
     end_fields,
     opening_fields,
     plan_reason,
     start_fields,
+    static_fields,
 )
 
 if TYPE_CHECKING:
@@ -75,37 +79,39 @@ class _LoggedCall(CallWatch):
         #: the last attempt that failed, until the call moves on
         self._failed: Fields | None = None
 
-    def opened(self, fields: Fields) -> Any:
+    def opened(self, model: str, endpoint: Endpoint) -> None:
         failed = self._failed
-        if failed is not None and fields.get("polyroute.attempt.outcome") != "skipped":
+        if failed is not None:
             self._failed = None
-            if failed["polyroute.endpoint"] != fields["polyroute.endpoint"] and FAILOVER.isEnabledFor(logging.INFO):
-                extra: Fields = {**self._call, **failed, "polyroute.failover.to": fields["polyroute.endpoint"]}
+            key = endpoint.key
+            if failed["polyroute.endpoint"] != key and FAILOVER.isEnabledFor(logging.INFO):
+                extra: Fields = {**failed, "polyroute.failover.to": key}
                 FAILOVER.info(
                     "polyroute failed over from %s (%s) to %s",
                     failed["polyroute.endpoint"],
                     failed.get("error.type"),
-                    fields["polyroute.endpoint"],
+                    key,
                     extra=extra,
                 )
-        return fields
 
-    def closed(self, handle: Any, fields: Fields, error: bool, end_ns: int) -> None:
-        out: Fields = {**self._call, **handle, **fields}
-        if error:
+    def closed(self, ended: Ended, breaker: str) -> None:
+        attempt = ended.attempt
+        static = static_fields(attempt.model, attempt.provider, attempt.endpoint_model, self.op)
+        out: Fields = {**self._call, **attempt_fields(static, ended, self.reason(ended), breaker)}
+        if ended.outcome == "error":
             self._failed = out
         if ATTEMPT.isEnabledFor(logging.DEBUG):
             ATTEMPT.debug(
                 "polyroute attempt %s at %s: %s",
-                out["polyroute.attempt.number"],
+                ended.number,
                 out["polyroute.endpoint"],
-                out.get("error.type") or out.get("polyroute.skip.reason") or out["polyroute.attempt.outcome"],
+                out.get("error.type") or out.get("polyroute.skip.reason") or ended.outcome,
                 extra=out,
             )
 
-    def ended(self, fields: Fields, error: PolyrouteError | None) -> None:
+    def ended(self, route: Route | None, error: PolyrouteError | None) -> None:
         if CALL.isEnabledFor(logging.DEBUG):
-            out: Fields = {**self._call, **fields}
+            out: Fields = {**self._call, **call_fields(route, error)}
             CALL.debug(
                 "polyroute call %s: %s", out["polyroute.request_id"], out.get("error.type") or "success", extra=out
             )
@@ -138,8 +144,8 @@ class _Failovers:
         reason = plan_reason(self._plan, attempt.model, attempt.provider, attempt.endpoint_model)
         if reason is not None:
             fields["polyroute.route.reason"] = reason
-        fields.update(end_fields(attempt, "error"))
-        fields["polyroute.breaker.state"] = self._health.breaker(key).snapshot(self._now()).state
+        end_fields(attempt, "error", fields)
+        fields["polyroute.breaker.state"] = self._health.breaker(key).state_at(self._now())
         fields["polyroute.request_id"] = self._request_id
         fields["polyroute.failover.to"] = endpoint.key
         FAILOVER.info("polyroute failed over from %s (%s) to %s", key, attempt.error, endpoint.key, extra=fields)

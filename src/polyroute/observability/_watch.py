@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from polyroute._request import ChatRequest
 from polyroute._types import Attempt, Route, Usage
@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallWatch",
+    "Ended",
     "Fields",
+    "attempt_fields",
     "attempt_outcome",
     "call_fields",
     "end_fields",
@@ -39,6 +41,7 @@ __all__ = [
     "output_messages",
     "plan_reason",
     "start_fields",
+    "static_fields",
     "usage_fields",
 ]
 
@@ -93,12 +96,13 @@ def start_fields(request: ChatRequest, request_id: str, plan: Plan) -> Fields:
         "polyroute.stream": request.stream,
     }
     if len(request.models) > 1:
-        out["polyroute.request.models"] = list(request.models)
+        out["polyroute.request.models"] = request.models
     params = request.params
-    for name, attr in _REQUEST_PARAMS:
-        value = params.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[attr] = value
+    if params:
+        for name, attr in _REQUEST_PARAMS:
+            value = params.get(name)
+            if value is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[attr] = value
     return out
 
 
@@ -107,7 +111,10 @@ def call_fields(route: Route | None, error: PolyrouteError | None) -> Fields:
     out: Fields = {}
     attempts: Sequence[Attempt] = route.attempts if route is not None else (error.attempts if error else ())
     out["polyroute.attempts"] = len(attempts)
-    out["polyroute.fallbacks"] = sum(1 for a in attempts if a.outcome == "error")
+    if len(attempts) == 1:
+        out["polyroute.fallbacks"] = 1 if attempts[0].outcome == "error" else 0
+    else:
+        out["polyroute.fallbacks"] = sum(1 for a in attempts if a.outcome == "error")
     if route is not None:
         out["polyroute.outcome"] = "success"
         out["gen_ai.provider.name"] = route.provider
@@ -119,7 +126,7 @@ def call_fields(route: Route | None, error: PolyrouteError | None) -> Fields:
         usage_fields(route.usage, out)
         served = attempts[-1] if attempts else None
         if served is not None and served.finish_reasons:
-            out["gen_ai.response.finish_reasons"] = list(served.finish_reasons)
+            out["gen_ai.response.finish_reasons"] = served.finish_reasons
     else:
         name = type(error).__name__
         out["polyroute.outcome"] = "cancelled" if name == "Cancelled" else "error"
@@ -130,21 +137,29 @@ def call_fields(route: Route | None, error: PolyrouteError | None) -> Fields:
     return out
 
 
-def opening_fields(model: str, provider: str, endpoint_model: str, number: int, op: str = "chat") -> Fields:
-    """An attempt's fields known when it is sent."""
+def static_fields(model: str, provider: str, endpoint_model: str, op: str = "chat") -> Fields:
+    """An attempt's fields that depend on its endpoint alone (the same for every attempt there)."""
     return {
         "gen_ai.operation.name": op,
         "gen_ai.provider.name": provider,
         "gen_ai.request.model": endpoint_model,
         "polyroute.model": model,
         "polyroute.endpoint": f"{provider}/{endpoint_model}",
-        "polyroute.attempt.number": number,
     }
 
 
-def end_fields(attempt: Attempt, outcome: str) -> Fields:
-    """A sent attempt's fields known when it ends (the breaker's state apart)."""
-    fields: Fields = {"polyroute.attempt.outcome": outcome}
+def opening_fields(model: str, provider: str, endpoint_model: str, number: int, op: str = "chat") -> Fields:
+    """An attempt's fields known when it is sent."""
+    fields = static_fields(model, provider, endpoint_model, op)
+    fields["polyroute.attempt.number"] = number
+    return fields
+
+
+def end_fields(attempt: Attempt, outcome: str, out: Fields | None = None) -> Fields:
+    """A sent attempt's fields known when it ends (the breaker's state apart), added to ``out``
+    (a new dict when ``None``)."""
+    fields: Fields = {} if out is None else out
+    fields["polyroute.attempt.outcome"] = outcome
     if attempt.retry:
         fields["polyroute.attempt.retry"] = attempt.retry
     if outcome == "error":
@@ -154,12 +169,46 @@ def end_fields(attempt: Attempt, outcome: str) -> Fields:
     elif outcome == "success":
         fields["gen_ai.response.model"] = attempt.endpoint_model
         if attempt.finish_reasons:
-            fields["gen_ai.response.finish_reasons"] = list(attempt.finish_reasons)
+            fields["gen_ai.response.finish_reasons"] = attempt.finish_reasons
     if attempt.ttft_s is not None:
         fields["polyroute.ttft_s"] = attempt.ttft_s
     usage_fields(attempt.usage, fields)
     if attempt.cost is not None:
         fields["polyroute.cost_usd"] = float(attempt.cost)
+    return fields
+
+
+class Ended(NamedTuple):
+    """An attempt that ended (or was skipped), as :class:`CallWatch` followed it."""
+
+    attempt: Attempt
+    #: as :func:`attempt_outcome` says
+    outcome: str
+    #: 1, 2, ... within the call
+    number: int
+    #: seconds since the previous attempt at the same endpoint ended (``None``: the first there)
+    delay: float | None
+    #: wall-clock nanoseconds at its start and its end (the same for a skipped attempt)
+    start_ns: int
+    end_ns: int
+
+
+def attempt_fields(static: Fields, ended: Ended, reason: str | None, breaker: str) -> Fields:
+    """Every field of an ended (or skipped) attempt: ``static`` (:func:`static_fields`, copied)
+    plus its number, why it was tried, how long it waited, how it ended and its breaker's state."""
+    fields = static.copy()
+    fields["polyroute.attempt.number"] = ended.number
+    outcome = ended.outcome
+    if outcome == "skipped":
+        fields["polyroute.attempt.outcome"] = "skipped"
+        fields["polyroute.skip.reason"] = ended.attempt.error
+    else:
+        if reason is not None:
+            fields["polyroute.route.reason"] = reason
+        if ended.delay is not None:
+            fields["polyroute.retry.delay_s"] = ended.delay
+        end_fields(ended.attempt, outcome, fields)
+    fields["polyroute.breaker.state"] = breaker
     return fields
 
 
@@ -173,93 +222,121 @@ def plan_reason(plan: Plan, model: str, provider: str, endpoint_model: str) -> s
 
 
 class CallWatch:
-    """One call's attempts, numbered and explained; subclasses say what to do with the fields."""
+    """One call's attempts, numbered and explained; subclasses say what to do with them.
 
-    __slots__ = ("_ended", "_health", "_now", "_number", "_open", "_pending", "_plan", "capture_content", "request")
+    The bookkeeping is all this does while the call runs (no fields are built): an attempt's
+    number, start time and retry delay when it is sent, its end time when it ends; at the next
+    hook (the execution has given its verdict by then) the endpoint's breaker state is read and
+    :meth:`closed` is told everything about the attempt at once.
+    """
+
+    __slots__ = (
+        "_ended",
+        "_health",
+        "_now",
+        "_number",
+        "_open",
+        "_pending",
+        "_plan",
+        "capture_content",
+        "op",
+        "request",
+    )
 
     def __init__(self, router: Router, request: ChatRequest, plan: Plan, *, capture_content: bool = False) -> None:
         self.request = request
         self.capture_content = capture_content
+        #: ``gen_ai.operation.name``
+        self.op = operation(request)
         self._plan = plan
         self._health = router.health
         self._now = router.clock.monotonic
         self._number = 0
         #: (provider, endpoint model) -> monotonic time its last attempt ended, for retry delays
-        self._ended: dict[tuple[str, str], float] = {}
-        #: (provider, endpoint model) -> handles of its attempts running now (two when hedged)
-        self._open: dict[tuple[str, str], list[Any]] = {}
-        #: ended attempts waiting for the breaker's verdict: (handle, endpoint key, fields, wall ns)
-        self._pending: list[tuple[Any, str, Fields, int]] = []
+        self._ended: dict[tuple[str, str], float] | None = None
+        #: attempts running now (two overlap when hedged): (provider, endpoint model, number,
+        #: retry delay, wall ns at the start)
+        self._open: list[tuple[str, str, int, float | None, int]] = []
+        #: ended attempts waiting for the breaker's verdict
+        self._pending: list[Ended] = []
 
     # -- what subclasses do --------------------------------------------------------------------
 
-    def opened(self, fields: Fields) -> Any:
-        """An attempt was sent (``fields`` known at its start); return a handle for :meth:`closed`."""
+    def opened(self, model: str, endpoint: Endpoint) -> None:
+        """An attempt is being sent to ``endpoint`` (before it is numbered); nothing by default."""
+
+    def closed(self, ended: Ended, breaker: str) -> None:
+        """An attempt ended (or was skipped); ``breaker`` is its endpoint's breaker state after it."""
         raise NotImplementedError
 
-    def closed(self, handle: Any, fields: Fields, error: bool, end_ns: int) -> None:
-        """The attempt of ``handle`` ended (``fields`` known at its end, breaker state included)."""
+    def ended(self, route: Route | None, error: PolyrouteError | None) -> None:
+        """The call ended (its attempts are closed)."""
         raise NotImplementedError
 
-    def ended(self, fields: Fields, error: PolyrouteError | None) -> None:
-        """The call ended."""
-        raise NotImplementedError
+    def reason(self, ended: Ended) -> str | None:
+        """Why the plan put a sent attempt's endpoint where it was (``None`` for a skipped one)."""
+        if ended.outcome == "skipped":
+            return None
+        attempt = ended.attempt
+        return plan_reason(self._plan, attempt.model, attempt.provider, attempt.endpoint_model)
 
     # -- observer hooks ------------------------------------------------------------------------
 
-    def _reason(self, model: str, endpoint: Endpoint) -> str | None:
-        return plan_reason(self._plan, model, endpoint.provider, endpoint.model)
-
-    def _start(self, model: str, provider: str, endpoint_model: str) -> Fields:
-        self._number += 1
-        return opening_fields(model, provider, endpoint_model, self._number, operation(self.request))
-
     def on_attempt_start(self, request: ChatRequest, request_id: str, model: str, endpoint: Endpoint) -> None:
-        """An attempt is being sent: open it."""
-        self._flush()
-        fields = self._start(model, endpoint.provider, endpoint.model)
-        reason = self._reason(model, endpoint)
-        if reason is not None:
-            fields["polyroute.route.reason"] = reason
-        last = self._ended.get((endpoint.provider, endpoint.model))
-        if last is not None:
-            fields["polyroute.retry.delay_s"] = max(self._now() - last, 0.0)
-        self._open.setdefault((endpoint.provider, endpoint.model), []).append(self.opened(fields))
+        """An attempt is being sent: number it, note when it started and how long it waited."""
+        if self._pending:
+            self._flush()
+        self.opened(model, endpoint)
+        self._number = number = self._number + 1
+        provider, endpoint_model = endpoint.provider, endpoint.model
+        delay = None
+        ended = self._ended
+        if ended is not None:
+            last = ended.get((provider, endpoint_model))
+            if last is not None:
+                delay = max(self._now() - last, 0.0)
+        self._open.append((provider, endpoint_model, number, delay, time.time_ns()))
 
     def on_attempt(self, request: ChatRequest, request_id: str, attempt: Attempt) -> None:
-        """An attempt ended (or was skipped): close it once its breaker has its verdict."""
-        self._flush()
-        key = (attempt.provider, attempt.endpoint_model)
+        """An attempt ended (or was skipped): closed once its breaker has its verdict."""
+        if self._pending:
+            self._flush()
         outcome = attempt_outcome(attempt)
+        end_ns = time.time_ns()
         if outcome == "skipped":
-            fields = self._start(attempt.model, attempt.provider, attempt.endpoint_model)
-            fields["polyroute.attempt.outcome"] = "skipped"
-            fields["polyroute.skip.reason"] = attempt.error
-            self._pending.append((self.opened(fields), fields["polyroute.endpoint"], {}, time.time_ns()))
+            self._number += 1
+            self._pending.append(Ended(attempt, outcome, self._number, None, end_ns, end_ns))
             return
-        handles = self._open.get(key)
-        if not handles:
+        provider, endpoint_model = attempt.provider, attempt.endpoint_model
+        running = self._open
+        for i, entry in enumerate(running):
+            if entry[0] == provider and entry[1] == endpoint_model:
+                del running[i]
+                break
+        else:
             return
-        handle = handles.pop(0)
-        self._ended[key] = self._now()
-        fields = end_fields(attempt, outcome)
-        self._pending.append((handle, f"{attempt.provider}/{attempt.endpoint_model}", fields, time.time_ns()))
+        _, _, number, delay, start_ns = entry
+        now = self._now()
+        if self._ended is None:
+            self._ended = {(provider, endpoint_model): now}
+        else:
+            self._ended[(provider, endpoint_model)] = now
+        self._pending.append(Ended(attempt, outcome, number, delay, start_ns, end_ns))
 
     def on_call(self, request: ChatRequest, route: Route | None, error: PolyrouteError | None) -> None:
-        """The call ended: close what is open, then the call."""
-        self._flush()
-        self.ended(call_fields(route, error), error)
+        """The call ended: close what ended, then the call."""
+        if self._pending:
+            self._flush()
+        self.ended(route, error)
 
     def _flush(self) -> None:
         """Close the attempts that ended, with their endpoints' breaker states as they are now."""
-        if not self._pending:
-            return
         pending, self._pending = self._pending, []
         now = self._now()
-        for handle, key, fields, end_ns in pending:
-            fields["polyroute.breaker.state"] = self._health.breaker(key).snapshot(now).state
-            failed = fields.get("polyroute.attempt.outcome") == "error"
-            self.closed(handle, fields, failed, end_ns)
+        breaker = self._health.breaker
+        for ended in pending:
+            attempt = ended.attempt
+            self.closed(ended, breaker(f"{attempt.provider}/{attempt.endpoint_model}").state_at(now))
 
 
 def _parts(message: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -20,8 +20,19 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from polyroute._request import ChatRequest
+from polyroute._types import Attempt, Route
 from polyroute.errors import PolyrouteError
-from polyroute.observability._watch import CallWatch, Fields, input_messages, output_messages, start_fields
+from polyroute.observability._watch import (
+    CallWatch,
+    Ended,
+    Fields,
+    attempt_fields,
+    call_fields,
+    input_messages,
+    output_messages,
+    start_fields,
+    static_fields,
+)
 
 if TYPE_CHECKING:
     from polyroute._router import Router
@@ -30,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["OpenTelemetryObserver"]
 
 _CLIENT = SpanKind.CLIENT
+#: endpoints whose attempt span names and fixed attributes are kept (a bound, should a process
+#: see endless reloads with new endpoints: then the cache starts again)
+_STATICS_MAX = 4096
 
 
 class OpenTelemetryObserver:
@@ -41,13 +55,15 @@ class OpenTelemetryObserver:
     shape): off by default, as prompts and replies may hold personal data.
     """
 
-    __slots__ = ("_tracer", "capture_content")
+    __slots__ = ("_statics", "_tracer", "capture_content")
 
     def __init__(self, *, tracer_provider: TracerProvider | None = None, capture_content: bool = False) -> None:
         from polyroute import __version__
 
         self._tracer = trace.get_tracer("polyroute", __version__, tracer_provider=tracer_provider)
         self.capture_content = capture_content
+        #: (operation, model, provider, endpoint model) -> an attempt span's name and fixed attributes
+        self._statics: dict[tuple[str, str, str, str], tuple[str, Fields]] = {}
 
     def on_call_start(self, router: Router, request: ChatRequest, request_id: str, plan: Plan) -> _TracedCall | None:
         """Open the call's span under the current one (nothing when tracing is not recording)."""
@@ -59,7 +75,7 @@ class OpenTelemetryObserver:
         if not span.is_recording():
             return None
         traced = _CapturingCall if self.capture_content else _TracedCall
-        return traced(self._tracer, span, router, request, plan, capture_content=self.capture_content)
+        return traced(self, span, router, request, plan, capture_content=self.capture_content)
 
     def on_attempt(self, request: ChatRequest, request_id: str, attempt: object) -> None:
         """Attempts are traced by the call's own observer."""
@@ -67,18 +83,34 @@ class OpenTelemetryObserver:
     def on_call(self, request: ChatRequest, route: object, error: PolyrouteError | None) -> None:
         """Calls are traced by the call's own observer."""
 
+    def _static(self, op: str, attempt: Attempt) -> tuple[str, Fields]:
+        """An attempt span's name and the attributes every attempt at its endpoint has."""
+        key = (op, attempt.model, attempt.provider, attempt.endpoint_model)
+        found = self._statics.get(key)
+        if found is None:
+            if len(self._statics) >= _STATICS_MAX:
+                self._statics.clear()
+            fields = static_fields(attempt.model, attempt.provider, attempt.endpoint_model, op)
+            found = self._statics[key] = (f"{op} {attempt.endpoint_model}", fields)
+        return found
+
     def __repr__(self) -> str:
         return f"OpenTelemetryObserver(capture_content={self.capture_content})"
 
 
 class _TracedCall(CallWatch):
-    """One call's span and its attempts' child spans."""
+    """One call's span, and a child span per attempt made when the attempt is closed.
 
-    __slots__ = ("_context", "_span", "_tracer")
+    An attempt span is started and ended in one go (its start and end times given, every
+    attribute passed when it starts), once its breaker has its verdict: nothing of the SDK runs
+    while the attempt does.
+    """
+
+    __slots__ = ("_context", "_observer", "_span")
 
     def __init__(
         self,
-        tracer: trace.Tracer,
+        observer: OpenTelemetryObserver,
         span: trace.Span,
         router: Router,
         request: ChatRequest,
@@ -87,24 +119,23 @@ class _TracedCall(CallWatch):
         capture_content: bool,
     ) -> None:
         super().__init__(router, request, plan, capture_content=capture_content)
-        self._tracer = tracer
+        self._observer = observer
         self._span = span
+        #: the context the call started in, with its span as the attempts' parent
         self._context = trace.set_span_in_context(span)
 
-    def opened(self, fields: Fields) -> Any:
-        name = f"{fields['gen_ai.operation.name']} {fields['gen_ai.request.model']}"
-        return self._tracer.start_span(name, context=self._context, kind=_CLIENT, attributes=fields)
+    def closed(self, ended: Ended, breaker: str) -> None:
+        attempt = ended.attempt
+        name, static = self._observer._static(self.op, attempt)
+        fields = attempt_fields(static, ended, self.reason(ended), breaker)
+        span = self._observer._tracer.start_span(name, self._context, _CLIENT, fields, start_time=ended.start_ns)
+        if ended.outcome == "error":
+            span.set_status(Status(StatusCode.ERROR, attempt.error))
+        span.end(end_time=ended.end_ns)
 
-    def closed(self, handle: Any, fields: Fields, error: bool, end_ns: int) -> None:
-        span: trace.Span = handle
-        span.set_attributes(fields)
-        if error:
-            span.set_status(Status(StatusCode.ERROR, fields.get("error.type")))
-        span.end(end_time=end_ns)
-
-    def ended(self, fields: Fields, error: PolyrouteError | None) -> None:
+    def ended(self, route: Route | None, error: PolyrouteError | None) -> None:
         span = self._span
-        span.set_attributes(fields)
+        span.set_attributes(call_fields(route, error))
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         span.end()

@@ -103,12 +103,13 @@ class _Metrics:
         )  # fmt: skip
         self._endpoints: dict[tuple[str, str, str], _Endpoint] = {}
 
-    def endpoint(self, model: str, provider: str, key: str) -> _Endpoint:
-        """The children of one (model, provider, endpoint), found once."""
-        found = self._endpoints.get((model, provider, key))
+    def endpoint(self, model: str, provider: str, endpoint_model: str) -> _Endpoint:
+        """The children of one model at one endpoint (``provider/endpoint_model``), found once."""
+        found = self._endpoints.get((model, provider, endpoint_model))
         if found is None:
             with _lock:
-                found = self._endpoints.setdefault((model, provider, key), _Endpoint(self, model, provider, key))
+                made = _Endpoint(self, model, provider, f"{provider}/{endpoint_model}" if provider else "")
+                found = self._endpoints.setdefault((model, provider, endpoint_model), made)
         return found
 
 
@@ -243,11 +244,10 @@ class _CallMetrics:
         self._started = self._now()
 
     def on_attempt_start(self, request: ChatRequest, request_id: str, model: str, endpoint: Endpoint) -> None:
-        self._m.endpoint(model, endpoint.provider, endpoint.key).in_flight.inc()
+        self._m.endpoint(model, endpoint.provider, endpoint.model).in_flight.inc()
 
     def on_attempt(self, request: ChatRequest, request_id: str, attempt: Attempt) -> None:
-        provider = attempt.provider
-        ep = self._m.endpoint(attempt.model, provider, f"{provider}/{attempt.endpoint_model}")
+        ep = self._m.endpoint(attempt.model, attempt.provider, attempt.endpoint_model)
         outcome = attempt_outcome(attempt)
         count, seconds = ep.attempt(outcome, (attempt.error or "") if outcome != "success" else "")
         count.inc()
@@ -285,14 +285,14 @@ class _CallMetrics:
         m = self._m
         if route is not None:
             attempts: Sequence[Attempt] = route.attempts
-            ep = m.endpoint(route.model, route.provider, f"{route.provider}/{route.endpoint_model}")
+            ep = m.endpoint(route.model, route.provider, route.endpoint_model)
             count, seconds = ep.call("success", "")
             seconds.observe(route.latency_s)
         else:
             attempts = error.attempts if error is not None else ()
             last = attempts[-1] if attempts else None
             if last is not None:
-                ep = m.endpoint(last.model, last.provider, f"{last.provider}/{last.endpoint_model}")
+                ep = m.endpoint(last.model, last.provider, last.endpoint_model)
             else:
                 ep = m.endpoint(request.models[0], "", "")
             name = type(error).__name__
@@ -305,15 +305,15 @@ class _CallMetrics:
             if only.cost:
                 ep.cost.inc(float(only.cost))
             if only.outcome != "success" or ep.breaker_state != "closed":
-                ep.set_breaker(self._health.breaker(ep.labels[2]).snapshot(self._now()).state)
+                ep.set_breaker(self._health.breaker(ep.labels[2]).state_at(self._now()))
             return
         costs: dict[_Endpoint, Decimal] = {}
         now = self._now()
         for a in attempts:
-            at = m.endpoint(a.model, a.provider, f"{a.provider}/{a.endpoint_model}")
+            at = m.endpoint(a.model, a.provider, a.endpoint_model)
             if a.cost and a.outcome != "skipped":
                 costs[at] = costs.get(at, Decimal(0)) + a.cost
-            at.set_breaker(self._health.breaker(at.labels[2]).snapshot(now).state)
+            at.set_breaker(self._health.breaker(at.labels[2]).state_at(now))
         for at, cost in costs.items():
             if cost:
                 at.cost.inc(float(cost))
