@@ -30,7 +30,7 @@ from llama_index.core.types import BaseOutputParser, PydanticProgramMode
 from llama_index.llms.polyroute._messages import to_wire_messages
 from llama_index.llms.polyroute._metadata import candidate_endpoints, routed_metadata
 from llama_index.llms.polyroute._responses import ChatStreamAssembler, chat_response, completion_response
-from polyroute import Endpoint, Router
+from polyroute import Endpoint, Router, RouterHolder
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -41,7 +41,7 @@ __all__ = ["Polyroute"]
 _TOOL_CHOICE_WORDS = frozenset({"none", "auto", "required"})
 
 
-class Polyroute(FunctionCallingLLM):
+class Polyroute(RouterHolder, FunctionCallingLLM):
     """A LlamaIndex LLM whose every call is routed by polyroute.
 
     Each call picks a provider for ``model`` from polyroute's catalog, fails over to the next
@@ -177,18 +177,6 @@ class Polyroute(FunctionCallingLLM):
 
     def _candidates(self) -> list[Endpoint]:
         return candidate_endpoints(self._router, self.model, models=self.models, provider=self.provider)
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Close the router's sync connection pools, if this LLM built the router."""
-        if self._owns_router:
-            self._router.close()
-
-    async def aclose(self) -> None:
-        """Close the router's connection pools, if this LLM built the router."""
-        if self._owns_router:
-            await self._router.aclose()
 
     # -- request building --------------------------------------------------------------------
 

@@ -9,12 +9,12 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CallbackManager
 
-from polyroute import Router
+from polyroute import Router, RouterHolder
 
 __all__ = ["PolyrouteEmbedding"]
 
 
-class PolyrouteEmbedding(BaseEmbedding):
+class PolyrouteEmbedding(RouterHolder, BaseEmbedding):
     """LlamaIndex embeddings whose every call is routed by polyroute.
 
     ``model`` is an embedding model of the polyroute config (``kind: embedding``). Each call
@@ -130,13 +130,3 @@ class PolyrouteEmbedding(BaseEmbedding):
             return []
         resp = await self._router.aembedding(input=texts, max_concurrency=self.max_concurrency, **self._params())
         return resp.vectors
-
-    def close(self) -> None:
-        """Close the router if this model built it (``config=``)."""
-        if self._owns_router:
-            self._router.close()
-
-    async def aclose(self) -> None:
-        """Close the router if this model built it (``config=``), async pools included."""
-        if self._owns_router:
-            await self._router.aclose()
