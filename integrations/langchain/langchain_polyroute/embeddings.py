@@ -7,6 +7,7 @@ from typing import Any, Self
 from langchain_core.embeddings import Embeddings
 from pydantic import ConfigDict, Field, model_validator
 
+import polyroute
 from langchain_polyroute._routed import Routed
 
 __all__ = ["PolyrouteEmbeddings"]
@@ -80,20 +81,7 @@ class PolyrouteEmbeddings(Routed, Embeddings):
         return self
 
     def _params(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "dimensions": self.dimensions,
-            "models": self.models,
-            "compatible_vectors": self.compatible_vectors,
-            "provider": self.provider,
-            "timeout": self.timeout,
-            "user": self.user,
-            "caller_key": self.caller_key,
-            "project": self.project,
-            "tags": self.caller_tags,
-            "metadata": self.caller_metadata,
-            "extra_body": self.extra_body,
-        }
+        return {"model": self.model, **{option: getattr(self, field) for option, field in _OPTION_FIELDS.items()}}
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, in order."""
@@ -115,3 +103,13 @@ class PolyrouteEmbeddings(Routed, Embeddings):
     async def aembed_query(self, text: str) -> list[float]:
         """The vector of one query text (async)."""
         return (await self._router.aembedding(input=text, **self._params())).vectors[0]
+
+
+#: polyroute's embedding options (:class:`polyroute.EmbeddingParams`) this model has a field for,
+#: and the field: their own name, but for polyroute's ``tags`` and ``metadata``
+_OPTION_FIELDS = {
+    option: field
+    for option in polyroute.EmbeddingParams.__annotations__
+    if (field := {"tags": "caller_tags", "metadata": "caller_metadata"}.get(option, option))
+    in PolyrouteEmbeddings.model_fields
+}

@@ -9,7 +9,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CallbackManager
 
-from polyroute import Router, RouterHolder
+from polyroute import EmbeddingParams, Router, RouterHolder
 
 __all__ = ["PolyrouteEmbedding"]
 
@@ -93,20 +93,7 @@ class PolyrouteEmbedding(RouterHolder, BaseEmbedding):
         return self._router
 
     def _params(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "dimensions": self.dimensions,
-            "models": self.models,
-            "compatible_vectors": self.compatible_vectors,
-            "provider": self.provider,
-            "timeout": self.timeout,
-            "user": self.user,
-            "caller_key": self.caller_key,
-            "project": self.project,
-            "tags": self.tags,
-            "metadata": self.caller_metadata,
-            "extra_body": self.extra_body,
-        }
+        return {"model": self.model, **{option: getattr(self, field) for option, field in _OPTION_FIELDS.items()}}
 
     def _get_query_embedding(self, query: str) -> Embedding:
         return self._router.embedding(input=query, **self._params()).vectors[0]
@@ -130,3 +117,12 @@ class PolyrouteEmbedding(RouterHolder, BaseEmbedding):
             return []
         resp = await self._router.aembedding(input=texts, max_concurrency=self.max_concurrency, **self._params())
         return resp.vectors
+
+
+#: polyroute's embedding options (:class:`polyroute.EmbeddingParams`) this model has a field for,
+#: and the field: their own name, but ``caller_metadata`` for polyroute's ``metadata``
+_OPTION_FIELDS = {
+    option: field
+    for option in EmbeddingParams.__annotations__
+    if (field := "caller_metadata" if option == "metadata" else option) in PolyrouteEmbedding.model_fields
+}
