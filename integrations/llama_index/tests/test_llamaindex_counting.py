@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -126,58 +127,56 @@ TOOL_CALLS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _assert_counted_once(
-    kind: str, recorder: Recorder, tokens: TokenCountingHandler, providers: dict[str, SimulatedProvider]
-) -> None:
-    start, end = (
-        (LLMChatStartEvent, LLMChatEndEvent) if kind == "chat" else (LLMCompletionStartEvent, LLMCompletionEndEvent)
-    )
-    other = (LLMCompletionStartEvent, LLMCompletionEndEvent) if kind == "chat" else (LLMChatStartEvent, LLMChatEndEvent)
-    assert (recorder.count(start), recorder.count(end)) == (1, 1)
-    assert (recorder.count(other[0]), recorder.count(other[1])) == (0, 0)
-    assert [(c.prompt_token_count, c.completion_token_count) for c in tokens.llm_token_counts] == [(11, 7)]
-    assert sum(len(p.requests) for p in providers.values()) == 2  # alpha's failure, then beta
+@dataclass
+class Counting:
+    """One call through an LLM that fails on alpha and is answered by beta, and what it must count."""
+
+    alpha: SimulatedProvider
+    beta: SimulatedProvider
+    providers: dict[str, SimulatedProvider]
+    recorder: Recorder
+    tokens: TokenCountingHandler
+
+    def llm(self, router: Router, method: str) -> Polyroute:
+        """An LLM over ``router`` whose next call fails on alpha, then beta answers as ``method`` needs."""
+        self.alpha.enqueue(ErrorReply(503))  # a failed attempt is part of the same call
+        _scripted(self.beta, *TOOL_CALLS.get(method, ()))
+        return Polyroute(model="chat-model", router=router, callback_manager=CallbackManager([self.tokens]))
+
+    def assert_counted_once(self, kind: str) -> None:
+        """One ``kind`` event (chat or completion) and none of the other, one token count, two requests."""
+        chat, completion = (LLMChatStartEvent, LLMChatEndEvent), (LLMCompletionStartEvent, LLMCompletionEndEvent)
+        (start, end), other = (chat, completion) if kind == "chat" else (completion, chat)
+        assert (self.recorder.count(start), self.recorder.count(end)) == (1, 1)
+        assert (self.recorder.count(other[0]), self.recorder.count(other[1])) == (0, 0)
+        assert [(c.prompt_token_count, c.completion_token_count) for c in self.tokens.llm_token_counts] == [(11, 7)]
+        assert sum(len(p.requests) for p in self.providers.values()) == 2  # alpha's failure, then beta
 
 
-@pytest.mark.parametrize("method", list(SYNC))
-def test_sync_entry_points_count_once(
-    method: str,
-    router: Router,
+@pytest.fixture
+def counting(
     alpha: SimulatedProvider,
     beta: SimulatedProvider,
     providers: dict[str, SimulatedProvider],
     recorder: Recorder,
     tokens: TokenCountingHandler,
-) -> None:
-    alpha.enqueue(ErrorReply(503))  # a failed attempt is part of the same call
-    _scripted(beta, *TOOL_CALLS.get(method, ()))
-    llm = Polyroute(model="chat-model", router=router, callback_manager=CallbackManager([tokens]))
+) -> Counting:
+    return Counting(alpha, beta, providers, recorder, tokens)
+
+
+@pytest.mark.parametrize("method", list(SYNC))
+def test_sync_entry_points_count_once(method: str, router: Router, counting: Counting) -> None:
     kind, call = SYNC[method]
-
-    call(llm)
-
-    _assert_counted_once(kind, recorder, tokens, providers)
+    call(counting.llm(router, method))
+    counting.assert_counted_once(kind)
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("method", list(ASYNC))
-async def test_async_entry_points_count_once(
-    method: str,
-    arouter: Router,
-    alpha: SimulatedProvider,
-    beta: SimulatedProvider,
-    providers: dict[str, SimulatedProvider],
-    recorder: Recorder,
-    tokens: TokenCountingHandler,
-) -> None:
-    alpha.enqueue(ErrorReply(503))
-    _scripted(beta, *TOOL_CALLS.get(method, ()))
-    llm = Polyroute(model="chat-model", router=arouter, callback_manager=CallbackManager([tokens]))
+async def test_async_entry_points_count_once(method: str, arouter: Router, counting: Counting) -> None:
     kind, call = ASYNC[method]
-
-    await _adrain(await call(llm))
-
-    _assert_counted_once(kind, recorder, tokens, providers)
+    await _adrain(await call(counting.llm(arouter, method)))
+    counting.assert_counted_once(kind)
 
 
 def test_a_failed_call_is_one_event_ending_in_its_error(
