@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import secrets
 import subprocess
@@ -249,3 +250,44 @@ def test_the_holds_of_a_process_that_died_mid_call_expire(
     clock.advance(HOLD)  # nobody renews a dead process's holds: they expire hold_seconds later
     assert router.completion(model="m", messages=USER, user="u", max_tokens=10).route is not None
     assert balance(router) == (D("0.01"), 0)
+
+
+def test_a_background_thread_renews_the_holds_of_calls_in_flight(tmp_path: Path) -> None:
+    """Without any other reservation from this process (which renews first), the holds of a call
+    in flight are still renewed, so that other processes, which purge expired holds, never free
+    them: by a thread, every third of ``hold_seconds`` (real time; here 0.1 s)."""
+    from polyroute.budgets import BudgetGuard, BudgetRule, SQLiteBudgetStore
+
+    renewed = threading.Event()
+    clock = FakeClock()
+    after = [math.inf]  # a renewal to wait for: one made after the clock moved
+
+    class Recording(SQLiteBudgetStore):
+        def renew(self, holds: Any, *, expires_at: float) -> None:
+            super().renew(holds, expires_at=expires_at)
+            if holds and expires_at > after[0]:
+                renewed.set()
+
+    rule = BudgetRule(scope="user", match="*", limit_usd=D(LIMIT), period="total")
+    guard = BudgetGuard(
+        [rule], Recording(tmp_path / "b.db"), clock=clock, costs=polyroute.CostSettings(hold_seconds=0.3)
+    )
+    answer = Blocking(1)
+    cfg = config({})
+    del cfg["budgets"]
+    router = polyroute.Router.from_config(cfg, clock=clock, budgets=guard, backends={"alpha": FunctionBackend(answer)})
+    done = threading.Thread(target=lambda: router.completion(model="m", messages=USER, user="u", max_tokens=10))
+    try:
+        done.start()
+        answer.wait_arrivals()
+        clock.advance(100)  # fake time: the hold's lease is long gone unless renewed
+        after[0] = clock.time()
+        assert renewed.wait(10), "the holds of a call in flight were never renewed"
+        other = SQLiteBudgetStore(tmp_path / "b.db")  # another process: purges what has expired
+        assert other.balance(f"{rule.id}|u|total", now=clock.time()) == (0, D("0.01"))
+        other.close()
+    finally:
+        answer.go.set()
+        done.join(30)
+        router.close()
+    assert guard.spent(rule, "u") == (D("0.01"), 0)
