@@ -1,6 +1,6 @@
-"""What ``ChatPolyroute`` and ``PolyrouteEmbeddings`` share: the polyroute model they call and the
+"""What ``ChatPolyroute`` and ``PolyrouteEmbeddings`` share: the polyroute model they call, the
 router they route through, given (``router=``) or built from a config (``config=``, default
-``$POLYROUTE_CONFIG``) and then theirs to close."""
+``$POLYROUTE_CONFIG``) and then theirs to close, and the routing and caller options."""
 
 from __future__ import annotations
 
@@ -27,6 +27,22 @@ class Routed(polyroute.RouterHolder, BaseModel):
         default_factory=from_env("POLYROUTE_CONFIG", default=None), repr=False
     )
     """A polyroute config to build a router from: a YAML path or a dict. Defaults to ``$POLYROUTE_CONFIG``."""
+    models: list[str] | None = None
+    """Fallback models, tried in order after ``model`` (embedding models: with ``compatible_vectors``)."""
+    provider: dict[str, Any] | None = None
+    """Provider preferences for routing."""
+    timeout: float | None = None
+    """Deadline in seconds, failovers included: of a chat call, of each batch of embeddings."""
+    user: str | None = None
+    """The end user, sent upstream as OpenAI's ``user`` and recorded for budgets."""
+    caller_key: str | None = None
+    """The caller's key, for budgets and the ledger."""
+    project: str | None = None
+    """The caller's project, for budgets and the ledger."""
+    caller_tags: list[str] | None = None
+    """Tags recorded with the call in polyroute's ledger (polyroute's ``tags``)."""
+    caller_metadata: dict[str, Any] | None = None
+    """Metadata recorded with the call in polyroute's ledger (polyroute's ``metadata``)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 

@@ -118,24 +118,8 @@ class ChatPolyroute(Routed, BaseChatModel):
         ``request_id``, ``attempts`` (every try, failed ones included), ``fallbacks`` and ``cost``.
     """
 
-    models: list[str] | None = None
-    """Fallback models, tried in order after ``model``."""
-    provider: dict[str, Any] | None = None
-    """Provider preferences for routing."""
     session_id: str | None = None
     """Sticky-routing session id."""
-    timeout: float | None = None
-    """Overall deadline of a call, in seconds, failovers included."""
-    caller_key: str | None = None
-    """The caller's key, for budgets and the ledger."""
-    project: str | None = None
-    """The caller's project, for budgets and the ledger."""
-    caller_tags: list[str] | None = None
-    """Tags recorded with the call in polyroute's ledger (polyroute's ``tags``)."""
-    caller_metadata: dict[str, Any] | None = None
-    """Metadata recorded with the call in polyroute's ledger (polyroute's ``metadata``)."""
-    user: str | None = None
-    """The end user, sent upstream as OpenAI's ``user`` and recorded for budgets."""
 
     temperature: float | None = None
     """Sampling temperature."""

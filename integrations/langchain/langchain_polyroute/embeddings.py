@@ -44,24 +44,8 @@ class PolyrouteEmbeddings(Routed, Embeddings):
 
     dimensions: int | None = None
     """Vector size to ask for (models that can shorten their vectors)."""
-    models: list[str] | None = None
-    """Fallback embedding models (needs ``compatible_vectors``)."""
     compatible_vectors: bool = False
     """Say that the fallback models' vectors are interchangeable with ``model``'s."""
-    provider: dict[str, Any] | None = None
-    """Provider preferences for routing."""
-    timeout: float | None = None
-    """Deadline of one batch, in seconds, failovers included."""
-    user: str | None = None
-    """The end user, sent upstream as OpenAI's ``user`` and recorded for budgets."""
-    caller_key: str | None = None
-    """The caller's key, for budgets and the ledger."""
-    project: str | None = None
-    """The caller's project, for budgets and the ledger."""
-    caller_tags: list[str] | None = None
-    """Tags recorded with the call in polyroute's ledger."""
-    caller_metadata: dict[str, Any] | None = None
-    """Metadata recorded with the call in polyroute's ledger."""
     extra_body: dict[str, Any] | None = None
     """Provider-specific fields added to the request body."""
     max_concurrency: int = Field(default=4, ge=1)
