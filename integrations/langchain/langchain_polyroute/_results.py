@@ -11,9 +11,9 @@ provider's completion ``id`` (and ``system_fingerprint`` when sent).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage, AIMessageChunk, InvalidToolCall, ToolCall, ToolCallChunk
@@ -39,24 +39,29 @@ def usage_metadata(usage: Usage) -> UsageMetadata:
         output_tokens=usage.completion_tokens,
         total_tokens=usage.total_tokens,
     )
-    prompt = usage.prompt_tokens_details or {}
-    inputs = InputTokenDetails()
-    if isinstance(prompt.get("audio_tokens"), int):
-        inputs["audio"] = prompt["audio_tokens"]
-    if "cached_tokens" in prompt:
-        inputs["cache_read"] = usage.cached_tokens
-    if "cache_write_tokens" in prompt or "cache_creation_tokens" in prompt:
-        inputs["cache_creation"] = usage.cache_write_tokens
+    inputs = _token_details(
+        usage.prompt_tokens_details,
+        cache_read=(usage.cached_tokens, ("cached_tokens",)),
+        cache_creation=(usage.cache_write_tokens, ("cache_write_tokens", "cache_creation_tokens")),
+    )
     if inputs:
-        out["input_token_details"] = inputs
-    completion = usage.completion_tokens_details or {}
-    outputs = OutputTokenDetails()
-    if isinstance(completion.get("audio_tokens"), int):
-        outputs["audio"] = completion["audio_tokens"]
-    if "reasoning_tokens" in completion:
-        outputs["reasoning"] = usage.reasoning_tokens
+        out["input_token_details"] = cast(InputTokenDetails, inputs)
+    outputs = _token_details(usage.completion_tokens_details, reasoning=(usage.reasoning_tokens, ("reasoning_tokens",)))
     if outputs:
-        out["output_token_details"] = outputs
+        out["output_token_details"] = cast(OutputTokenDetails, outputs)
+    return out
+
+
+def _token_details(reported: Mapping[str, Any] | None, **counts: tuple[int, tuple[str, ...]]) -> dict[str, int]:
+    """LangChain's token details: the audio tokens of the provider's ``*_tokens_details``, then each
+    of ``counts`` (``name=(tokens, fields)``) whose fields the provider reported."""
+    reported = reported or {}
+    out: dict[str, int] = {}
+    if isinstance(reported.get("audio_tokens"), int):
+        out["audio"] = reported["audio_tokens"]
+    for name, (tokens, fields) in counts.items():
+        if any(field in reported for field in fields):
+            out[name] = tokens
     return out
 
 
