@@ -16,7 +16,7 @@ from typing import Any  # noqa: E402
 import litellm  # noqa: E402
 import pytest  # noqa: E402
 
-from polyroute.testing import ProviderSimulator, SimulatedProvider  # noqa: E402
+from polyroute.testing import ProviderSimulator, Reply, SimulatedProvider  # noqa: E402
 
 litellm.disable_hf_tokenizer_download = True  # token counting must never reach for the network
 
@@ -67,6 +67,18 @@ def make_config(
         "models": model_specs,
         "router": {"retry": {"base_delay": 0, "max_retries": 0}, "provider": {"sort": "ordered"}},  # configured order
     }
+
+
+@pytest.fixture
+def answering(sim: ProviderSimulator) -> Callable[[str, str], SimulatedProvider]:
+    """``answering(name, text)``: a provider added to the simulator whose every reply is ``text``."""
+
+    def add(name: str, text: str) -> SimulatedProvider:
+        provider = sim.add_provider(name)
+        provider.set_default(Reply(text=text))
+        return provider
+
+    return add
 
 
 @pytest.fixture

@@ -12,16 +12,13 @@ import pytest
 import yaml
 
 import polyroute
-from polyroute.testing import ProviderSimulator, Reply
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture
-def groq(sim: ProviderSimulator) -> Any:
-    provider = sim.add_provider("groq")
-    provider.set_default(Reply(text="hello from groq"))
-    return provider
+def groq(answering: Callable[[str, str], Any]) -> Any:
+    return answering("groq", "hello from groq")
 
 
 @pytest.fixture

@@ -21,10 +21,8 @@ def primary(sim: ProviderSimulator) -> Any:
 
 
 @pytest.fixture
-def secondary(sim: ProviderSimulator) -> Any:
-    provider = sim.add_provider("secondary")
-    provider.set_default(Reply(text="from the fallback group"))
-    return provider
+def secondary(answering: Callable[[str, str], Any]) -> Any:
+    return answering("secondary", "from the fallback group")
 
 
 @pytest.fixture
