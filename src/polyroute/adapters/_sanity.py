@@ -165,7 +165,7 @@ def _text(value: Any, where: str) -> None:
         raise _bad(f"{where} is a {type(value).__name__}, not text")
 
 
-def check_completion(resp: ChatCompletion, raw_usage: Any = None) -> ChatCompletion:
+def check_completion(resp: ChatCompletion) -> ChatCompletion:
     """``resp`` if every field has its type and the usage is plausible; else :class:`MalformedResponse`."""
     choices = resp.choices
     if not isinstance(choices, list) or not choices:
@@ -180,14 +180,12 @@ def check_completion(resp: ChatCompletion, raw_usage: Any = None) -> ChatComplet
             _text(message.role, "message.role")
         if message.tool_calls is not None:
             _tool_calls(message.tool_calls, "message")
-    if raw_usage is not None:
-        check_raw_usage(raw_usage)
     if resp.usage is not None:
         check_usage(resp.usage)
     return resp
 
 
-def check_chunk(chunk: ChatCompletionChunk, raw_usage: Any = None) -> ChatCompletionChunk:
+def check_chunk(chunk: ChatCompletionChunk) -> ChatCompletionChunk:
     """``chunk`` if every field has its type and any usage is plausible; else :class:`MalformedResponse`."""
     for choice in chunk.choices:
         delta = choice.delta
@@ -200,8 +198,6 @@ def check_chunk(chunk: ChatCompletionChunk, raw_usage: Any = None) -> ChatComple
             raise _bad("finish_reason is not text")
         if delta.tool_calls is not None:
             _tool_calls(delta.tool_calls, "delta")
-    if raw_usage is not None:
-        check_raw_usage(raw_usage)
     if chunk.usage is not None:
         check_usage(chunk.usage)
     return chunk
