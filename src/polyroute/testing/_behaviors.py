@@ -185,7 +185,18 @@ class ErrorReply:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Disconnect:
+class _CutShort:
+    """A response that stops after ``after_chunks`` content chunks of ``reply``."""
+
+    after_chunks: int = 0
+    reply: Reply | None = None
+
+    def __post_init__(self) -> None:
+        _check_count(type(self).__name__, "after_chunks", self.after_chunks)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Disconnect(_CutShort):
     """Drop the connection abruptly (no terminating chunk, no clean HTTP end).
 
     Stream: status, headers and the role chunk, then ``after_chunks`` content chunks, then the
@@ -195,15 +206,9 @@ class Disconnect:
     ``after_chunks`` are the content-bearing ones: reasoning, text and tool-call deltas.
     """
 
-    after_chunks: int = 0
-    reply: Reply | None = None
-
-    def __post_init__(self) -> None:
-        _check_count("Disconnect", "after_chunks", self.after_chunks)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Truncate:
+class Truncate(_CutShort):
     """End the response cleanly at the HTTP level but incomplete at the wire level.
 
     Stream: role chunk and ``after_chunks`` content chunks, then a proper end of the HTTP body,
@@ -213,10 +218,6 @@ class Truncate:
     """
 
     after_chunks: int = 1
-    reply: Reply | None = None
-
-    def __post_init__(self) -> None:
-        _check_count("Truncate", "after_chunks", self.after_chunks)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
