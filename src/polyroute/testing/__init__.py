@@ -32,22 +32,8 @@ gets each attempt (a :class:`ProviderCall`) and returns the answer, raises a
 
 from __future__ import annotations
 
-from polyroute.testing._behaviors import (
-    Behavior,
-    Continue,
-    Disconnect,
-    EmbeddingReply,
-    ErrorReply,
-    FunctionBehavior,
-    Hang,
-    MalformedJSON,
-    RejectContinuation,
-    Reply,
-    Stall,
-    StreamErrorReply,
-    ToolCallSpec,
-    Truncate,
-)
+from polyroute.testing import _behaviors
+from polyroute.testing._behaviors import *  # noqa: F403  (every behaviour: _behaviors.__all__)
 from polyroute.testing._clock import FakeClock
 from polyroute.testing._embeddings import embedding_vector
 from polyroute.testing._function import FunctionBackend, ProviderCall
@@ -56,26 +42,13 @@ from polyroute.testing._recorded import Headers, RecordedRequest
 from polyroute.testing._server import ProviderSimulator
 
 __all__ = [
-    "Behavior",
-    "Continue",
-    "Disconnect",
-    "EmbeddingReply",
-    "ErrorReply",
     "FakeClock",
     "FunctionBackend",
-    "FunctionBehavior",
-    "Hang",
     "Headers",
-    "MalformedJSON",
     "ProviderCall",
     "ProviderSimulator",
     "RecordedRequest",
-    "RejectContinuation",
-    "Reply",
     "SimulatedProvider",
-    "Stall",
-    "StreamErrorReply",
-    "ToolCallSpec",
-    "Truncate",
     "embedding_vector",
 ]
+__all__ += _behaviors.__all__
