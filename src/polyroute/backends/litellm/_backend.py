@@ -117,41 +117,35 @@ class LiteLLMBackend:
 
     def stream(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> Iterator[ChatCompletionChunk]:
         litellm = self._litellm
-        finished = False
+        ending = _Ending()
         source: Any = None
         try:
             with self._mapped_errors():
                 source = litellm.completion(**self._kwargs(endpoint, request, timeouts))
                 for raw in source:
-                    chunk = chunk_from_litellm(raw)
-                    finished = finished or chunk.finish_reason is not None
-                    yield chunk
+                    yield ending.chunk(raw)
         finally:
             close = getattr(source, "close", None)
             if callable(close):
                 close()
-        if not finished:
-            raise IncompleteStream("LiteLLM's stream ended without a finish reason", status=200)
+        ending.check()
 
     async def astream(
         self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts
     ) -> AsyncIterator[ChatCompletionChunk]:
         litellm = self._litellm
-        finished = False
+        ending = _Ending()
         source: Any = None
         try:
             with self._mapped_errors():
                 source = await litellm.acompletion(**self._kwargs(endpoint, request, timeouts))
                 async for raw in source:
-                    chunk = chunk_from_litellm(raw)
-                    finished = finished or chunk.finish_reason is not None
-                    yield chunk
+                    yield ending.chunk(raw)
         finally:
             aclose = getattr(source, "aclose", None)
             if callable(aclose):
                 await aclose()
-        if not finished:
-            raise IncompleteStream("LiteLLM's stream ended without a finish reason", status=200)
+        ending.check()
 
     def _embed_kwargs(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> dict[str, Any]:
         kwargs = self._base_kwargs(endpoint, request.params, timeouts)
@@ -188,3 +182,23 @@ class LiteLLMBackend:
 
     def __repr__(self) -> str:
         return f"LiteLLMBackend(provider={self.provider.name!r})"
+
+
+class _Ending:
+    """Converts the chunks of one LiteLLM stream, noting whether one gave a finish reason: a
+    stream that ends without one is incomplete."""
+
+    __slots__ = ("finished",)
+
+    def __init__(self) -> None:
+        self.finished = False
+
+    def chunk(self, raw: Any) -> ChatCompletionChunk:
+        chunk = chunk_from_litellm(raw)
+        if chunk.finish_reason is not None:
+            self.finished = True
+        return chunk
+
+    def check(self) -> None:
+        if not self.finished:
+            raise IncompleteStream("LiteLLM's stream ended without a finish reason", status=200)
