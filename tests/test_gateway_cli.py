@@ -168,3 +168,37 @@ def test_serve_with_two_workers_shares_the_port(tmp_path: Path, sim: ProviderSim
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("metrics", [True, False])
+def test_serve_counts_calls_into_metrics_unless_told_not_to(
+    tmp_path: Path, sim: ProviderSimulator, metrics: bool
+) -> None:
+    from polyroute.gateway import GatewayThread
+    from polyroute.gateway._serve import ServeOptions, build_app
+
+    model = f"metered-{metrics}"  # the default registry is the process's: a model of its own
+    a = sim.ensure_provider("a")
+    cfg = {
+        "providers": {"a": {"base_url": a.base_url}},
+        "models": {model: {"endpoints": [{"provider": "a", "model": "a-1", "pricing": dict(PRICES)}]}},
+        "ledger": {"url": str(tmp_path / "usage.db")},
+    }
+    path = tmp_path / "polyroute.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    app, _, keys, _ = build_app(ServeOptions(config=path, metrics=metrics))
+    key, _ = keys.create("t")
+    with GatewayThread(app) as gw:  # type: ignore[arg-type]
+        for _ in range(2):
+            r = httpx.post(gw.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                           json={"model": model, "messages": [{"role": "user", "content": "x"}]})  # fmt: skip
+            assert r.status_code == 200
+        from prometheus_client.parser import text_string_to_metric_families
+
+        calls = [
+            s.value
+            for family in text_string_to_metric_families(httpx.get(gw.url + "/metrics").text)
+            for s in family.samples
+            if s.name == "polyroute_calls_total" and s.labels.get("model") == model
+        ]
+    assert calls == ([2.0] if metrics else [])

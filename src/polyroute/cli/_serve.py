@@ -29,6 +29,9 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options
         bool, typer.Option("--no-keys", help="Serve calls without a gateway key (loopback only).")
     ] = False,
     login: Annotated[bool, typer.Option(help="Print a one-time admin login link for the dashboard.")] = True,
+    metrics: Annotated[
+        bool, typer.Option(help="Count calls into Prometheus metrics for /metrics (with the prometheus extra).")
+    ] = True,
 ) -> None:
     """Serve the router over HTTP: OpenAI's Chat Completions and OpenRouter's API (keys, credit, models).
 
@@ -50,7 +53,7 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options
     )
     options = ServeOptions(
         config=config_path(config), host=host, port=port, workers=workers, settings=settings,
-        secret=secrets.token_bytes(32),
+        secret=secrets.token_bytes(32), metrics=metrics,
     )  # fmt: skip
 
     def ready(bound: int) -> None:

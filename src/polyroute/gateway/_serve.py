@@ -45,6 +45,8 @@ class ServeOptions:
     settings: GatewaySettings = field(default_factory=GatewaySettings)
     secret: bytes = b""
     uvloop: bool = True
+    #: Prometheus metrics for ``/metrics`` when the prometheus extra is installed
+    metrics: bool = True
 
 
 def _metrics_observers(catalog: Catalog) -> list[CallObserver]:
@@ -59,7 +61,7 @@ def _metrics_observers(catalog: Catalog) -> list[CallObserver]:
     return [PrometheusObserver()]
 
 
-def _router(config: Path | None) -> Router:
+def _router(config: Path | None, *, metrics: bool = True) -> Router:
     """The router for ``config`` (else from the environment), with a ledger: the configuration's,
     else the default SQLite file (a gateway needs one for keys, credit and ``/generation``), and
     Prometheus metrics when the extra is installed."""
@@ -74,7 +76,7 @@ def _router(config: Path | None) -> Router:
         raise ConfigError("no models: pass a configuration with models (or provider keys in the environment)")
     ledger = open_ledger(LedgerSettings()) if catalog.settings.ledger is None else None
     try:
-        return Router(catalog, ledger=ledger, observers=_metrics_observers(catalog))
+        return Router(catalog, ledger=ledger, observers=_metrics_observers(catalog) if metrics else ())
     except BaseException:
         if ledger is not None:
             ledger.close()
@@ -83,7 +85,7 @@ def _router(config: Path | None) -> Router:
 
 def build_app(options: ServeOptions) -> tuple[object, Router, KeyStore, AdminAuth]:
     """The application one worker serves, with its router, keys and admin check."""
-    router = _router(options.config)
+    router = _router(options.config, metrics=options.metrics)
     settings = router.catalog.settings.ledger
     keys = KeyStore.open(settings)
     admin = AdminAuth(options.settings.admin_key, secret=options.secret or None)
@@ -136,7 +138,7 @@ def run(options: ServeOptions, ready: Callable[[int], None] | None = None) -> No
     if options.workers <= 1:
         _run_loop(options, ready, False)
         return
-    metrics_dir = _multiprocess_metrics()
+    metrics_dir = _multiprocess_metrics() if options.metrics else None
     try:
         _supervise(options)
     finally:
