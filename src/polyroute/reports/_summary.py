@@ -53,6 +53,40 @@ GROUPINGS: Mapping[str, Callable[[LedgerRow], tuple[str, ...]]] = {
 
 
 @dataclass(slots=True)
+class AttemptCounts:
+    """Attempts counted from ledger rows: those sent (``attempts``, ``failed`` among them) and
+    ``skipped`` (nothing sent), their tokens, cost and fee, and those whose cost is unknown."""
+
+    attempts: int = 0
+    skipped: int = 0
+    failed: int = 0
+    unpriced: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: Decimal = _ZERO
+    fee: Decimal = _ZERO
+
+
+def count_attempt(counts: AttemptCounts | UsageTotals, row: LedgerRow) -> bool:
+    """Count ``row`` in ``counts``' attempt, token and money fields; ``False`` for a skipped attempt."""
+    if row.outcome == "skipped":
+        counts.skipped += 1
+        return False
+    counts.attempts += 1
+    if row.outcome != "success":
+        counts.failed += 1
+    counts.prompt_tokens += row.prompt_tokens
+    counts.completion_tokens += row.completion_tokens
+    if row.cost is None:
+        counts.unpriced += 1
+    else:
+        counts.cost += row.cost
+    if row.fee is not None:
+        counts.fee += row.fee
+    return True
+
+
+@dataclass(slots=True)
 class UsageTotals:
     """Totals for one group. ``requests`` counts distinct calls; ``attempts`` those sent."""
 
@@ -81,23 +115,10 @@ class UsageTotals:
         """Count ``row`` in these totals."""
         self._ids.add(row.request_id)
         self.requests = len(self._ids)
-        if row.outcome == "skipped":
-            self.skipped += 1
-            return
-        self.attempts += 1
-        if row.outcome != "success":
-            self.failed += 1
-        self.prompt_tokens += row.prompt_tokens
-        self.completion_tokens += row.completion_tokens
-        self.cached_tokens += row.cached_tokens
-        self.cache_write_tokens += row.cache_write_tokens
-        self.reasoning_tokens += row.reasoning_tokens
-        if row.cost is None:
-            self.unpriced += 1
-        else:
-            self.cost += row.cost
-        if row.fee is not None:
-            self.fee += row.fee
+        if count_attempt(self, row):
+            self.cached_tokens += row.cached_tokens
+            self.cache_write_tokens += row.cache_write_tokens
+            self.reasoning_tokens += row.reasoning_tokens
 
     def as_dict(self, by: Sequence[str]) -> dict[str, Any]:
         """A flat record: the group's values under their grouping names, then the totals."""

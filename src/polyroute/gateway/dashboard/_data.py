@@ -14,6 +14,7 @@ from typing import Any
 
 from polyroute.health._stats import EndpointStats, Percentiles, WindowStats
 from polyroute.ledger import LedgerRow
+from polyroute.reports._summary import AttemptCounts, count_attempt
 
 __all__ = [
     "SPEND_GROUPINGS",
@@ -66,18 +67,10 @@ def window_start(now: float, days: int) -> float:
     return (today - timedelta(days=days - 1)).timestamp()
 
 
-@dataclass(slots=True)
-class Cell:
+class Cell(AttemptCounts):
     """The attempts of one day for one (provider, model, key, user): counts, tokens and money."""
 
-    attempts: int = 0
-    skipped: int = 0
-    failed: int = 0
-    unpriced: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: Decimal = _ZERO
-    fee: Decimal = _ZERO
+    __slots__ = ()
 
 
 #: (day number from the window's start, provider, model, caller key fingerprint, user)
@@ -115,22 +108,8 @@ def aggregate_rows(rows: Iterable[LedgerRow], *, since: float, recent: int = 30)
         cell = cells.get(key)
         if cell is None:
             cell = cells[key] = Cell()
-        if r.outcome == "skipped":
-            cell.skipped += 1
-            continue
-        if r.outcome == "success":
+        if count_attempt(cell, r) and r.outcome == "success":
             succeeded.add(r.request_id)
-        else:
-            cell.failed += 1
-        cell.attempts += 1
-        cell.prompt_tokens += r.prompt_tokens
-        cell.completion_tokens += r.completion_tokens
-        if r.cost is None:
-            cell.unpriced += 1
-        else:
-            cell.cost += r.cost
-        if r.fee is not None:
-            cell.fee += r.fee
     agg.requests = len(calls)
     agg.succeeded = len(succeeded)
     agg.model_requests = {m: len(ids) for m, ids in by_model.items()}
