@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from polyroute._secret import remember_url
 from polyroute.ledger._codec import row_from_record, row_params
-from polyroute.ledger._queued import QueuedLedger, row_filter, time_range
+from polyroute.ledger._queued import Item, QueuedLedger, as_row, row_filter, time_range
 from polyroute.ledger._row import LedgerRow
 from polyroute.ledger._schema import apply_migrations, insert_sql, rows_sql
 from polyroute.ledger._url import redact_url
@@ -88,10 +88,10 @@ class PostgresLedger(QueuedLedger["psycopg.Connection[Any]"]):
             return connect_postgres(self._url, self.schema)
         return current
 
-    def _insert(self, conn: psycopg.Connection[Any], rows: list[LedgerRow]) -> None:
+    def _insert(self, conn: psycopg.Connection[Any], items: list[Item]) -> None:
         try:
             with conn.transaction(), conn.cursor() as cur:
-                cur.executemany(_INSERT, [row_params(r, native=True) for r in rows])
+                cur.executemany(_INSERT, [row_params(as_row(i), native=True) for i in items])
         except Exception:
             self._close_connection()  # reconnect on the next attempt
             raise

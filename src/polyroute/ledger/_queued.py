@@ -15,7 +15,7 @@ from polyroute._types import Attempt
 from polyroute.ledger._row import LedgerRow, row_for_attempt
 from polyroute.ledger._writer import BackgroundWriter
 
-__all__ = ["QueuedLedger", "row_filter", "time_range"]
+__all__ = ["Item", "QueuedLedger", "as_row", "row_filter", "time_range"]
 
 
 class _Connection(Protocol):
@@ -23,7 +23,14 @@ class _Connection(Protocol):
 
 
 C = TypeVar("C", bound=_Connection)
-_Item = LedgerRow | tuple[str, Attempt, Caller]
+#: what the queue holds: a row, or an attempt to make one of
+Item = LedgerRow | tuple[str, Attempt, Caller]
+_Item = Item
+
+
+def as_row(item: _Item) -> LedgerRow:
+    """The row of a queued item: a row, or an attempt whose row is built now (on the writer thread)."""
+    return item if isinstance(item, LedgerRow) else row_for_attempt(*item)
 
 
 def time_range(since: float | None, until: float | None) -> tuple[float, float]:
@@ -57,14 +64,14 @@ class QueuedLedger(Generic[C]):
         """The writer's connection: ``current`` if still usable, else a new one."""
         raise NotImplementedError
 
-    def _insert(self, conn: C, rows: list[LedgerRow]) -> None:
-        """Insert ``rows`` in one committed transaction (or none of them, and raise)."""
+    def _insert(self, conn: C, items: list[_Item]) -> None:
+        """Insert the rows of ``items`` (:func:`as_row` makes each) in one committed transaction
+        (or none of them, and raise)."""
         raise NotImplementedError
 
     def _write(self, items: list[_Item]) -> None:
-        rows = [i if isinstance(i, LedgerRow) else row_for_attempt(*i) for i in items]
         self._conn = self._connect(self._conn)
-        self._insert(self._conn, rows)
+        self._insert(self._conn, items)
 
     def _close_connection(self) -> None:
         if self._conn is not None:

@@ -16,25 +16,27 @@ from pathlib import Path
 from typing import Literal
 
 from polyroute.ledger._codec import row_from_record, row_params
-from polyroute.ledger._queued import QueuedLedger, row_filter, time_range
+from polyroute.ledger._queued import Item, QueuedLedger, as_row, row_filter, time_range
 from polyroute.ledger._row import LedgerRow
 from polyroute.ledger._schema import apply_migrations, insert_sql, rows_sql
 
 __all__ = ["SQLiteLedger", "connect", "migrate", "prepare_sqlite", "write_transaction"]
 
 _ROWS = rows_sql("?")
-#: rows per ``INSERT`` statement: a batch is written in as few statements as these sizes allow
-#: (each statement is one step, during which the writer releases the GIL once, not once per row)
-_CHUNKS = (32, 16, 8, 4, 2, 1)
+#: rows per ``INSERT`` statement. Each statement is one step, during which the writer thread
+#: releases the GIL; its rows are built just before it, so the writer never holds the GIL (and
+#: keeps the event loop waiting) for more than a few rows' worth of Python.
+_CHUNKS = (8, 4, 2, 1)
 _INSERTS = {n: insert_sql("?", rows=n) for n in _CHUNKS}
 
 
-def _insert_rows(conn: sqlite3.Connection, params: list[tuple[object, ...]]) -> None:
-    """Insert ``params`` (one tuple per row) with multi-row ``INSERT`` statements."""
+def _insert_rows(conn: sqlite3.Connection, items: list[Item]) -> None:
+    """Insert the rows of ``items`` with multi-row ``INSERT`` statements of a few rows each."""
     at = 0
     for size in _CHUNKS:
-        while len(params) - at >= size:
-            conn.execute(_INSERTS[size], [v for row in params[at : at + size] for v in row])
+        while len(items) - at >= size:
+            params = [v for item in items[at : at + size] for v in row_params(as_row(item), native=False)]
+            conn.execute(_INSERTS[size], params)
             at += size
 
 
@@ -101,9 +103,9 @@ class SQLiteLedger(QueuedLedger[sqlite3.Connection]):
     def _connect(self, current: sqlite3.Connection | None) -> sqlite3.Connection:
         return current if current is not None else connect(self.path, durability=self.durability)
 
-    def _insert(self, conn: sqlite3.Connection, rows: list[LedgerRow]) -> None:
+    def _insert(self, conn: sqlite3.Connection, items: list[Item]) -> None:
         with write_transaction(conn):
-            _insert_rows(conn, [row_params(r, native=False) for r in rows])
+            _insert_rows(conn, items)
 
     #: the SQL placeholder of :meth:`connect_reader`'s connections
     paramstyle = "?"
