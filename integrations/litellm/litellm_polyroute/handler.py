@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,8 +49,13 @@ class _Call:
     model: str
     provider: str
 
-    def error(self, exc: PolyrouteError) -> Exception:
-        return to_litellm_error(exc, model=self.model, llm_provider=self.provider)
+    @contextmanager
+    def mapped_errors(self) -> Iterator[None]:
+        """polyroute's errors raised in the block become LiteLLM's exception types."""
+        try:
+            yield
+        except PolyrouteError as exc:
+            raise to_litellm_error(exc, model=self.model, llm_provider=self.provider) from exc
 
 
 class PolyrouteLLM(CustomLLM):
@@ -146,10 +152,8 @@ class PolyrouteLLM(CustomLLM):
     ) -> ModelResponse:
         """One routed chat completion (sync)."""
         call = self._call(model, optional_params, timeout, litellm_params)
-        try:
+        with call.mapped_errors():
             completion = call.router.completion(model, messages, **call.params)
-        except PolyrouteError as exc:
-            raise call.error(exc) from exc
         return fill_model_response(model_response, completion)
 
     @override
@@ -174,10 +178,8 @@ class PolyrouteLLM(CustomLLM):
     ) -> ModelResponse:
         """One routed chat completion (async, on the running event loop)."""
         call = self._call(model, optional_params, timeout, litellm_params)
-        try:
+        with call.mapped_errors():
             completion = await call.router.acompletion(model, messages, **call.params)
-        except PolyrouteError as exc:
-            raise call.error(exc) from exc
         return fill_model_response(model_response, completion)
 
     @override
@@ -196,10 +198,8 @@ class PolyrouteLLM(CustomLLM):
     ) -> EmbeddingResponse:
         """One routed embeddings call (sync): ``model`` is a polyroute embedding model."""
         call = self._call(model, {}, None, litellm_params)
-        try:
+        with call.mapped_errors():
             resp = call.router.embedding(model, input, **embedding_params(optional_params, _seconds(timeout)))
-        except PolyrouteError as exc:
-            raise call.error(exc) from exc
         return fill_embedding_response(model_response, resp)
 
     @override
@@ -218,10 +218,8 @@ class PolyrouteLLM(CustomLLM):
     ) -> EmbeddingResponse:
         """One routed embeddings call (async, batches sent concurrently)."""
         call = self._call(model, {}, None, litellm_params)
-        try:
+        with call.mapped_errors():
             resp = await call.router.aembedding(model, input, **embedding_params(optional_params, _seconds(timeout)))
-        except PolyrouteError as exc:
-            raise call.error(exc) from exc
         return fill_embedding_response(model_response, resp)
 
     @override
@@ -251,13 +249,10 @@ class PolyrouteLLM(CustomLLM):
         """
         call = self._call(model, optional_params, timeout, litellm_params)
         translator = ChunkTranslator()
-        try:
-            with call.router.completion(model, messages, stream=True, **call.params) as stream:
-                for chunk in stream:
-                    yield from translator.feed(chunk)
-                route = stream.route
-        except PolyrouteError as exc:
-            raise call.error(exc) from exc
+        with call.mapped_errors(), call.router.completion(model, messages, stream=True, **call.params) as stream:
+            for chunk in stream:
+                yield from translator.feed(chunk)
+            route = stream.route
         yield translator.finish(route)
 
     @override
@@ -283,15 +278,13 @@ class PolyrouteLLM(CustomLLM):
         """The async twin of :meth:`streaming`, native on the running event loop."""
         call = self._call(model, optional_params, timeout, litellm_params)
         translator = ChunkTranslator()
-        try:
+        with call.mapped_errors():
             stream = await call.router.acompletion(model, messages, stream=True, **call.params)
             async with stream:
                 async for chunk in stream:
                     for out in translator.feed(chunk):
                         yield out
                 route = stream.route
-        except PolyrouteError as exc:
-            raise call.error(exc) from exc
         yield translator.finish(route)
 
 
