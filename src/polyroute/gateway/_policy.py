@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from polyroute._request import ChatRequest
 from polyroute.accounting._settings import key_fingerprint
-from polyroute.budgets import BudgetGuard, CallBudget
+from polyroute.budgets import BudgetGuard, BudgetRule, CallBudget
 from polyroute.budgets._guard import window
 from polyroute.budgets._store import Charge
 from polyroute.gateway._errors import GatewayError
@@ -116,22 +116,37 @@ class KeyBudgetGuard(BudgetGuard):
     """A :class:`~polyroute.budgets.BudgetGuard` that also charges each gateway key's credit limit
     (the key is the call's ``caller_key``: its id ``hash``)."""
 
-    __slots__ = ("keys",)
+    __slots__ = ("_limits", "keys")
 
     def __init__(self, base: BudgetGuard, keys: KeyStore) -> None:
         super().__init__(base.rules, base.store, clock=base.clock, costs=base.costs, estimator=base.estimator)
         self.keys = keys
+        #: key hash -> (the record they were made from, its rule, its counter's prefix)
+        self._limits: dict[str, tuple[KeyRecord, BudgetRule, str]] = {}
+
+    def _limit(self, record: KeyRecord) -> tuple[BudgetRule, str] | None:
+        """``record``'s budget rule and counter prefix, made once per version of the record."""
+        found = self._limits.get(record.hash)
+        if found is not None and found[0] is record:
+            return found[1], found[2]
+        rule = record.budget_rule
+        if rule is None:
+            self._limits.pop(record.hash, None)
+            return None
+        prefix = f"{rule.id}|{key_fingerprint(record.hash)}|"
+        self._limits[record.hash] = (record, rule, prefix)
+        return rule, prefix
 
     def start(self, request: ChatRequest) -> CallBudget | None:
         budget = super().start(request)
         key = request.caller.key
         record = self.keys.get(key) if key is not None else None
-        rule = record.budget_rule if record is not None else None
-        if rule is None or record is None:
+        limit = self._limit(record) if record is not None else None
+        if limit is None or record is None:
             return budget
-        fingerprint = key_fingerprint(record.hash)
+        rule, prefix = limit
         period = window(rule.period, self.clock.time())
-        counter = f"{rule.id}|{fingerprint}|{period}"
+        counter = prefix + period
         label = f"key {record.label} ({rule.period} {period}, ${rule.limit_usd})"
         charges = (*budget.charges, Charge(counter, rule.limit_usd)) if budget else (Charge(counter, rule.limit_usd),)
         labels = {**budget.labels, counter: label} if budget else {counter: label}
