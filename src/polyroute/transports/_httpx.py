@@ -85,10 +85,17 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self.at if at is None else at
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _left(self._at(), timeout, httpcore.ReadTimeout))
+        at: float | None = getattr(_sending, "at", None) or self.at  # inline: per read, on every call
+        if at is None:
+            return self._inner.read(max_bytes, timeout)
+        return self._inner.read(max_bytes, _left(at, timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _left(self._at(), timeout, httpcore.WriteTimeout))
+        at: float | None = getattr(_sending, "at", None) or self.at
+        if at is None:
+            self._inner.write(buffer, timeout)
+        else:
+            self._inner.write(buffer, _left(at, timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
         self._inner.close()
