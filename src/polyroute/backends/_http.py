@@ -6,7 +6,9 @@ HTTP). Backends that are not HTTP (the LiteLLM bridge) implement the same two me
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from polyroute._request import ChatRequest
@@ -95,6 +97,19 @@ class HttpBackend:
             self._sync = self._make_sync(self.provider)
         return self._sync
 
+    def _transport_for(self, timeouts: Timeouts) -> tuple[Transport, Timeouts]:
+        """The sync transport, and ``timeouts`` with the time spent building it on first use
+        (importing httpx, making a client) taken off the call's deadline: the transport holds the
+        deadline from when it sends, so that time would otherwise run past it."""
+        transport = self._sync
+        if transport is not None:
+            return transport, timeouts
+        started = time.monotonic()
+        transport = self._transport()
+        if timeouts.deadline is not None:
+            timeouts = replace(timeouts, deadline=max(timeouts.deadline - (time.monotonic() - started), 0.0))
+        return transport, timeouts
+
     def _atransport(self) -> AsyncTransport:
         if self._async is None:
             self._async = self._make_async(self.provider)
@@ -128,7 +143,8 @@ class HttpBackend:
         return check_completion(resp)
 
     def complete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
-        resp = self._transport().send(self._build(endpoint, request), timeouts)
+        transport, timeouts = self._transport_for(timeouts)
+        resp = transport.send(self._build(endpoint, request), timeouts)
         return self._parse(endpoint, resp.status, resp.headers, resp.body)
 
     async def acomplete(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> ChatCompletion:
@@ -137,7 +153,8 @@ class HttpBackend:
 
     def stream(self, endpoint: Endpoint, request: ChatRequest, timeouts: Timeouts) -> Iterator[ChatCompletionChunk]:
         adapter = self.adapter
-        resp = self._transport().stream(self._build(endpoint, request), timeouts)
+        transport, timeouts = self._transport_for(timeouts)
+        resp = transport.stream(self._build(endpoint, request), timeouts)
         try:
             if resp.status >= 300:
                 with decoding("error body"):
@@ -212,7 +229,8 @@ class HttpBackend:
     def embed(self, endpoint: Endpoint, request: EmbeddingRequest, timeouts: Timeouts) -> EmbeddingResponse:
         """One embeddings attempt (one batch). Raises :class:`~polyroute.errors.ProviderError`."""
         codec = self._embedding_codec()
-        resp = self._transport().send(codec.build_request(self.provider, endpoint, request), timeouts)
+        transport, timeouts = self._transport_for(timeouts)
+        resp = transport.send(codec.build_request(self.provider, endpoint, request), timeouts)
         if resp.status >= 300:
             raise codec.parse_error(resp.status, resp.headers, resp.body)
         with decoding("embeddings response"):
