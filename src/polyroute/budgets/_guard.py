@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import secrets
 import threading
 import weakref
@@ -239,6 +240,7 @@ class BudgetGuard:
             self._live[hold_id] = charges
             self._due = min(self._due, now + self.costs.hold_seconds / 2)
             if self._thread is None and not self._stop.is_set():
+                _RENEWING.add(self)
                 self._thread = threading.Thread(
                     target=_renew_forever,
                     args=(weakref.ref(self), self._stop, max(self.costs.hold_seconds / 3, _MIN_RENEW_INTERVAL)),
@@ -331,6 +333,24 @@ class BudgetGuard:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
         self.store.close()
+
+
+#: guards whose renewing thread was started (a forked child starts its own)
+_RENEWING: weakref.WeakSet[BudgetGuard] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    """In a child process: its parent's calls and renewing threads are not its own."""
+    for guard in list(_RENEWING):
+        guard._lock = threading.Lock()
+        guard._live.clear()
+        guard._due = math.inf
+        guard._thread = None
+    _RENEWING.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _renew_forever(ref: weakref.ref[BudgetGuard], stop: threading.Event, interval: float) -> None:
