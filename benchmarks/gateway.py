@@ -1,12 +1,14 @@
 """The gateway benchmark: ``polyroute serve`` beside the real LiteLLM proxy, on the same upstream.
 
-    python -m benchmarks.gateway            # about 4 minutes on 2 cores
+    python -m benchmarks.gateway            # about 5 minutes on 2 cores
     python -m benchmarks.gateway --quick    # about 1.5 minutes
     python -m benchmarks.gateway --no-litellm
+    python -m benchmarks.gateway --no-limit  # without the run whose key has a credit limit
 
 Three HTTP hops are compared, each measured by the same aiohttp client: the upstream called
 directly (the loopback benchmark server, ``_server.py``), ``polyroute serve`` (one worker, a
-gateway key, its SQLite ledger on) in front of it, and the LiteLLM proxy (one worker, no
+gateway key, its SQLite ledger on; then again with a key that has a credit limit) in front of it,
+and the LiteLLM proxy (one worker, no
 database, an ``openai/`` deployment) in front of it. On 2 cores the gateway under test is pinned
 alone to core 1; the client and the upstream share core 0. Figures: added latency at
 concurrency 1 (p50 and p99 of the gateway minus those of the direct call, per round), throughput
@@ -175,8 +177,9 @@ def _process(command: list[str], env: dict[str, str], log: Path, ready_url: str,
 
 
 @contextlib.contextmanager
-def polyroute_gateway(upstream: str, workdir: Path) -> Iterator[tuple[str, str, int]]:
-    """``polyroute serve`` on a free port: (base URL, key, pid)."""
+def polyroute_gateway(upstream: str, workdir: Path, limit: str | None = None) -> Iterator[tuple[str, str, int]]:
+    """``polyroute serve`` on a free port: (base URL, key, pid); the key has a credit limit of
+    ``limit`` USD when given (each call then reserves and settles it in the ledger's database)."""
     cfg = {
         "providers": {"alpha": {"api": "openai", "base_url": upstream}},
         "models": {
@@ -193,7 +196,11 @@ def polyroute_gateway(upstream: str, workdir: Path) -> Iterator[tuple[str, str, 
     env = {**os.environ, "POLYROUTE_DATA_DIR": str(workdir)}
     polyroute = [sys.executable, "-m", "polyroute"]
     key = subprocess.run(
-        [*polyroute, "keys", "create", "bench", "-c", str(path)], capture_output=True, text=True, env=env, check=True
+        [*polyroute, "keys", "create", "bench", "-c", str(path), *(["--limit", limit] if limit else [])],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     ).stdout.strip()
     port = _free_port()
     command = [*polyroute, "serve", "-c", str(path), "--port", str(port), "--no-login"]
@@ -354,10 +361,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         upstream = server.base_url("alpha")
         res["targets"]["direct"] = _measure("direct", upstream, "sk-bench", None, s)
         with tempfile.TemporaryDirectory(prefix="polyroute-gw-bench-") as tmp:
-            with polyroute_gateway(upstream, Path(tmp)) as (base, key, pid):
+            plain, limited = Path(tmp) / "plain", Path(tmp) / "limited"
+            plain.mkdir()
+            limited.mkdir()
+            with polyroute_gateway(upstream, plain) as (base, key, pid):
                 _say(f"polyroute serve ready (pid {pid}, RSS {_rss_mb(pid)[0]:.1f} MB)")
                 res["targets"]["polyroute"] = _measure("polyroute", base, key, pid, s)
                 res["targets"]["direct-again"] = _measure("direct (again)", upstream, "sk-bench", None, s)
+            if not args.no_limit:
+                with polyroute_gateway(upstream, limited, limit="1000000") as (base, key, pid):
+                    _say(f"polyroute serve, key with a credit limit, ready (pid {pid})")
+                    res["targets"]["polyroute-limit"] = _measure("polyroute (credit limit)", base, key, pid, s)
             if not args.no_litellm:
                 with litellm_proxy(upstream, Path(tmp)) as (base, key, pid):
                     _say(f"LiteLLM proxy ready (pid {pid}, RSS {_rss_mb(pid)[0]:.1f} MB)")
@@ -380,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-litellm", action="store_true")
+    ap.add_argument("--no-limit", action="store_true", help="skip the run with a credit-limited key")
     ap.add_argument("--doc", type=Path, default=DOC)
     ap.add_argument("--render", type=Path, help="only rewrite the section from a saved results JSON")
     args = ap.parse_args(argv)
