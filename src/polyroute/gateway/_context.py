@@ -8,8 +8,10 @@ from a request as ``request.app[CONTEXT]``. It is the whole contract between the
   endpoint figures, ``router.catalog`` for models and endpoints, ``router.health`` for breakers);
 - ``ledger``: the router's :class:`~polyroute.ledger.Ledger` or ``None``; ``ledger.rows(since=,
   until=)`` yields :class:`~polyroute.ledger.LedgerRow` (``caller_key`` is a key's fingerprint:
-  map it to a name with ``keys.by_fingerprint()``); rows are stored by a background thread, so
-  read them off the event loop (``await asyncio.to_thread(...)``);
+  map it to a name with ``keys.by_fingerprint()``; the SQLite and PostgreSQL ledgers also filter
+  by ``request_id=`` and ``caller_key=``, and ``ledger.connect_reader()`` opens a connection for
+  SQL of your own); rows are stored by a background thread, so read them off the event loop
+  (``await asyncio.to_thread(...)``);
 - ``keys``: the :class:`~polyroute.gateway.KeyStore` (``list()`` gives :class:`KeyRecord` s, never a key);
 - ``check_admin(request)``: whether the request is the administrator's (the admin key as
   ``Authorization: Bearer ...``, or the cookie set by the one-time login link ``serve`` prints);
