@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from polyroute._request import ChatRequest
@@ -193,6 +194,10 @@ class Ended(NamedTuple):
     end_ns: int
 
 
+#: ``Ended(...)`` without the named tuple's Python-level ``__new__`` (once per attempt)
+_ended = partial(tuple.__new__, Ended)
+
+
 def attempt_fields(static: Fields, ended: Ended, reason: str | None, breaker: str) -> Fields:
     """Every field of an ended (or skipped) attempt: ``static`` (:func:`static_fields`, copied)
     plus its number, why it was tried, how long it waited, how it ended and its breaker's state."""
@@ -305,7 +310,7 @@ class CallWatch:
         end_ns = time.time_ns()
         if outcome == "skipped":
             self._number += 1
-            self._pending.append(Ended(attempt, outcome, self._number, None, end_ns, end_ns))
+            self._pending.append(_ended((attempt, outcome, self._number, None, end_ns, end_ns)))
             return
         provider, endpoint_model = attempt.provider, attempt.endpoint_model
         running = self._open
@@ -321,7 +326,7 @@ class CallWatch:
             self._ended = {(provider, endpoint_model): now}
         else:
             self._ended[(provider, endpoint_model)] = now
-        self._pending.append(Ended(attempt, outcome, number, delay, start_ns, end_ns))
+        self._pending.append(_ended((attempt, outcome, number, delay, start_ns, end_ns)))
 
     def on_call(self, request: ChatRequest, route: Route | None, error: PolyrouteError | None) -> None:
         """The call ended: close what ended, then the call."""
