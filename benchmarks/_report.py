@@ -303,7 +303,7 @@ def _imports(res: dict[str, Any], assets: Path) -> list[str]:
 
 _OBS_LABELS = {
     "none": "no observers (logs quiet)",
-    "otel": "OpenTelemetry (SDK, batched, exporter drops)",
+    "otel": "OpenTelemetry (SDK, BatchSpanProcessor, exporter drops)",
     "prometheus": "Prometheus (default registry)",
     "both": "both",
 }
@@ -318,16 +318,20 @@ def _observability(res: dict[str, Any], assets: Path) -> list[str]:
         "",
         f"polyroute's own CPU per non-streamed call over the in-memory transport (no socket), {sec['n']:,} calls "
         f"after a warm-up, in a fresh interpreter per variant and round ({sec['rounds']} rounds, interleaved); "
-        '"added" is the difference with the first row in the same round. `python -m benchmarks._observability` '
-        "runs this alone; `--compare OTHER/src` times the first row against another checkout.",
+        '"added" is the difference with the first row in the same round. The last two columns are the '
+        "OpenTelemetry SDK alone on the same set-up: two spans without attributes, and the two spans a call "
+        "makes with the attributes polyroute gives them (the floor of recording them). "
+        "`python -m benchmarks._observability` runs this alone (`--callgrind`: instructions per call, "
+        "repeatable under load); `--compare OTHER/src` times the first row against another checkout.",
         "",
-        "| observers | CPU µs per call | added µs | of which the SDK's two bare spans, µs |",
-        "|---|---:|---:|---:|",
+        "| observers | CPU µs per call | added µs | SDK alone: two bare spans, µs | SDK alone: the same spans, µs |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, d in sec["variants"].items():
         floor = _s(d["sdk_floor_us"], 1) if d.get("sdk_floor_us") else ""
+        spans = _s(d["sdk_spans_us"], 1) if d.get("sdk_spans_us") else ""
         added = _s(d["added_us"], 1) if name != "none" else ""
-        lines.append(f"| {_OBS_LABELS.get(name, name)} | {_s(d['cpu_us'], 1)} | {added} | {floor} |")
+        lines.append(f"| {_OBS_LABELS.get(name, name)} | {_s(d['cpu_us'], 1)} | {added} | {floor} | {spans} |")
     return [*lines, ""]
 
 
