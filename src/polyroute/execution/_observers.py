@@ -14,7 +14,10 @@ optional:
   ``on_attempt``.
 
 :class:`Observers` finds the hooks once per router and calls them; an observer that raises is
-logged (logger ``polyroute``) and ignored: observing never breaks a call.
+logged (logger ``polyroute``) and ignored: observing never breaks a call. An observer whose
+class sets ``call_start_only = True`` is only asked ``on_call_start``: its own ``on_attempt`` and
+``on_call`` are never called (it follows each call through the observer it returns), which saves
+two calls per call and attempt.
 """
 
 from __future__ import annotations
@@ -80,8 +83,11 @@ class Observers:
         self, observers: Sequence[CallObserver] = (), *, starters: Sequence[AttemptStarter] | None = None
     ) -> None:
         self.observers = tuple(observers)
-        self._attempts = tuple(o.on_attempt for o in self.observers)
-        self._calls = tuple(o.on_call for o in self.observers)
+        # an observer that follows calls only through the observers its on_call_start returns
+        # (``call_start_only = True``: tracing, metrics, logs) is not told about them itself
+        told = tuple(o for o in self.observers if not getattr(o, "call_start_only", False))
+        self._attempts = tuple(o.on_attempt for o in told)
+        self._calls = tuple(o.on_call for o in told)
         #: the ``on_attempt_start`` hooks (``starters``, when given, replace the observers' own)
         self._starters: tuple[AttemptStarter, ...] = (
             tuple(starters)

@@ -50,6 +50,8 @@ class LogObserver:
     """Logs attempts (DEBUG), fail-overs (INFO) and calls (DEBUG); every router has one."""
 
     __slots__ = ()
+    #: followed through the per-call observers ``on_call_start`` returns (see ``Observers``)
+    call_start_only = True
 
     def on_call_start(
         self, router: Router, request: ChatRequest, request_id: str, plan: Plan

@@ -56,6 +56,8 @@ class OpenTelemetryObserver:
     """
 
     __slots__ = ("_statics", "_tracer", "capture_content")
+    #: followed through the per-call observers ``on_call_start`` returns (see ``Observers``)
+    call_start_only = True
 
     def __init__(self, *, tracer_provider: TracerProvider | None = None, capture_content: bool = False) -> None:
         from polyroute import __version__

@@ -199,6 +199,8 @@ class PrometheusObserver:
     """
 
     __slots__ = ("_metrics", "_watched", "registry")
+    #: followed through the per-call observers ``on_call_start`` returns (see ``Observers``)
+    call_start_only = True
 
     def __init__(self, *, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else REGISTRY
