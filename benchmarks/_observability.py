@@ -9,6 +9,9 @@ measured) with one set of observers:
   production: a ``TracerProvider`` (default sampler, parent-based always-on) with a
   ``BatchSpanProcessor`` whose exporter drops the spans (no network: the export thread's CPU is
   counted, the exporter's own work is not);
+- ``otel_unsampled``: the same with a sampler that records no call (``ParentBased(TraceIdRatioBased(0))``):
+  what a call left out by sampling costs (with a ratio ``p``, calls cost ``p`` times ``otel`` plus
+  ``1 - p`` times this, on average);
 - ``prometheus``: ``PrometheusObserver`` on prometheus-client's default registry (single process);
 - ``both``: the two.
 
@@ -50,20 +53,21 @@ from benchmarks._stats import spread
 
 __all__ = ["SDK_VARIANTS", "VARIANTS", "measure_callgrind", "measure_observability"]
 
-VARIANTS = ("none", "otel", "prometheus", "both")
+VARIANTS = ("none", "otel", "otel_unsampled", "prometheus", "both")
 SDK_VARIANTS = ("sdk_bare", "sdk_spans")
 
 
-def _provider() -> Any:
+def _provider(*, sampled: bool = True) -> Any:
     """The SDK as an application sets it up: batched export (to an exporter that drops)."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     class Drop(SpanExporter):
         def export(self, spans: Any) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
-    provider = TracerProvider()
+    provider = TracerProvider() if sampled else TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
     provider.add_span_processor(BatchSpanProcessor(Drop()))
     return provider
 
@@ -157,10 +161,10 @@ def _child(variant: str, n: int) -> dict[str, Any]:
         return {"cpu_us": (time.process_time() - c0) / n * 1e6}
 
     observers: list[Any] = []
-    if variant in ("otel", "both"):
+    if variant in ("otel", "otel_unsampled", "both"):
         from polyroute.observability import OpenTelemetryObserver
 
-        observers.append(OpenTelemetryObserver(tracer_provider=_provider()))
+        observers.append(OpenTelemetryObserver(tracer_provider=_provider(sampled=variant != "otel_unsampled")))
     if variant in ("prometheus", "both"):
         from polyroute.observability import PrometheusObserver
 

@@ -304,6 +304,7 @@ def _imports(res: dict[str, Any], assets: Path) -> list[str]:
 _OBS_LABELS = {
     "none": "no observers (logs quiet)",
     "otel": "OpenTelemetry (SDK, BatchSpanProcessor, exporter drops)",
+    "otel_unsampled": "OpenTelemetry, call not sampled",
     "prometheus": "Prometheus (default registry)",
     "both": "both",
 }
