@@ -25,11 +25,8 @@ __all__ = ["FLUSH_INTERVAL", "BackgroundWriter"]
 log = logging.getLogger("polyroute")
 
 T = TypeVar("T")
-#: seconds the writer gathers rows before writing them (unless a batch fills or someone waits).
-#: Short on purpose: on a busy core the event loop waits while the writer commits a batch, so
-#: batches stay a few rows long (with 20 ms, a gateway's p99 latency at concurrency 1 grew by
-#: milliseconds); long enough that a busy server wakes the writer per batch, not per row.
-FLUSH_INTERVAL = 0.005
+#: seconds the writer gathers rows before writing them (unless a batch fills or someone waits)
+FLUSH_INTERVAL = 0.02
 #: pauses between attempts to write a batch the database refused, then the batch is dropped
 _RETRY_DELAYS = (0.05, 0.5, 2.0)
 
