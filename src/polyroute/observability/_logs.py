@@ -97,17 +97,17 @@ class _LoggedCall(CallWatch):
                 )
 
     def closed(self, ended: Ended, breaker: str) -> None:
-        attempt = ended.attempt
+        attempt, outcome, number, _, _, _ = ended
         static = static_fields(attempt.model, attempt.provider, attempt.endpoint_model, self.op)
         out: Fields = {**self._call, **attempt_fields(static, ended, self.reason(ended), breaker)}
-        if ended.outcome == "error":
+        if outcome == "error":
             self._failed = out
         if ATTEMPT.isEnabledFor(logging.DEBUG):
             ATTEMPT.debug(
                 "polyroute attempt %s at %s: %s",
-                ended.number,
+                number,
                 out["polyroute.endpoint"],
-                out.get("error.type") or out.get("polyroute.skip.reason") or ended.outcome,
+                out.get("error.type") or out.get("polyroute.skip.reason") or outcome,
                 extra=out,
             )
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from polyroute._request import ChatRequest
 from polyroute._types import Attempt, Route, Usage
@@ -179,40 +178,29 @@ def end_fields(attempt: Attempt, outcome: str, out: Fields | None = None) -> Fie
     return fields
 
 
-class Ended(NamedTuple):
-    """An attempt that ended (or was skipped), as :class:`CallWatch` followed it."""
-
-    attempt: Attempt
-    #: as :func:`attempt_outcome` says
-    outcome: str
-    #: 1, 2, ... within the call
-    number: int
-    #: seconds since the previous attempt at the same endpoint ended (``None``: the first there)
-    delay: float | None
-    #: wall-clock nanoseconds at its start and its end (the same for a skipped attempt)
-    start_ns: int
-    end_ns: int
-
-
-#: ``Ended(...)`` without the named tuple's Python-level ``__new__`` (once per attempt)
-_ended = partial(tuple.__new__, Ended)
+#: an attempt that ended (or was skipped), as :class:`CallWatch` followed it: ``(attempt,
+#: outcome, number, delay, start_ns, end_ns)``: its record, the outcome as
+#: :func:`attempt_outcome` says, 1, 2, ... within the call, the seconds since the previous attempt
+#: at the same endpoint ended (``None``: the first there), and the wall-clock nanoseconds at its
+#: start and end (the same for a skipped attempt). A plain tuple: one is made per attempt.
+Ended = tuple[Attempt, str, int, float | None, int, int]
 
 
 def attempt_fields(static: Fields, ended: Ended, reason: str | None, breaker: str) -> Fields:
     """Every field of an ended (or skipped) attempt: ``static`` (:func:`static_fields`, copied)
     plus its number, why it was tried, how long it waited, how it ended and its breaker's state."""
+    attempt, outcome, number, delay, _, _ = ended
     fields = static.copy()
-    fields["polyroute.attempt.number"] = ended.number
-    outcome = ended.outcome
+    fields["polyroute.attempt.number"] = number
     if outcome == "skipped":
         fields["polyroute.attempt.outcome"] = "skipped"
-        fields["polyroute.skip.reason"] = ended.attempt.error
+        fields["polyroute.skip.reason"] = attempt.error
     else:
         if reason is not None:
             fields["polyroute.route.reason"] = reason
-        if ended.delay is not None:
-            fields["polyroute.retry.delay_s"] = ended.delay
-        end_fields(ended.attempt, outcome, fields)
+        if delay is not None:
+            fields["polyroute.retry.delay_s"] = delay
+        end_fields(attempt, outcome, fields)
     fields["polyroute.breaker.state"] = breaker
     return fields
 
@@ -280,9 +268,9 @@ class CallWatch:
 
     def reason(self, ended: Ended) -> str | None:
         """Why the plan put a sent attempt's endpoint where it was (``None`` for a skipped one)."""
-        if ended.outcome == "skipped":
+        attempt, outcome = ended[0], ended[1]
+        if outcome == "skipped":
             return None
-        attempt = ended.attempt
         return plan_reason(self._plan, attempt.model, attempt.provider, attempt.endpoint_model)
 
     # -- observer hooks ------------------------------------------------------------------------
@@ -310,7 +298,7 @@ class CallWatch:
         end_ns = time.time_ns()
         if outcome == "skipped":
             self._number += 1
-            self._pending.append(_ended((attempt, outcome, self._number, None, end_ns, end_ns)))
+            self._pending.append((attempt, outcome, self._number, None, end_ns, end_ns))
             return
         provider, endpoint_model = attempt.provider, attempt.endpoint_model
         running = self._open
@@ -326,7 +314,7 @@ class CallWatch:
             self._ended = {(provider, endpoint_model): now}
         else:
             self._ended[(provider, endpoint_model)] = now
-        self._pending.append(_ended((attempt, outcome, number, delay, start_ns, end_ns)))
+        self._pending.append((attempt, outcome, number, delay, start_ns, end_ns))
 
     def on_call(self, request: ChatRequest, route: Route | None, error: PolyrouteError | None) -> None:
         """The call ended: close what ended, then the call."""
@@ -340,7 +328,7 @@ class CallWatch:
         now = self._now()
         breaker = self._health.breaker
         for ended in pending:
-            attempt = ended.attempt
+            attempt = ended[0]
             self.closed(ended, breaker(f"{attempt.provider}/{attempt.endpoint_model}").state_at(now))
 
 

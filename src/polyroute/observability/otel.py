@@ -127,13 +127,13 @@ class _TracedCall(CallWatch):
         self._context = trace.set_span_in_context(span)
 
     def closed(self, ended: Ended, breaker: str) -> None:
-        attempt = ended.attempt
+        attempt, outcome, _, _, start_ns, end_ns = ended
         name, static = self._observer._static(self.op, attempt)
         fields = attempt_fields(static, ended, self.reason(ended), breaker)
-        span = self._observer._tracer.start_span(name, self._context, _CLIENT, fields, start_time=ended.start_ns)
-        if ended.outcome == "error":
+        span = self._observer._tracer.start_span(name, self._context, _CLIENT, fields, start_time=start_ns)
+        if outcome == "error":
             span.set_status(Status(StatusCode.ERROR, attempt.error))
-        span.end(end_time=ended.end_ns)
+        span.end(end_time=end_ns)
 
     def ended(self, route: Route | None, error: PolyrouteError | None) -> None:
         span = self._span
