@@ -246,7 +246,7 @@ def section(res: dict[str, Any]) -> str:
         "not seen). Breakers, statistics and sticky writes travel on a background thread, batched in pipelines; "
         "breaker changes are published the moment they happen. A budget on Redis is the exception: two round trips "
         "per call (reserve, settle), awaited without blocking the event loop; redis-py's asyncio client makes "
-        "them cost about a millisecond of CPU per call here, and several of wall time on this loaded machine. "
+        "them cost a few hundred microseconds of CPU per call here (see the budget rows above). "
         "That is the price of a budget no number of processes can overspend.",
         END,
     ]
