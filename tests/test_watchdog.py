@@ -18,16 +18,15 @@ async def _wait_under(watchdog: Watchdog, wait: Callable[[], Awaitable[str]]) ->
     """One wait for the provider, as the engine does it."""
     watchdog.waiting()
     try:
-        got = await wait()
+        return await wait()
     except asyncio.CancelledError:
-        watchdog.since = None
         if watchdog.expired():
             raise watchdog.error() from None
         raise
-    watchdog.since = None
-    if watchdog.fired:
-        await watchdog.absorb()
-    return got
+    finally:
+        watchdog.since = None
+        if watchdog.fired:
+            await watchdog.absorb()
 
 
 async def _never() -> str:

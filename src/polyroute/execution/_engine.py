@@ -367,23 +367,15 @@ async def astream(
                                 try:
                                     chunk = await anext(it)
                                 except StopAsyncIteration:
-                                    watchdog.since = None
-                                    if watchdog.fired:
-                                        await watchdog.absorb()
                                     break
                                 except asyncio.CancelledError:
-                                    watchdog.since = None
                                     if watchdog.expired():
                                         raise watchdog.error() from None
                                     raise
-                                except BaseException:
-                                    watchdog.since = None
-                                    if watchdog.fired:
+                                finally:
+                                    watchdog.since = None  # the caller's time between chunks is not the provider's
+                                    if watchdog.fired:  # it fired as the wait ended
                                         await watchdog.absorb()
-                                    raise
-                                watchdog.since = None  # the caller's time between chunks is not the provider's
-                                if watchdog.fired:
-                                    await watchdog.absorb()
                                 for c in relay.push(chunk):
                                     yield c
                         finally:

@@ -21,8 +21,10 @@ __all__ = ["Watchdog", "stalled"]
 
 class Watchdog:
     """Cancels ``task`` when a wait for the provider outlasts ``idle`` or reaches ``deadline``
-    (loop times; either may be ``None``, not both). Use :meth:`waiting` before each wait and
-    :meth:`done_waiting` after it, then :meth:`expired` on a ``CancelledError``."""
+    (loop times; either may be ``None``, not both). Call :meth:`waiting` before each wait; on a
+    ``CancelledError`` from it ask :meth:`expired`; however the wait ended, set ``since = None``
+    and, while :attr:`fired` is set (the timer fired as the wait ended), ``await``
+    :meth:`absorb`."""
 
     __slots__ = ("_cancelling", "_deadline", "_handle", "_idle", "_loop", "_task", "fired", "since")
 
