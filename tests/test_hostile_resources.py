@@ -107,6 +107,27 @@ def _router(url: str, mode: str, **router: Any) -> polyroute.Router:
     return polyroute.Router.from_config(cfg)
 
 
+def _call_within_0_6_s(router: polyroute.Router, *, stream: bool, asynchronous: bool) -> None:
+    """One call with a 0.6 s deadline, in the mode asked for, read to its end; the router is closed."""
+
+    async def acall() -> None:
+        try:
+            resp = await router.acompletion("m", USER, stream=stream, timeout=0.6)
+            if stream:
+                async for _ in resp:  # type: ignore[union-attr]
+                    pass
+        finally:
+            await router.aclose()
+
+    if asynchronous:
+        asyncio.run(acall())
+    else:
+        with router:
+            resp = router.completion("m", USER, stream=stream, timeout=0.6)
+            if stream:
+                list(resp)  # type: ignore[arg-type]
+
+
 def _attempt_error(exc: BaseException) -> str | None:
     attempts = getattr(exc, "attempts", ())
     return attempts[0].error if attempts else None
@@ -169,25 +190,9 @@ def test_the_deadline_holds_against_a_provider_dripping_bytes(
     raw_server: str, stream: bool, asynchronous: bool
 ) -> None:
     router = _router(raw_server, "drip", timeout={"read": 2.0})
-
-    async def acall() -> None:
-        try:
-            resp = await router.acompletion("m", USER, stream=stream, timeout=0.6)
-            if stream:
-                async for _ in resp:  # type: ignore[union-attr]
-                    pass
-        finally:
-            await router.aclose()
-
     started = time.monotonic()
     with pytest.raises(errors.PolyrouteError):
-        if asynchronous:
-            asyncio.run(acall())
-        else:
-            with router:
-                resp = router.completion("m", USER, stream=stream, timeout=0.6)
-                if stream:
-                    list(resp)  # type: ignore[arg-type]
+        _call_within_0_6_s(router, stream=stream, asynchronous=asynchronous)
     elapsed = time.monotonic() - started
     assert elapsed < 1.6, elapsed  # the provider would drip for 5 s
 
@@ -198,25 +203,9 @@ def test_the_deadline_holds_while_the_response_headers_drip(raw_server: str, str
     """From the moment the request is sent: a provider sending its status line and headers a byte
     at a time (each well within the read timeout) is cut off at the call's deadline."""
     router = _router(raw_server, "driphead", timeout={"read": 2.0})
-
-    async def acall() -> None:
-        try:
-            resp = await router.acompletion("m", USER, stream=stream, timeout=0.6)
-            if stream:
-                async for _ in resp:  # type: ignore[union-attr]
-                    pass
-        finally:
-            await router.aclose()
-
     started = time.monotonic()
     with pytest.raises(errors.DeadlineExceeded) as info:
-        if asynchronous:
-            asyncio.run(acall())
-        else:
-            with router:
-                resp = router.completion("m", USER, stream=stream, timeout=0.6)
-                if stream:
-                    list(resp)  # type: ignore[arg-type]
+        _call_within_0_6_s(router, stream=stream, asynchronous=asynchronous)
     elapsed = time.monotonic() - started
     assert elapsed < 1.6, elapsed  # the headers would drip for 5 s
     assert _attempt_error(info.value) == "ReadTimeout"
