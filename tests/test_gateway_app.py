@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -10,8 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.conftest import config_for, endpoint
 
 import polyroute
-from polyroute.gateway import CONTEXT, GatewaySettings, create_app
-from polyroute.testing import ProviderSimulator
+from polyroute.accounting._settings import LedgerSettings
+from polyroute.gateway import CONTEXT, GatewaySettings, KeyStore, create_app
+from polyroute.testing import FakeClock, ProviderSimulator
 
 pytestmark = pytest.mark.asyncio
 
@@ -53,3 +55,71 @@ async def test_the_gateway_mounts_under_a_prefix_of_another_app(sim: ProviderSim
         )
         assert r.status == 200 and (await r.json())["provider"] == "a"
         assert (await c.get("/llm/v1/models")).status == 200
+
+
+# -- keys deleted or changed: the credit-limit cache and other workers -----------------------------
+
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 5}
+
+
+def _bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def test_the_credit_limit_cache_keeps_no_key_deleted_or_changed_through_the_admin_api(
+    sim: ProviderSimulator,
+) -> None:
+    router = polyroute.Router.from_config(config_for(sim, {"m": [endpoint("a")]}))
+    keys = KeyStore.memory()
+    gone, gone_record = keys.create("gone", limit=1)
+    kept, kept_record = keys.create("kept", limit=1)
+    app = create_app(router, keys=keys, settings=GatewaySettings(admin_key="adm"), dashboard=False, close_router=True)
+    guard = app[CONTEXT].key_guard
+    assert guard is not None
+    async with TestClient(TestServer(app)) as c:
+        for secret in (gone, kept):
+            assert (await c.post("/v1/chat/completions", json=CHAT, headers=_bearer(secret))).status == 200
+        assert set(guard._limits) == {gone_record.hash, kept_record.hash}
+        admin = _bearer("adm")
+        assert (await c.delete(f"/api/v1/keys/{gone_record.hash}", headers=admin)).status == 200
+        assert (await c.patch(f"/api/v1/keys/{kept_record.hash}", json={"limit": 2}, headers=admin)).status == 200
+        assert (await c.post("/v1/chat/completions", json=CHAT, headers=_bearer(kept))).status == 200
+        assert set(guard._limits) == {kept_record.hash}  # the deleted key's entry is gone
+        assert guard._limits[kept_record.hash][1].limit_usd == 2  # the changed limit is the one charged
+        assert (await c.patch(f"/api/v1/keys/{kept_record.hash}", json={"limit": None}, headers=admin)).status == 200
+        assert (await c.post("/v1/chat/completions", json=CHAT, headers=_bearer(kept))).status == 200
+        assert guard._limits == {}
+
+
+async def test_a_key_deleted_by_another_worker_stops_working_within_keys_refresh_seconds(
+    sim: ProviderSimulator, tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = LedgerSettings(url=str(tmp_path / "usage.db"))
+    other = KeyStore.open(settings, now=clock.time)  # another worker (or `polyroute keys`) on the same table
+    doomed, doomed_record = other.create("doomed", limit=1)
+    live, _ = other.create("live", limit=1)
+    keys = KeyStore.open(settings, now=clock.time)
+    router = polyroute.Router.from_config(config_for(sim, {"m": [endpoint("a")]}))
+    app = create_app(
+        router, keys=keys, settings=GatewaySettings(keys_refresh_seconds=5.0), dashboard=False, close_router=True
+    )
+    guard = app[CONTEXT].key_guard
+    assert guard is not None
+    try:
+        async with TestClient(TestServer(app)) as c:
+
+            async def status(secret: str) -> int:
+                return (await c.post("/v1/chat/completions", json=CHAT, headers=_bearer(secret))).status
+
+            assert await status(doomed) == 200
+            assert doomed_record.hash in guard._limits
+            other.delete(doomed_record.hash)
+            clock.advance(4.9)
+            assert await status(doomed) == 200  # this worker has not re-read the table yet
+            clock.advance(0.1)  # keys_refresh_seconds since it last did: the next request re-reads first
+            assert await status(doomed) == 401
+            assert await status(live) == 200
+            assert doomed_record.hash not in guard._limits
+    finally:
+        other.close()
+        keys.close()

@@ -109,6 +109,7 @@ async def generation(request: web.Request) -> web.Response:
     """``GET /api/v1/generation?id=``: one past call from the ledger (a key sees only its own)."""
     ctx = request.app[CONTEXT]
     try:
+        await ctx.fresh_keys()
         record = _caller(ctx, request)
         gen_id = request.query.get("id")
         if not gen_id:
@@ -180,6 +181,7 @@ def _key_data(ctx: GatewayContext, record: KeyRecord) -> dict[str, Any]:
 async def key_info(request: web.Request) -> web.Response:
     """``GET /api/v1/key``: the calling key's usage, limit and remaining credit."""
     ctx = request.app[CONTEXT]
+    await ctx.fresh_keys()
     try:
         record = authenticate(ctx.keys, request.headers.get("Authorization"))
     except GatewayError as err:

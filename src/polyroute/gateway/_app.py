@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -22,8 +21,6 @@ from polyroute.gateway._policy import RateLimiter, attach_key_budgets
 from polyroute.gateway._settings import GatewaySettings
 
 __all__ = ["create_app"]
-
-log = logging.getLogger("polyroute.gateway")
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -62,16 +59,14 @@ async def _login(request: web.Request) -> web.StreamResponse:
 
 
 async def _refresh_keys(app: web.Application) -> AsyncIterator[None]:
-    """Re-read the key table now and then (keys changed by other processes or workers)."""
+    """Re-read the key table now and then (keys changed by other processes or workers), also
+    when no request comes to do it (:meth:`GatewayContext.fresh_keys`)."""
     ctx = app[CONTEXT]
 
     async def loop() -> None:
         while True:
-            await asyncio.sleep(ctx.settings.keys_refresh_seconds)
-            try:
-                await asyncio.to_thread(ctx.keys.refresh)
-            except Exception:  # the database may be briefly unavailable: keep the keys we have
-                log.warning("could not re-read the gateway keys", exc_info=True)
+            await asyncio.sleep(ctx.settings.keys_refresh_seconds / 2)
+            await ctx.fresh_keys()
 
     task = asyncio.create_task(loop())
     yield

@@ -161,6 +161,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     try:
         if ctx.settings.require_key and not request.headers.get("Authorization"):
             authenticate(ctx.keys, None)  # 401 before reading the body
+        await ctx.fresh_keys()
         body = await read_json(request, ctx.settings.max_body_bytes)
         model, messages, stream, params = _call(ctx, request, body)
         if stream:

@@ -13,6 +13,8 @@ from a request as ``request.app[CONTEXT]``. It is the whole contract between the
   SQL of your own); rows are stored by a background thread, so read them off the event loop
   (``await asyncio.to_thread(...)``);
 - ``keys``: the :class:`~polyroute.gateway.KeyStore` (``list()`` gives :class:`KeyRecord` s, never a key);
+  ``await context.fresh_keys()`` re-reads its table first when it is older than
+  ``settings.keys_refresh_seconds`` (the gateway does before it authenticates a key);
 - ``check_admin(request)``: whether the request is the administrator's (the admin key as
   ``Authorization: Bearer ...``, or the cookie set by the one-time login link ``serve`` prints);
 - ``settings``: the :class:`GatewaySettings` the app was built with;
@@ -21,6 +23,8 @@ from a request as ``request.app[CONTEXT]``. It is the whole contract between the
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,6 +40,8 @@ if TYPE_CHECKING:
     from polyroute.ledger import Ledger
 
 __all__ = ["CONTEXT", "GatewayContext"]
+
+log = logging.getLogger("polyroute.gateway")
 
 
 @dataclass(slots=True)
@@ -54,11 +60,30 @@ class GatewayContext:
     open_streams: int = 0
     #: set when shutdown has begun: ``/readyz`` answers 503, new calls are still served
     draining: bool = False
+    #: one re-read of the key table at a time (:meth:`fresh_keys`)
+    _keys_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     @property
     def ledger(self) -> Ledger | None:
         """The router's ledger (``None`` when the configuration names none)."""
         return self.router.ledger
+
+    async def fresh_keys(self) -> None:
+        """Re-read the key table (in a thread) if this process last read it
+        ``settings.keys_refresh_seconds`` ago or more, so that a key deleted, disabled or changed
+        by another worker or by ``polyroute keys`` is never honoured longer than that. One
+        re-read at a time; if the database cannot be read, the keys in memory stay (logged) and
+        the next try is an interval later."""
+        max_age = self.settings.keys_refresh_seconds
+        if not self.keys.due(max_age):
+            return
+        async with self._keys_lock:
+            if not self.keys.due(max_age):  # another request re-read it while this one waited
+                return
+            try:
+                await asyncio.to_thread(self.keys.refresh)
+            except Exception:  # the database may be briefly unavailable: keep the keys we have
+                log.warning("could not re-read the gateway keys", exc_info=True)
 
     def check_admin(self, request: web.Request) -> bool:
         """Whether ``request`` carries the admin key or the admin session cookie (constant-time)."""

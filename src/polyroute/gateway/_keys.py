@@ -8,15 +8,19 @@ history), the SHA-256 of the current secret, and its limit, reset period, allowl
 
 Authentication is in memory: the store holds every key's record by secret hash and compares
 with :func:`hmac.compare_digest`; each process re-reads the table every few seconds
-(:meth:`KeyStore.refresh`), so a key disabled by another process stops working within that
-interval. The secret itself is returned once, by :meth:`KeyStore.create` and
-:meth:`KeyStore.rotate`, and never stored, logged or put in an error.
+(:meth:`KeyStore.refresh`; the gateway also re-reads it before a request when its copy is older
+than that, :meth:`KeyStore.due`), so a key deleted or disabled by another process stops working
+within that interval. Every re-read bumps :attr:`KeyStore.version`, which tells what is derived
+from the records (the gateway's credit-limit rules) to start again. The secret itself is
+returned once, by :meth:`KeyStore.create` and :meth:`KeyStore.rotate`, and never stored, logged
+or put in an error.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import secrets
 import sqlite3
@@ -198,6 +202,9 @@ class KeyStore:
         self._now = now
         self._by_secret: dict[str, KeyRecord] = {}
         self._by_hash: dict[str, KeyRecord] = {}
+        self._versions = itertools.count(1)  # next() is atomic: refreshes from two threads differ
+        self._version = 0
+        self._read_at = now()
         self.refresh()
 
     # -- opening -----------------------------------------------------------------------------
@@ -237,13 +244,27 @@ class KeyStore:
 
     def refresh(self) -> None:
         """Re-read every key from the database (changes made by other processes)."""
+        self._read_at = self._now()  # a read that fails is not retried at once by :meth:`due` callers
         records = [_record(r) for r in self._table.execute(f"SELECT {_COLUMNS} FROM {KEYS_TABLE}")]
         self._swap(records)
+
+    def due(self, max_age: float) -> bool:
+        """Whether the table was last re-read (or a re-read was last tried) ``max_age`` seconds
+        ago or more, on the store's ``now`` clock: then :meth:`refresh` before trusting it."""
+        return self._now() - self._read_at >= max_age
+
+    @property
+    def version(self) -> int:
+        """A number that changes every time the keys in memory are replaced (every
+        :meth:`refresh`, and every change made through this store): whatever is derived from the
+        records and kept (a rule, a prefix) is stale once it moves."""
+        return self._version
 
     def _swap(self, records: Iterable[KeyRecord]) -> None:
         by_hash = {r.hash: r for r in records}
         self._by_hash = by_hash
         self._by_secret = {r.secret_hash: r for r in by_hash.values()}
+        self._version = next(self._versions)
 
     def authenticate(self, secret: str) -> KeyRecord | None:
         """The record of key ``secret`` if it exists (disabled or not), compared in constant time."""

@@ -116,25 +116,38 @@ class KeyBudgetGuard(BudgetGuard):
     """A :class:`~polyroute.budgets.BudgetGuard` that also charges each gateway key's credit limit
     (the key is the call's ``caller_key``: its id ``hash``)."""
 
-    __slots__ = ("_limits", "keys")
+    __slots__ = ("_limits", "_limits_version", "keys")
 
     def __init__(self, base: BudgetGuard, keys: KeyStore) -> None:
         super().__init__(base.rules, base.store, clock=base.clock, costs=base.costs, estimator=base.estimator)
         self.keys = keys
-        #: key hash -> (the record they were made from, its rule, its counter's prefix)
+        #: key hash -> (the record they were made from, its rule, its counter's prefix), for the
+        #: keys of one version of the key store's table (``_limits_version``) only
         self._limits: dict[str, tuple[KeyRecord, BudgetRule, str]] = {}
+        self._limits_version = keys.version
 
     def _limit(self, record: KeyRecord) -> tuple[BudgetRule, str] | None:
-        """``record``'s budget rule and counter prefix, made once per version of the record."""
-        found = self._limits.get(record.hash)
+        """``record``'s budget rule and counter prefix, made once per version of the record.
+
+        The cache holds only keys of the key store's current table: when the store re-reads it
+        (every ``keys_refresh_seconds``, and at once after a change made through this process:
+        a key created, changed, rotated or deleted) the cache starts again, so an entry for a key
+        deleted or changed, here or by another worker, does not outlive that re-read."""
+        version = self.keys.version
+        if version != self._limits_version:
+            self._limits = {}  # every record of the new table is a new object: nothing carries over
+            self._limits_version = version
+        limits = self._limits
+        found = limits.get(record.hash)
         if found is not None and found[0] is record:
             return found[1], found[2]
         rule = record.budget_rule
         if rule is None:
-            self._limits.pop(record.hash, None)
+            limits.pop(record.hash, None)
             return None
         prefix = f"{rule.id}|{key_fingerprint(record.hash)}|"
-        self._limits[record.hash] = (record, rule, prefix)
+        if self.keys.get(record.hash) is record:  # not a record the store has just replaced or dropped
+            limits[record.hash] = (record, rule, prefix)
         return rule, prefix
 
     def start(self, request: ChatRequest) -> CallBudget | None:

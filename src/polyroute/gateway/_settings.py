@@ -22,5 +22,6 @@ class GatewaySettings:
     require_key: bool = True
     max_body_bytes: int = 4 * 1024 * 1024
     drain_seconds: float = 30.0
-    #: how often each worker re-reads the key table (keys changed by another process)
+    #: how old each worker's copy of the key table may get (keys changed by another process):
+    #: re-read in the background, and before a request that finds it this old
     keys_refresh_seconds: float = 5.0
