@@ -445,3 +445,63 @@ def test_postgres_ledger_from_config(postgres_url: str, postgres_schema: str, si
     reader.close()
     assert route is not None
     assert (stored.user, stored.request_id, stored.cost) == ("bob", route.request_id, route.cost)
+
+
+def test_a_postgres_ledger_hands_the_router_its_budget_store_and_keeps_its_password(
+    postgres_url: str,
+    postgres_schema: str,
+    sim: ProviderSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from polyroute.budgets import PostgresBudgetStore
+    from polyroute.ledger._schema import SPEND_TABLE
+
+    parts = urlsplit(postgres_url)
+    netloc = f"{parts.username or 'postgres'}:s3cret-budget@{parts.hostname}:{parts.port or 5432}"
+    with_password = urlunsplit(parts._replace(netloc=netloc))  # trust auth ignores the password
+    handed: list[PostgresBudgetStore] = []
+    budget_store = PostgresLedger.budget_store
+
+    def recorded(self: PostgresLedger, *, pool_size: int = 8) -> PostgresBudgetStore:
+        handed.append(budget_store(self, pool_size=pool_size))
+        return handed[-1]
+
+    monkeypatch.setattr(PostgresLedger, "budget_store", recorded)
+    p = sim.add_provider("a")
+    config = {
+        "providers": {"a": {"base_url": p.base_url}},
+        "models": {"m": {"endpoints": [endpoint("a")]}},
+        "ledger": {"url": "${LEDGER_URL}", "schema": postgres_schema},
+        "budgets": [{"scope": "user", "match": "*", "limit_usd": "1", "period": "total"}],
+    }
+    with caplog.at_level("DEBUG"), polyroute.Router.from_config(config, env={"LEDGER_URL": with_password}) as router:
+        assert router.budgets is not None and [router.budgets.store] == handed  # the ledger's own seam
+        store = handed[0]
+        assert store.schema == postgres_schema
+        assert "s3cret-budget" not in repr(store) and "s3cret-budget" not in repr(router.ledger)
+        route = router.completion(model="m", messages=USER, user="bob").route
+        assert route is not None and route.cost
+        ledger = router.ledger
+        assert isinstance(ledger, PostgresLedger)
+        reader = ledger.connect_reader()
+        try:
+            (spent,) = reader.execute(f"SELECT sum(spent) FROM {SPEND_TABLE}").fetchone()
+        finally:
+            reader.close()
+    assert spent == route.cost  # the counters are in the ledger's database and schema
+    assert "s3cret-budget" not in caplog.text
+
+
+def test_an_sqlite_ledger_hands_out_a_budget_store_in_its_file(tmp_path: Path) -> None:
+    from polyroute.budgets import SQLiteBudgetStore
+
+    ledger = SQLiteLedger(tmp_path / "usage.db")
+    store = ledger.budget_store(pool_size=2)
+    try:
+        assert isinstance(store, SQLiteBudgetStore) and store.path == ledger.path
+    finally:
+        store.close()
+        ledger.close()

@@ -23,13 +23,11 @@ __all__ = ["Accounts"]
 
 
 def _store_for(ledger: Ledger | None) -> BudgetStore:
-    from polyroute.budgets import MemoryBudgetStore, PostgresBudgetStore, SQLiteBudgetStore
+    from polyroute.budgets import MemoryBudgetStore
     from polyroute.ledger import PostgresLedger, SQLiteLedger
 
-    if isinstance(ledger, SQLiteLedger):
-        return SQLiteBudgetStore(ledger.path)
-    if isinstance(ledger, PostgresLedger):
-        return PostgresBudgetStore(ledger._url, schema=ledger.schema)
+    if isinstance(ledger, (SQLiteLedger, PostgresLedger)):
+        return ledger.budget_store()
     return MemoryBudgetStore()
 
 

@@ -21,6 +21,8 @@ from polyroute.ledger._url import redact_url
 if TYPE_CHECKING:
     import psycopg
 
+    from polyroute.budgets import PostgresBudgetStore
+
 __all__ = ["PostgresLedger", "connect_postgres", "load_psycopg", "migrate_postgres", "prepare_postgres"]
 
 _INSERT = insert_sql("%s")
@@ -105,6 +107,15 @@ class PostgresLedger(QueuedLedger["psycopg.Connection[Any]"]):
         :class:`~polyroute.ledger.LedgerRow`). The caller closes it; the URL and its password
         stay inside the ledger."""
         return connect_postgres(self._url, self.schema)
+
+    def budget_store(self, *, pool_size: int = 8) -> PostgresBudgetStore:
+        """A new :class:`~polyroute.budgets.PostgresBudgetStore` keeping budget counters in the
+        ledger's database and schema (where a router with this ledger keeps them), with up to
+        ``pool_size`` connections of its own. The caller closes it; the URL and its password go
+        from the ledger to the store and nowhere else (neither shows them in a ``repr``)."""
+        from polyroute.budgets import PostgresBudgetStore
+
+        return PostgresBudgetStore(self._url, schema=self.schema, pool_size=pool_size)
 
     def rows(
         self,

@@ -13,12 +13,15 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from polyroute.ledger._codec import row_from_record, row_params
 from polyroute.ledger._queued import Item, QueuedLedger, as_row, row_filter, time_range
 from polyroute.ledger._row import LedgerRow
 from polyroute.ledger._schema import apply_migrations, insert_sql, rows_sql
+
+if TYPE_CHECKING:
+    from polyroute.budgets import SQLiteBudgetStore
 
 __all__ = ["SQLiteLedger", "connect", "migrate", "prepare_sqlite", "write_transaction"]
 
@@ -117,6 +120,14 @@ class SQLiteLedger(QueuedLedger[sqlite3.Connection]):
         The caller closes it."""
         uri = self.path.resolve().as_uri() + "?mode=ro"
         return sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+
+    def budget_store(self, *, pool_size: int = 8) -> SQLiteBudgetStore:
+        """A new :class:`~polyroute.budgets.SQLiteBudgetStore` keeping budget counters in the
+        ledger's file (where a router with this ledger keeps them), with up to ``pool_size``
+        connections of its own. The caller closes it."""
+        from polyroute.budgets import SQLiteBudgetStore
+
+        return SQLiteBudgetStore(self.path, pool_size=pool_size)
 
     def rows(
         self,
