@@ -291,3 +291,93 @@ def test_a_background_thread_renews_the_holds_of_calls_in_flight(tmp_path: Path)
         done.join(30)
         router.close()
     assert guard.spent(rule, "u") == (D("0.01"), 0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="this platform cannot fork")
+def test_a_forked_child_renews_the_holds_of_its_own_calls(tmp_path: Path) -> None:
+    """Threads do not survive ``fork()``: a child that inherits a guard whose renewing thread runs
+    in the parent starts one of its own for its calls' holds, which then stay while its call
+    runs (however far the clock moves) and are freed when it ends."""
+    import select
+    import signal
+    import traceback
+    import warnings
+
+    from polyroute.budgets import BudgetGuard, BudgetRule, SQLiteBudgetStore
+
+    renewed = threading.Event()
+    clock = FakeClock()
+    after = [math.inf]  # a renewal to wait for: one made after the clock moved
+
+    class Recording(SQLiteBudgetStore):
+        def renew(self, holds: Any, *, expires_at: float) -> None:
+            super().renew(holds, expires_at=expires_at)
+            if holds and expires_at > after[0]:
+                renewed.set()
+
+    parent = os.getpid()
+    child_arrived, child_go = threading.Event(), threading.Event()
+
+    def answer(call: ProviderCall) -> Reply:
+        if os.getpid() != parent:  # the child's call runs until the child lets it answer
+            child_arrived.set()
+            assert child_go.wait(30), "never released"
+        return TEN_TOKENS
+
+    rule = BudgetRule(scope="user", match="*", limit_usd=D(LIMIT), period="total")
+    db = tmp_path / "b.db"
+    guard = BudgetGuard([rule], Recording(db), clock=clock, costs=polyroute.CostSettings(hold_seconds=0.3))
+    cfg = config({})
+    del cfg["budgets"]
+    router = polyroute.Router.from_config(cfg, clock=clock, budgets=guard, backends={"alpha": FunctionBackend(answer)})
+    counter = f"{rule.id}|u|total"
+
+    def child() -> None:
+        call = threading.Thread(target=lambda: router.completion(model="m", messages=USER, user="u", max_tokens=10))
+        call.start()
+        assert child_arrived.wait(30), "the child's call never reached the provider"
+        clock.advance(100)  # fake time: the hold's lease is long gone unless renewed
+        after[0] = clock.time()
+        assert renewed.wait(10), "the child never renewed the holds of its call in flight"
+        other = SQLiteBudgetStore(db)  # another process: purges what has expired
+        assert other.balance(counter, now=clock.time()) == (D("0.01"), D("0.01"))  # the parent's, the child's
+        other.close()
+        child_go.set()
+        call.join(30)
+        assert not call.is_alive()
+        assert guard.spent(rule, "u") == (D("0.02"), 0)  # settled: nothing held any more
+
+    try:
+        router.completion(model="m", messages=USER, user="u", max_tokens=10)  # the parent's renewing thread runs
+        thread = guard._thread
+        assert thread is not None and thread.is_alive()
+        read, write = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: forking a process that has threads
+            pid = os.fork()
+        if pid == 0:  # the child: report, then leave without running the parent's test machinery
+            os.close(read)
+            code, report = 1, "the child raised nothing and reported nothing"
+            try:
+                child()
+                code, report = 0, "ok"
+            except BaseException:
+                report = traceback.format_exc()
+            finally:
+                os.write(write, report.encode()[-4000:])
+                os._exit(code)
+        os.close(write)
+        ready: list[int] = []
+        try:
+            ready, _, _ = select.select([read], [], [], 120)
+            report = os.read(read, 8192).decode() if ready else "the child never reported"
+        finally:
+            os.close(read)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0 and report == "ok", report
+        assert guard.spent(rule, "u") == (D("0.02"), 0)  # the parent sees the child's call settled
+        assert guard._thread is thread and thread.is_alive()  # and keeps its own renewing thread
+    finally:
+        router.close()
