@@ -294,10 +294,14 @@ def test_a_background_thread_renews_the_holds_of_calls_in_flight(tmp_path: Path)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="this platform cannot fork")
-def test_a_forked_child_renews_the_holds_of_its_own_calls(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mid_wait", [False, True], ids=["parent-thread-idle", "parent-thread-mid-wait"])
+def test_a_forked_child_renews_the_holds_of_its_own_calls(tmp_path: Path, mid_wait: bool) -> None:
     """Threads do not survive ``fork()``: a child that inherits a guard whose renewing thread runs
     in the parent starts one of its own for its calls' holds, which then stay while its call
-    runs (however far the clock moves) and are freed when it ends."""
+    runs (however far the clock moves) and are freed when it ends. ``mid_wait``: the fork comes
+    while the parent's thread holds its stop event's lock (as it does entering and leaving each
+    wait), which the child inherits held."""
+    import contextlib
     import select
     import signal
     import traceback
@@ -354,7 +358,11 @@ def test_a_forked_child_renews_the_holds_of_its_own_calls(tmp_path: Path) -> Non
         read, write = os.pipe()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: forking a process that has threads
+            held = guard._stop._cond if mid_wait else contextlib.nullcontext()  # type: ignore[attr-defined]
+            held.__enter__()
             pid = os.fork()
+            if pid != 0:  # only the parent lets go: the child's copy stays held, by nobody
+                held.__exit__(None, None, None)
         if pid == 0:  # the child: report, then leave without running the parent's test machinery
             os.close(read)
             code, report = 1, "the child raised nothing and reported nothing"

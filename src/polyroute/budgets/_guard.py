@@ -346,6 +346,12 @@ def _forked() -> None:
         guard._live.clear()
         guard._due = math.inf
         guard._thread = None
+        # a new stop event too: the parent's thread may have held its lock (entering or leaving a
+        # wait) at the fork, and a lock held by a thread that does not exist here is never released
+        stopped = guard._stop.is_set()
+        guard._stop = threading.Event()
+        if stopped:
+            guard._stop.set()
     _RENEWING.clear()
 
 
