@@ -123,3 +123,42 @@ async def test_a_key_deleted_by_another_worker_stops_working_within_keys_refresh
     finally:
         other.close()
         keys.close()
+
+
+# -- the rate limiter holds only keys that exist -------------------------------------------------
+
+
+async def test_the_rate_limiter_forgets_deleted_keys_but_not_the_rate_of_the_others(
+    sim: ProviderSimulator, clock: FakeClock
+) -> None:
+    router = polyroute.Router.from_config(config_for(sim, {"m": [endpoint("a")]}), clock=clock)
+    keys = KeyStore.memory(now=clock.time)
+    gone, gone_record = keys.create("gone", rpm=2)
+    kept, kept_record = keys.create("kept", rpm=2)
+    unlimited, unlimited_record = keys.create("unlimited", rpm=2)
+    settings = GatewaySettings(admin_key="adm", keys_refresh_seconds=5.0)
+    app = create_app(router, keys=keys, settings=settings, dashboard=False, close_router=True)
+    limiter = app[CONTEXT].limiter
+    admin = _bearer("adm")
+    async with TestClient(TestServer(app)) as c:
+
+        async def status(secret: str) -> int:
+            return (await c.post("/v1/chat/completions", json=CHAT, headers=_bearer(secret))).status
+
+        assert [await status(kept) for _ in range(3)] == [200, 200, 429]  # 2 a minute, both taken
+        assert await status(gone) == 200
+        assert await status(unlimited) == 200
+        assert set(limiter._buckets) == {gone_record.hash, kept_record.hash, unlimited_record.hash}
+        assert (await c.delete(f"/api/v1/keys/{gone_record.hash}", headers=admin)).status == 200
+        patch = await c.patch(f"/api/v1/keys/{unlimited_record.hash}", json={"rpm": None}, headers=admin)
+        assert patch.status == 200
+        assert await status(kept) == 429  # the table changed here: re-read at once, the rate stays
+        assert set(limiter._buckets) == {kept_record.hash}  # nothing left of the deleted key, nor of the rpm removed
+        clock.advance(5.0)  # the copy is keys_refresh_seconds old: the next request re-reads the table
+        version = keys.version
+        assert await status(kept) == 429  # 5 s give back 1/6 of a request: still none left
+        assert keys.version != version and set(limiter._buckets) == {kept_record.hash}
+        clock.advance(25.0)  # 30 s since the last one was taken at 2 a minute: one more
+        assert [await status(kept) for _ in range(2)] == [200, 429]
+        assert await status(gone) == 401
+        assert set(limiter._buckets) == {kept_record.hash}

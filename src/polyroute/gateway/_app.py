@@ -119,7 +119,7 @@ def create_app(
         keys=keys,
         admin=admin,
         settings=settings,
-        limiter=RateLimiter(router.clock.monotonic),
+        limiter=RateLimiter(router.clock.monotonic, keys),
         key_guard=guard,
     )
     app = web.Application(client_max_size=settings.max_body_bytes)

@@ -10,10 +10,10 @@ Authentication is in memory: the store holds every key's record by secret hash a
 with :func:`hmac.compare_digest`; each process re-reads the table every few seconds
 (:meth:`KeyStore.refresh`; the gateway also re-reads it before a request when its copy is older
 than that, :meth:`KeyStore.due`), so a key deleted or disabled by another process stops working
-within that interval. Every re-read bumps :attr:`KeyStore.version`, which tells what is derived
-from the records (the gateway's credit-limit rules) to start again. The secret itself is
-returned once, by :meth:`KeyStore.create` and :meth:`KeyStore.rotate`, and never stored, logged
-or put in an error.
+within that interval. Every re-read bumps :attr:`KeyStore.version`, which tells what is kept
+for the keys (the gateway's credit-limit rules, its rate limiter's buckets) to drop what
+belongs to keys no longer there. The secret itself is returned once, by :meth:`KeyStore.create`
+and :meth:`KeyStore.rotate`, and never stored, logged or put in an error.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 - :func:`authenticate`: the ``Authorization: Bearer`` key, looked up in memory and compared in
   constant time (401 when missing, unknown or disabled).
 - :class:`RateLimiter`: each key's requests per minute, a token bucket per key (429 with
-  ``Retry-After``). Counted per process: with ``--workers N`` each worker allows the key's rate.
+  ``Retry-After``), kept only for keys of the key table's current copy. Counted per process:
+  with ``--workers N`` each worker allows the key's rate.
 - :func:`restrict`: the key's model and provider allowlists (403), applied to the call's
   ``model``/``models`` and folded into its ``provider.only`` preference so the router never
   plans another provider.
@@ -55,32 +56,64 @@ def authenticate(keys: KeyStore, header: str | None) -> KeyRecord:
 
 
 class RateLimiter:
-    """Token buckets of ``rpm`` requests per minute, one per key, on the ``now`` clock (seconds)."""
+    """Token buckets of ``rpm`` requests per minute, one per key, on the ``now`` clock (seconds).
 
-    def __init__(self, now: Callable[[], float]) -> None:
+    With ``keys`` (the gateway's :class:`KeyStore`), the buckets are only of keys of its current
+    table that have an ``rpm``: when the store's :attr:`~KeyStore.version` moves (every re-read
+    of the table, and every change made through it) the buckets of keys deleted or left without
+    an ``rpm`` are dropped, and those of the other keys kept as they are, so a re-read neither
+    lets a key exceed its rate nor leaves anything of a deleted key in memory.
+    """
+
+    def __init__(self, now: Callable[[], float], keys: KeyStore | None = None) -> None:
         self._now = now
+        self._keys = keys
         self._buckets: dict[str, tuple[float, float]] = {}  # key hash -> (tokens, at)
+        self._version = keys.version if keys is not None else 0  # of the table the buckets are of
         self._lock = threading.Lock()
+
+    def _forget_dropped(self) -> None:
+        """Drop the buckets of keys no longer in the key store's table, or with no ``rpm`` any
+        more, once per version of the table (under ``_lock``)."""
+        keys = self._keys
+        if keys is None:
+            return
+        version = keys.version  # read before the records: the store replaces them, then the version
+        if version == self._version:
+            return
+        self._version = version
+        kept: dict[str, tuple[float, float]] = {}
+        for hash_, bucket in self._buckets.items():
+            current = keys.get(hash_)
+            if current is not None and current.rpm is not None:
+                kept[hash_] = bucket
+        self._buckets = kept
+
+    def _put(self, record: KeyRecord, bucket: tuple[float, float]) -> None:
+        """Keep ``record``'s bucket, unless its key has been deleted from the table meanwhile."""
+        if self._keys is None or self._keys.get(record.hash) is not None:
+            self._buckets[record.hash] = bucket
 
     def check(self, record: KeyRecord) -> None:
         """Take one request from ``record``'s bucket, or raise a 429 :class:`GatewayError`."""
         rpm = record.rpm
-        if rpm is None:
-            return
-        rate = rpm / 60.0
         now = self._now()
         with self._lock:
+            self._forget_dropped()
+            if rpm is None:
+                return
+            rate = rpm / 60.0
             tokens, at = self._buckets.get(record.hash, (float(rpm), now))
             tokens = min(float(rpm), tokens + (now - at) * rate)
             if tokens < 1.0:
-                self._buckets[record.hash] = (tokens, now)
+                self._put(record, (tokens, now))
                 raise GatewayError(
                     429,
                     f"rate limit of {rpm} requests per minute exceeded for key {record.label}",
                     type="rate_limit_error",
                     retry_after=(1.0 - tokens) / rate,
                 )
-            self._buckets[record.hash] = (tokens - 1.0, now)
+            self._put(record, (tokens - 1.0, now))
 
 
 def restrict(record: KeyRecord, model: Any, params: MutableMapping[str, Any]) -> None:
