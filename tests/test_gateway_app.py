@@ -12,7 +12,7 @@ from tests.conftest import config_for, endpoint
 
 import polyroute
 from polyroute.accounting._settings import LedgerSettings
-from polyroute.gateway import CONTEXT, GatewaySettings, KeyStore, create_app
+from polyroute.gateway import CONTEXT, GatewaySettings, KeyRecord, KeyStore, create_app
 from polyroute.testing import FakeClock, ProviderSimulator
 
 pytestmark = pytest.mark.asyncio
@@ -162,3 +162,61 @@ async def test_the_rate_limiter_forgets_deleted_keys_but_not_the_rate_of_the_oth
         assert [await status(kept) for _ in range(2)] == [200, 429]
         assert await status(gone) == 401
         assert set(limiter._buckets) == {kept_record.hash}
+
+
+# -- the admin API finds a key created by another worker -------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def key_database(request: pytest.FixtureRequest, tmp_path: Path) -> LedgerSettings:
+    """The database of the ledger (and keys) two workers share: a SQLite file or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return LedgerSettings(url=str(tmp_path / "usage.db"))
+    url: str = request.getfixturevalue("postgres_url")
+    return LedgerSettings(url=url, schema=request.getfixturevalue("postgres_schema"))
+
+
+async def test_the_admin_api_changes_a_key_another_worker_created_since_this_one_read_the_table(
+    sim: ProviderSimulator, key_database: LedgerSettings, clock: FakeClock
+) -> None:
+    keys = KeyStore.open(key_database, now=clock.time)
+    other = KeyStore.open(key_database, now=clock.time)  # another worker (or `polyroute keys`) on the same table
+    router = polyroute.Router.from_config(config_for(sim, {"m": [endpoint("a")]}))
+    settings = GatewaySettings(admin_key="adm", keys_refresh_seconds=5.0)
+    app = create_app(router, keys=keys, settings=settings, dashboard=False, close_router=True)
+    admin = _bearer("adm")
+    try:
+        async with TestClient(TestServer(app)) as c:
+
+            async def elsewhere(name: str) -> tuple[str, KeyRecord]:
+                """A key created by the other worker, which this one has not seen yet."""
+                secret, record = other.create(name)
+                clock.advance(1.0)  # well within keys_refresh_seconds: this worker has not re-read the table
+                assert keys.get(record.hash) is None
+                return secret, record
+
+            _, patched = await elsewhere("patched")
+            patch = await c.patch(f"/api/v1/keys/{patched.hash}", json={"name": "renamed", "rpm": 5}, headers=admin)
+            old, rotated = await elsewhere("rotated")
+            rotate = await c.post(f"/api/v1/keys/{rotated.hash}/rotate", headers=admin)
+            _, deleted = await elsewhere("deleted")
+            delete = await c.delete(f"/api/v1/keys/{deleted.hash}", headers=admin)
+            assert [patch.status, rotate.status, delete.status] == [200, 200, 200]
+            assert (await patch.json())["data"]["name"] == "renamed"
+            new = (await rotate.json())["key"]
+            assert (await c.post("/v1/chat/completions", json=CHAT, headers=_bearer(new))).status == 200
+            assert (await c.post("/v1/chat/completions", json=CHAT, headers=_bearer(old))).status == 401
+            other.refresh()
+            changed = other.get(patched.hash)
+            assert changed is not None and (changed.name, changed.rpm) == ("renamed", 5)
+            assert other.get(deleted.hash) is None
+            # a key that exists nowhere: one re-read of the table, then 404
+            missing = "0" * 64
+            for method, path in (("PATCH", missing), ("POST", f"{missing}/rotate"), ("DELETE", missing)):
+                version = keys.version
+                r = await c.request(method, f"/api/v1/keys/{path}", json={"name": "x"}, headers=admin)
+                assert r.status == 404, (method, path)
+                assert keys.version == version + 1, (method, path)
+    finally:
+        other.close()
+        keys.close()

@@ -210,11 +210,17 @@ async def _admin_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _record(ctx: GatewayContext, request: web.Request) -> KeyRecord:
-    record = ctx.keys.get(request.match_info["hash"])
+def _found(record: KeyRecord | None) -> KeyRecord:
+    """``record``, or a 404 :class:`GatewayError` when there is none."""
     if record is None:
         raise GatewayError(404, "no such key", type="not_found_error", param="hash")
     return record
+
+
+async def _record(ctx: GatewayContext, request: web.Request) -> KeyRecord:
+    """The key named by the path's ``{hash}`` (a 404 :class:`GatewayError` if there is none),
+    also when another worker created it after this one last read the table."""
+    return _found(await ctx.find_key(request.match_info["hash"]))
 
 
 async def keys_list(request: web.Request) -> web.Response:
@@ -266,8 +272,8 @@ async def keys_get(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     try:
         _admin(ctx, request)
-        await asyncio.to_thread(ctx.keys.refresh)
-        record = _record(ctx, request)
+        await asyncio.to_thread(ctx.keys.refresh)  # the key as it is now, wherever it was changed
+        record = _found(ctx.keys.get(request.match_info["hash"]))
     except GatewayError as err:
         return error_response(err)
     return _json({"data": await asyncio.to_thread(_key_data, ctx, record)})
@@ -285,7 +291,7 @@ async def keys_update(request: web.Request) -> web.Response:
         unknown = sorted(set(body) - set(_PATCHABLE) - {"include_byok_in_limit"})
         if unknown:
             raise GatewayError(400, f"unknown field {unknown[0]!r}", type="invalid_request_error", param=unknown[0])
-        record = _record(ctx, request)
+        record = await _record(ctx, request)
         changes = {k: body.get(k, UNSET) for k in _PATCHABLE}
         record = await asyncio.to_thread(lambda: ctx.keys.update(record.hash, **changes))
     except GatewayError as err:
@@ -302,7 +308,7 @@ async def keys_rotate(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     try:
         _admin(ctx, request)
-        record = _record(ctx, request)
+        record = await _record(ctx, request)
         secret, record = await asyncio.to_thread(ctx.keys.rotate, record.hash)
     except GatewayError as err:
         return error_response(err)
@@ -316,7 +322,7 @@ async def keys_delete(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     try:
         _admin(ctx, request)
-        record = _record(ctx, request)
+        record = await _record(ctx, request)
     except GatewayError as err:
         return error_response(err)
     await asyncio.to_thread(ctx.keys.delete, record.hash)

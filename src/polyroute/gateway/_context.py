@@ -14,7 +14,8 @@ from a request as ``request.app[CONTEXT]``. It is the whole contract between the
   (``await asyncio.to_thread(...)``);
 - ``keys``: the :class:`~polyroute.gateway.KeyStore` (``list()`` gives :class:`KeyRecord` s, never a key);
   ``await context.fresh_keys()`` re-reads its table first when it is older than
-  ``settings.keys_refresh_seconds`` (the gateway does before it authenticates a key);
+  ``settings.keys_refresh_seconds`` (the gateway does before it authenticates a key), and
+  ``await context.find_key(hash)`` looks a key up by id, re-reading the table once if it is not there;
 - ``check_admin(request)``: whether the request is the administrator's (the admin key as
   ``Authorization: Bearer ...``, or the cookie set by the one-time login link ``serve`` prints);
 - ``settings``: the :class:`GatewaySettings` the app was built with;
@@ -36,7 +37,7 @@ from polyroute.gateway._settings import GatewaySettings
 
 if TYPE_CHECKING:
     from polyroute._router import Router
-    from polyroute.gateway._keys import KeyStore
+    from polyroute.gateway._keys import KeyRecord, KeyStore
     from polyroute.ledger import Ledger
 
 __all__ = ["CONTEXT", "GatewayContext"]
@@ -84,6 +85,20 @@ class GatewayContext:
                 await asyncio.to_thread(self.keys.refresh)
             except Exception:  # the database may be briefly unavailable: keep the keys we have
                 log.warning("could not re-read the gateway keys", exc_info=True)
+
+    async def find_key(self, hash: str) -> KeyRecord | None:
+        """The key with id ``hash``: from the table in memory, or else after re-reading it (in a
+        thread) once, so that a key created by another worker or by ``polyroute keys`` since this
+        process last read the table is found (``None``: there is no such key). Concurrent misses
+        share one re-read; an error reading the database is raised, not taken for a missing key."""
+        record = self.keys.get(hash)
+        if record is not None:
+            return record
+        version = self.keys.version  # the table this miss was in
+        async with self._keys_lock:
+            if self.keys.version == version:  # no one re-read the table while this one waited
+                await asyncio.to_thread(self.keys.refresh)
+        return self.keys.get(hash)
 
     def check_admin(self, request: web.Request) -> bool:
         """Whether ``request`` carries the admin key or the admin session cookie (constant-time)."""
