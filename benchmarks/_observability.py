@@ -13,7 +13,11 @@ measured) with one set of observers:
   what a call left out by sampling costs (with a ratio ``p``, calls cost ``p`` times ``otel`` plus
   ``1 - p`` times this, on average);
 - ``prometheus``: ``PrometheusObserver`` on prometheus-client's default registry (single process);
-- ``both``: the two.
+- ``both``: the two;
+- ``otel_free`` and ``both_free``: the same as ``otel`` and ``both``, on a tracer provider whose
+  spans record and cost nothing (no SDK): what polyroute's own work adds (its fields, its
+  bookkeeping, its hooks, and prometheus-client's updates in ``both_free``), without the tracing
+  SDK's. ``both`` minus ``both_free`` is what the SDK spends making and queuing the spans.
 
 Two more samples measure the OpenTelemetry SDK alone, on the same provider set-up, per
 iteration: ``sdk_bare`` starts and ends two spans with no attributes (a call span and a child);
@@ -53,7 +57,7 @@ from benchmarks._stats import spread
 
 __all__ = ["SDK_VARIANTS", "VARIANTS", "measure_callgrind", "measure_observability"]
 
-VARIANTS = ("none", "otel", "otel_unsampled", "prometheus", "both")
+VARIANTS = ("none", "otel", "otel_unsampled", "prometheus", "both", "otel_free", "both_free")
 SDK_VARIANTS = ("sdk_bare", "sdk_spans")
 
 
@@ -70,6 +74,61 @@ def _provider(*, sampled: bool = True) -> Any:
     provider = TracerProvider() if sampled else TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
     provider.add_span_processor(BatchSpanProcessor(Drop()))
     return provider
+
+
+def _free_provider() -> Any:
+    """A tracer provider whose spans record (``is_recording()``) and cost nothing: with it, what
+    tracing adds is polyroute's own work alone (fields, bookkeeping, hooks), not a tracing SDK's."""
+    from opentelemetry import trace
+
+    class FreeSpan(trace.Span):
+        __slots__ = ("_context",)
+
+        def __init__(self, context: trace.SpanContext) -> None:
+            self._context = context
+
+        def get_span_context(self) -> trace.SpanContext:
+            return self._context
+
+        def end(self, end_time: int | None = None) -> None:
+            pass
+
+        def set_attributes(self, attributes: Any) -> None:
+            pass
+
+        def set_attribute(self, key: str, value: Any) -> None:
+            pass
+
+        def add_event(self, name: str, attributes: Any = None, timestamp: int | None = None) -> None:
+            pass
+
+        def update_name(self, name: str) -> None:
+            pass
+
+        def is_recording(self) -> bool:
+            return True
+
+        def set_status(self, status: Any, description: str | None = None) -> None:
+            pass
+
+        def record_exception(self, exception: BaseException, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    context = trace.SpanContext(1, 1, is_remote=False, trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED))
+    span = FreeSpan(context)
+
+    class FreeTracer(trace.Tracer):
+        def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+            return span
+
+        def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+            raise NotImplementedError
+
+    class FreeProvider(trace.TracerProvider):
+        def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+            return FreeTracer()
+
+    return FreeProvider()
 
 
 def _router(observers: list[Any]) -> Any:
@@ -161,11 +220,13 @@ def _child(variant: str, n: int) -> dict[str, Any]:
         return {"cpu_us": (time.process_time() - c0) / n * 1e6}
 
     observers: list[Any] = []
-    if variant in ("otel", "otel_unsampled", "both"):
+    if variant in ("otel", "otel_unsampled", "both", "otel_free", "both_free"):
         from polyroute.observability import OpenTelemetryObserver
 
-        observers.append(OpenTelemetryObserver(tracer_provider=_provider(sampled=variant != "otel_unsampled")))
-    if variant in ("prometheus", "both"):
+        sampled = variant != "otel_unsampled"
+        provider = _free_provider() if variant.endswith("_free") else _provider(sampled=sampled)
+        observers.append(OpenTelemetryObserver(tracer_provider=provider))
+    if variant in ("prometheus", "both", "both_free"):
         from polyroute.observability import PrometheusObserver
 
         observers.append(PrometheusObserver())

@@ -107,7 +107,7 @@ class Observers:
         """The observers of one call: these, plus those the ``on_call_start`` hooks return."""
         if not self.call_starters:
             return self
-        extra: list[CallObserver] = []
+        extra: list[CallObserver] | None = None
         for start in self.call_starters:
             try:
                 obs = start(router, request, request_id, plan)
@@ -115,23 +115,24 @@ class Observers:
                 log.exception("polyroute observer failed: %s", getattr(start, "__qualname__", start))
                 continue
             if obs is not None:
-                extra.append(obs)
-        if not extra:
+                if extra is None:
+                    extra = [obs]
+                else:
+                    extra.append(obs)
+        if extra is None:
             return self
-        attempts, calls = list(self._attempts), list(self._calls)
-        starters, outputs = list(self._starters), list(self.outputs)
-        for o in extra:
-            attempts.append(o.on_attempt)
-            calls.append(o.on_call)
-            if (f := getattr(o, "on_attempt_start", None)) is not None:
-                starters.append(f)
-            if (f := getattr(o, "on_output", None)) is not None:
-                outputs.append(f)
         call = Observers.__new__(Observers)
         call.observers = (*self.observers, *extra)
-        call._attempts, call._calls = tuple(attempts), tuple(calls)
-        call._starters, call.outputs = tuple(starters), tuple(outputs)
         call.call_starters = ()
+        attempts, calls, starters, outputs = self._attempts, self._calls, self._starters, self.outputs
+        for o in extra:
+            attempts += (o.on_attempt,)
+            calls += (o.on_call,)
+            if (f := getattr(o, "on_attempt_start", None)) is not None:
+                starters += (f,)
+            if (f := getattr(o, "on_output", None)) is not None:
+                outputs += (f,)
+        call._attempts, call._calls, call._starters, call.outputs = attempts, calls, starters, outputs
         return call
 
     def attempt_started(self, request: ChatRequest, request_id: str, model: str, endpoint: Endpoint) -> None:

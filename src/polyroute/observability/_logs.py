@@ -74,6 +74,7 @@ class _LoggedCall(CallWatch):
     """One call's records: its start fields are added to each."""
 
     __slots__ = ("_call", "_failed")
+    opens = True
 
     def __init__(self, router: Router, request: ChatRequest, plan: Plan, call: Fields) -> None:
         super().__init__(router, request, plan)

@@ -58,6 +58,8 @@ _REQUEST_PARAMS = (
     ("presence_penalty", "gen_ai.request.presence_penalty"),
     ("seed", "gen_ai.request.seed"),
 )
+#: a request parameter's name -> its attribute (``max_completion_tokens`` wins over ``max_tokens``)
+_PARAM_ATTRS = dict(_REQUEST_PARAMS)
 
 
 def attempt_outcome(attempt: Attempt) -> str:
@@ -89,51 +91,64 @@ def operation(request: ChatRequest) -> str:
 
 def start_fields(request: ChatRequest, request_id: str, plan: Plan) -> Fields:
     """A call's fields known when it starts."""
+    models = request.models
     out: Fields = {
-        "gen_ai.operation.name": operation(request),
-        "gen_ai.request.model": request.models[0],
+        "gen_ai.operation.name": "embeddings" if request.kind == "embedding" else "chat",
+        "gen_ai.request.model": models[0],
         "polyroute.request_id": request_id,
         "polyroute.stream": request.stream,
     }
-    if len(request.models) > 1:
-        out["polyroute.request.models"] = request.models
+    if len(models) > 1:
+        out["polyroute.request.models"] = models
     params = request.params
     if params:
-        for name, attr in _REQUEST_PARAMS:
-            value = params.get(name)
-            if value is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-                out[attr] = value
+        for name, value in params.items():
+            attr = _PARAM_ATTRS.get(name)
+            if attr is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if name == "max_tokens":
+                    out.setdefault(attr, value)
+                else:
+                    out[attr] = value
     return out
 
 
 def call_fields(route: Route | None, error: PolyrouteError | None) -> Fields:
     """A call's fields known when it ends."""
-    out: Fields = {}
-    attempts: Sequence[Attempt] = route.attempts if route is not None else (error.attempts if error else ())
-    out["polyroute.attempts"] = len(attempts)
-    if len(attempts) == 1:
-        out["polyroute.fallbacks"] = 1 if attempts[0].outcome == "error" else 0
-    else:
-        out["polyroute.fallbacks"] = sum(1 for a in attempts if a.outcome == "error")
     if route is not None:
-        out["polyroute.outcome"] = "success"
-        out["gen_ai.provider.name"] = route.provider
-        out["gen_ai.response.model"] = route.endpoint_model
-        out["polyroute.model"] = route.model
-        out["polyroute.endpoint"] = f"{route.provider}/{route.endpoint_model}"
+        attempts: Sequence[Attempt] = route.attempts
+        if len(attempts) == 1:
+            served: Attempt | None = attempts[0]
+            fallbacks = 1 if attempts[0].outcome == "error" else 0
+        else:
+            served = attempts[-1] if attempts else None
+            fallbacks = sum(1 for a in attempts if a.outcome == "error")
+        out: Fields = {
+            "polyroute.attempts": len(attempts),
+            "polyroute.fallbacks": fallbacks,
+            "polyroute.outcome": "success",
+            "gen_ai.provider.name": route.provider,
+            "gen_ai.response.model": route.endpoint_model,
+            "polyroute.model": route.model,
+            "polyroute.endpoint": f"{route.provider}/{route.endpoint_model}",
+        }
         if route.cost is not None:
             out["polyroute.cost_usd"] = float(route.cost)
-        usage_fields(route.usage, out)
-        served = attempts[-1] if attempts else None
+        if route.usage is not None:
+            usage_fields(route.usage, out)
         if served is not None and served.finish_reasons:
             out["gen_ai.response.finish_reasons"] = served.finish_reasons
-    else:
-        name = type(error).__name__
-        out["polyroute.outcome"] = "cancelled" if name == "Cancelled" else "error"
-        out["error.type"] = name
-        costs = [a.cost for a in attempts if a.cost is not None]
-        if costs:
-            out["polyroute.cost_usd"] = float(sum(costs))
+        return out
+    attempts = error.attempts if error is not None else ()
+    name = type(error).__name__
+    out = {
+        "polyroute.attempts": len(attempts),
+        "polyroute.fallbacks": sum(1 for a in attempts if a.outcome == "error"),
+        "polyroute.outcome": "cancelled" if name == "Cancelled" else "error",
+        "error.type": name,
+    }
+    costs = [a.cost for a in attempts if a.cost is not None]
+    if costs:
+        out["polyroute.cost_usd"] = float(sum(costs))
     return out
 
 
@@ -172,7 +187,8 @@ def end_fields(attempt: Attempt, outcome: str, out: Fields | None = None) -> Fie
             fields["gen_ai.response.finish_reasons"] = attempt.finish_reasons
     if attempt.ttft_s is not None:
         fields["polyroute.ttft_s"] = attempt.ttft_s
-    usage_fields(attempt.usage, fields)
+    if attempt.usage is not None:
+        usage_fields(attempt.usage, fields)
     if attempt.cost is not None:
         fields["polyroute.cost_usd"] = float(attempt.cost)
     return fields
@@ -190,19 +206,20 @@ def attempt_fields(static: Fields, ended: Ended, reason: str | None, breaker: st
     """Every field of an ended (or skipped) attempt: ``static`` (:func:`static_fields`, copied)
     plus its number, why it was tried, how long it waited, how it ended and its breaker's state."""
     attempt, outcome, number, delay, _, _ = ended
-    fields = static.copy()
-    fields["polyroute.attempt.number"] = number
     if outcome == "skipped":
-        fields["polyroute.attempt.outcome"] = "skipped"
-        fields["polyroute.skip.reason"] = attempt.error
-    else:
-        if reason is not None:
-            fields["polyroute.route.reason"] = reason
-        if delay is not None:
-            fields["polyroute.retry.delay_s"] = delay
-        end_fields(attempt, outcome, fields)
-    fields["polyroute.breaker.state"] = breaker
-    return fields
+        return {
+            **static,
+            "polyroute.attempt.number": number,
+            "polyroute.attempt.outcome": "skipped",
+            "polyroute.skip.reason": attempt.error,
+            "polyroute.breaker.state": breaker,
+        }
+    fields = {**static, "polyroute.attempt.number": number, "polyroute.breaker.state": breaker}
+    if reason is not None:
+        fields["polyroute.route.reason"] = reason
+    if delay is not None:
+        fields["polyroute.retry.delay_s"] = delay
+    return end_fields(attempt, outcome, fields)
 
 
 def plan_reason(plan: Plan, model: str, provider: str, endpoint_model: str) -> str | None:
@@ -240,7 +257,7 @@ class CallWatch:
         self.request = request
         self.capture_content = capture_content
         #: ``gen_ai.operation.name``
-        self.op = operation(request)
+        self.op = "embeddings" if request.kind == "embedding" else "chat"
         self._plan = plan
         self._health = router.health
         self._now = router.clock.monotonic
@@ -255,8 +272,11 @@ class CallWatch:
 
     # -- what subclasses do --------------------------------------------------------------------
 
+    #: whether :meth:`opened` does anything (it is not called otherwise)
+    opens = False
+
     def opened(self, model: str, endpoint: Endpoint) -> None:
-        """An attempt is being sent to ``endpoint`` (before it is numbered); nothing by default."""
+        """An attempt is being sent to ``endpoint`` (before it is numbered), when :attr:`opens`."""
 
     def closed(self, ended: Ended, breaker: str) -> None:
         """An attempt ended (or was skipped); ``breaker`` is its endpoint's breaker state after it."""
@@ -279,27 +299,30 @@ class CallWatch:
         """An attempt is being sent: number it, note when it started and how long it waited."""
         if self._pending:
             self._flush()
-        self.opened(model, endpoint)
+        if self.opens:
+            self.opened(model, endpoint)
         self._number = number = self._number + 1
-        provider, endpoint_model = endpoint.provider, endpoint.model
-        delay = None
         ended = self._ended
-        if ended is not None:
-            last = ended.get((provider, endpoint_model))
-            if last is not None:
-                delay = max(self._now() - last, 0.0)
+        if ended is None:
+            self._open.append((endpoint.provider, endpoint.model, number, None, time.time_ns()))
+            return
+        provider, endpoint_model = endpoint.provider, endpoint.model
+        last = ended.get((provider, endpoint_model))
+        delay = None if last is None else max(self._now() - last, 0.0)
         self._open.append((provider, endpoint_model, number, delay, time.time_ns()))
 
     def on_attempt(self, request: ChatRequest, request_id: str, attempt: Attempt) -> None:
         """An attempt ended (or was skipped): closed once its breaker has its verdict."""
         if self._pending:
             self._flush()
-        outcome = attempt_outcome(attempt)
         end_ns = time.time_ns()
+        outcome: str = attempt.outcome
         if outcome == "skipped":
             self._number += 1
             self._pending.append((attempt, outcome, self._number, None, end_ns, end_ns))
             return
+        if outcome == "error" and attempt.error == "Cancelled":
+            outcome = "cancelled"
         provider, endpoint_model = attempt.provider, attempt.endpoint_model
         running = self._open
         for i, entry in enumerate(running):
@@ -308,13 +331,12 @@ class CallWatch:
                 break
         else:
             return
-        _, _, number, delay, start_ns = entry
         now = self._now()
         if self._ended is None:
             self._ended = {(provider, endpoint_model): now}
         else:
             self._ended[(provider, endpoint_model)] = now
-        self._pending.append((attempt, outcome, number, delay, start_ns, end_ns))
+        self._pending.append((attempt, outcome, entry[2], entry[3], entry[4], end_ns))
 
     def on_call(self, request: ChatRequest, route: Route | None, error: PolyrouteError | None) -> None:
         """The call ended: close what ended, then the call."""

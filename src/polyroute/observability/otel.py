@@ -128,9 +128,12 @@ class _TracedCall(CallWatch):
 
     def closed(self, ended: Ended, breaker: str) -> None:
         attempt, outcome, _, _, start_ns, end_ns = ended
-        name, static = self._observer._static(self.op, attempt)
-        fields = attempt_fields(static, ended, self.reason(ended), breaker)
-        span = self._observer._tracer.start_span(name, self._context, _CLIENT, fields, start_time=start_ns)
+        observer = self._observer
+        found = observer._statics.get((self.op, attempt.model, attempt.provider, attempt.endpoint_model))
+        name, static = found if found is not None else observer._static(self.op, attempt)
+        reason = None if outcome == "skipped" else self.reason(ended)
+        fields = attempt_fields(static, ended, reason, breaker)
+        span = observer._tracer.start_span(name, self._context, _CLIENT, fields, start_time=start_ns)
         if outcome == "error":
             span.set_status(Status(StatusCode.ERROR, attempt.error))
         span.end(end_time=end_ns)
