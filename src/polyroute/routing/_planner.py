@@ -21,7 +21,7 @@ open (the executor skips them while it stays open). Reasons are formatted only w
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,7 +30,7 @@ from polyroute.catalog._catalog import Catalog, Endpoint, ModelSpec
 from polyroute.errors import InvalidRequest
 from polyroute.health._stats import Signals
 from polyroute.routing._filters import DEMOTE, EXCLUDE, RequestFacts, matches, screen
-from polyroute.routing._index import CatalogIndex
+from polyroute.routing._index import CatalogIndex, IndexedEndpoint
 from polyroute.routing._preferences import (
     DEFAULT_PREFERENCES,
     ProviderPreferences,
@@ -38,7 +38,18 @@ from polyroute.routing._preferences import (
     split_variant,
 )
 from polyroute.routing._sticky import Key, StickySessions, conversation_key
-from polyroute.routing._strategies import BUILTIN_STRATEGIES, Option, Ranked, Reason, Strategy, trusted, usd
+from polyroute.routing._strategies import (
+    BUILTIN_STRATEGIES,
+    Columns,
+    Option,
+    Order,
+    Ranked,
+    Reason,
+    Strategy,
+    builtin_order,
+    trusted,
+    usd,
+)
 
 __all__ = [
     "DEFAULT_OUTPUT_TOKENS",
@@ -228,13 +239,107 @@ def _ranked(strategy: Strategy, options: list[Option], rng: random.Random) -> Se
     return out
 
 
-def _outage_reason(now: float, o: Option, why: Reason) -> Reason:
+def _outage_reason(now: float, signals: Signals, why: Reason) -> Reason:
     def text() -> str:
-        age = now - (o.signals.last_failure or now)
+        age = now - (signals.last_failure or now)
         rest = why if isinstance(why, str) else why()
         return f"recent outage (failed {age:.0f} s ago): behind stable endpoints; {rest}"
 
     return text
+
+
+class _Group(Columns):
+    """Options for a strategy, as columns rather than an :class:`Option` each: the indexed
+    endpoints, their estimated costs, the model of each (``name``, unless pooled across models) and
+    the statistics read so far (by index). Options are made only for a custom strategy."""
+
+    __slots__ = ("found", "ies", "models", "name", "now", "view")
+
+    def __init__(self, name: str, view: HealthView, now: float) -> None:
+        self.name = name
+        self.view = view
+        self.now = now
+        self.ies: list[IndexedEndpoint] = []
+        self.costs: list[float | None] = []
+        self.models: list[str] | None = None
+        self.found: dict[int, Signals] | None = None
+
+    def add(self, ie: IndexedEndpoint, cost: float | None, signals: Signals) -> None:
+        """Append an option whose statistics were read."""
+        if self.found is None:
+            self.found = {}
+        self.found[len(self.ies)] = signals
+        self.ies.append(ie)
+        self.costs.append(cost)
+
+    def model(self, i: int) -> str:
+        return self.name if self.models is None else self.models[i]
+
+    def positions(self) -> list[int]:
+        return [ie.position for ie in self.ies]
+
+    def weights(self) -> list[float]:
+        return [ie.endpoint.weight for ie in self.ies]
+
+    def signals(self, i: int) -> Signals:
+        found = self.found
+        if found is None:
+            found = self.found = {}
+        s = found.get(i)
+        if s is None:
+            view = self.view
+            s = found[i] = view.signals(self.ies[i].key, self.now) if view else Signals()
+        return s
+
+    def in_flight(self, i: int) -> int:
+        return self.view.in_flight(self.ies[i].key) if self.view is not None else 0
+
+    def option(self, i: int) -> Option:
+        ie = self.ies[i]
+        found = self.found.get(i) if self.found is not None else None
+        return Option(
+            self.model(i), ie.endpoint, ie.position, self.costs[i], view=self.view, now=self.now, signals=found
+        )
+
+    def without(self, taken: Collection[int]) -> _Group:
+        """The options not in ``taken`` (indices)."""
+        if not taken:
+            return self
+        return _Group.of([self], keep=lambda g, i: i not in taken)
+
+    @staticmethod
+    def of(groups: Sequence[_Group], keep: Callable[[_Group, int], bool] | None = None) -> _Group:
+        """The options of ``groups``, one after another (those ``keep(group, index)`` accepts)."""
+        first = groups[0]
+        out = _Group(first.name, first.view, first.now)
+        models: list[str] = []
+        for g in groups:
+            for i, ie in enumerate(g.ies):
+                if keep is not None and not keep(g, i):
+                    continue
+                if g.found is not None and i in g.found:
+                    out.add(ie, g.costs[i], g.found[i])
+                else:
+                    out.ies.append(ie)
+                    out.costs.append(g.costs[i])
+                models.append(g.model(i))
+        if any(g.models is not None or g.name != first.name for g in groups):
+            out.models = models
+        return out
+
+
+def _rank(strategy: Strategy, group: _Group, rng: random.Random) -> Order:
+    """The strategy's ranking of ``group``: indices in order and their reasons (a permutation of
+    the group whatever a custom strategy returned)."""
+    if not group.ies:
+        return [], []
+    found = builtin_order(strategy, group, rng)
+    if found is not None:
+        return found
+    options = [group.option(i) for i in range(len(group.ies))]
+    at = {id(o): i for i, o in enumerate(options)}
+    ranked = _ranked(strategy, options, rng)
+    return [at[id(o)] for o, _ in ranked], [why for _, why in ranked]
 
 
 class _ModelPlan:
@@ -242,11 +347,11 @@ class _ModelPlan:
 
     __slots__ = ("demoted", "resting", "stable", "unstable")
 
-    def __init__(self) -> None:
+    def __init__(self, name: str, view: HealthView, now: float) -> None:
         self.demoted: list[Candidate] = []
         self.resting: list[Candidate] = []
-        self.stable: list[Option] = []
-        self.unstable: list[Option] = []
+        self.stable = _Group(name, view, now)
+        self.unstable = _Group(name, view, now)
 
 
 class _Planner:
@@ -314,11 +419,13 @@ class _Planner:
 
         Only the default load balancing tells endpoints with a recent outage apart (as on
         OpenRouter, ``sort`` and ``order`` follow their own criterion; breakers still apply)."""
-        mp = _ModelPlan()
         facts = self.facts
         health = self.health
         now = self.now
         name = spec.name
+        mp = _ModelPlan(name, health, now)
+        stable, unstable = mp.stable, mp.unstable
+        stable_ies, stable_costs = stable.ies, stable.costs
         balancing = prefs.sort is None and not prefs.order
         # no preference to screen by and no feature to check: only the request's size can matter
         plain = prefs is DEFAULT_PREFERENCES and not facts.needs
@@ -353,11 +460,12 @@ class _Planner:
             if verdict == DEMOTE:
                 mp.demoted.append(Candidate(name, endpoint, reason or "demoted", cost))
                 continue
-            option = Option(name, endpoint, ie.position, cost, view=health, now=now)
-            if failing and key in failing and option.signals.recent_outage(now, window):
-                mp.unstable.append(option)
+            if failing and key in failing:
+                signals = health.signals(key, now) if health else Signals()
+                (unstable if signals.recent_outage(now, window) else stable).add(ie, cost, signals)
             else:
-                mp.stable.append(option)
+                stable_ies.append(ie)
+                stable_costs.append(cost)
         return mp
 
     def order_model(self, spec: ModelSpec, prefs: ProviderPreferences, mp: _ModelPlan) -> list[Candidate]:
@@ -366,35 +474,39 @@ class _Planner:
         out: list[Candidate] = []
         stable, unstable = mp.stable, mp.unstable
         if prefs.order:
-            chosen: list[Option] = []
-            taken: set[int] = set()
+            taken: tuple[set[int], set[int]] = (set(), set())
             for item in prefs.order:
-                for o in (*stable, *unstable):
-                    if id(o) not in taken and matches(o.endpoint, (item,)):
-                        taken.add(id(o))
-                        chosen.append(o)
-            for i, o in enumerate(chosen):
-                out.append(Candidate(name, o.endpoint, f"provider.order position {i + 1}", o.cost))
-            stable = [o for o in stable if id(o) not in taken]
-            unstable = [o for o in unstable if id(o) not in taken]
+                for group, took in zip((stable, unstable), taken, strict=True):
+                    for i, ie in enumerate(group.ies):
+                        if i not in took and matches(ie.endpoint, (item,)):
+                            took.add(i)
+                            out.append(
+                                Candidate(name, ie.endpoint, f"provider.order position {len(out) + 1}", group.costs[i])
+                            )
+            stable = stable.without(taken[0])
+            unstable = unstable.without(taken[1])
             label = prefs.sort or "price"
             prefix = f"after provider.order, by {label}: "
         else:
             label = prefs.sort or "default"
             prefix = f"{label}: "
         strategy = self.strategy(label)
-        out += [Candidate(name, o.endpoint, why, o.cost, prefix) for o, why in _ranked(strategy, stable, self.rng)]
-        if unstable:
+        order, reasons = _rank(strategy, stable, self.rng)
+        ies, costs = stable.ies, stable.costs
+        out += [Candidate(name, ies[i].endpoint, why, costs[i], prefix) for i, why in zip(order, reasons, strict=True)]
+        if unstable.ies:
             now = self.now
-            out.extend(
-                Candidate(name, o.endpoint, _outage_reason(now, o, why), o.cost)
-                for o, why in _ranked(strategy, unstable, self.rng)
-            )
+            order, reasons = _rank(strategy, unstable, self.rng)
+            ies, costs = unstable.ies, unstable.costs
+            out += [
+                Candidate(name, ies[i].endpoint, _outage_reason(now, unstable.signals(i), why), costs[i])
+                for i, why in zip(order, reasons, strict=True)
+            ]
         if not prefs.order and out and self.sticky is not None:
             out = self.apply_sticky(spec, out, stable)
         return out
 
-    def apply_sticky(self, spec: ModelSpec, out: list[Candidate], stable: list[Option]) -> list[Candidate]:
+    def apply_sticky(self, spec: ModelSpec, out: list[Candidate], stable: _Group) -> list[Candidate]:
         """Move the conversation's endpoint to the front, if it is healthy and stickiness pays there."""
         request = self.request
         if not request.session_id and not self.index.caching(spec.name):
@@ -413,7 +525,7 @@ class _Planner:
             if c.endpoint.key != endpoint_key:
                 continue
             signals = self.health.signals(endpoint_key, self.now)
-            healthy = any(o.endpoint is c.endpoint for o in stable) and not signals.recent_outage(
+            healthy = any(ie.endpoint is c.endpoint for ie in stable.ies) and not signals.recent_outage(
                 self.now, self.outage_window
             )
             caches = any(ie.caches for ie in self.index.endpoints(spec) if ie.endpoint is c.endpoint)
@@ -525,12 +637,22 @@ def _pooled(planner: _Planner, pooled: Sequence[tuple[ProviderPreferences, _Mode
     """``partition: none``: one ranking across every model's endpoints."""
     label = pooled[0][0].sort or "default"
     strategy = planner.strategy(label)
-    stable = [o for _, mp in pooled for o in mp.stable]
-    unstable = [o for _, mp in pooled for o in mp.unstable]
+    stable = _Group.of([mp.stable for _, mp in pooled])
+    unstable = _Group.of([mp.unstable for _, mp in pooled])
     prefix = f"{label} across models: "
-    out = [Candidate(o.model, o.endpoint, why, o.cost, prefix) for o, why in _ranked(strategy, stable, planner.rng)]
-    out.extend(
-        Candidate(o.model, o.endpoint, _outage_reason(planner.now, o, why), o.cost)
-        for o, why in _ranked(strategy, unstable, planner.rng)
-    )
+    order, reasons = _rank(strategy, stable, planner.rng)
+    out = [
+        Candidate(stable.model(i), stable.ies[i].endpoint, why, stable.costs[i], prefix)
+        for i, why in zip(order, reasons, strict=True)
+    ]
+    order, reasons = _rank(strategy, unstable, planner.rng)
+    out += [
+        Candidate(
+            unstable.model(i),
+            unstable.ies[i].endpoint,
+            _outage_reason(planner.now, unstable.signals(i), why),
+            unstable.costs[i],
+        )
+        for i, why in zip(order, reasons, strict=True)
+    ]
     return out

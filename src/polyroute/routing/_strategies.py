@@ -36,17 +36,19 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from polyroute.catalog._catalog import Endpoint
 from polyroute.health._stats import Signals
 
 __all__ = [
     "BUILTIN_STRATEGIES",
+    "Columns",
     "DefaultStrategy",
     "LatencyStrategy",
     "LeastBusyStrategy",
     "Option",
+    "Order",
     "OrderedStrategy",
     "PriceStrategy",
     "Ranked",
@@ -54,6 +56,7 @@ __all__ = [
     "Strategy",
     "ThroughputStrategy",
     "WeightedStrategy",
+    "builtin_order",
     "trusted",
     "usd",
 ]
@@ -146,8 +149,69 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
-def _cost_of(o: Option) -> float:
-    return o.cost or 0.0
+class Columns:
+    """The options a built-in strategy orders, read by index: their estimated costs, and the rest on
+    demand. Built-in strategies rank these, so that planning allocates no object per option (an
+    :class:`Option`, a ranked pair) for them; ``rank()`` wraps its options in one."""
+
+    __slots__ = ("costs",)
+
+    costs: Sequence[float | None]
+
+    def positions(self) -> list[int]:
+        """Each option's index among its model's configured endpoints."""
+        raise NotImplementedError
+
+    def weights(self) -> list[float]:
+        """Each option's configured ``weight``."""
+        raise NotImplementedError
+
+    def signals(self, i: int) -> Signals:
+        """Option ``i``'s live statistics."""
+        raise NotImplementedError
+
+    def in_flight(self, i: int) -> int:
+        """Attempts running at option ``i``'s endpoint now."""
+        raise NotImplementedError
+
+
+class _OptionColumns(Columns):
+    __slots__ = ("_options",)
+
+    def __init__(self, options: Sequence[Option]) -> None:
+        self._options = options
+        self.costs = [o.cost for o in options]
+
+    def positions(self) -> list[int]:
+        return [o.position for o in self._options]
+
+    def weights(self) -> list[float]:
+        return [o.endpoint.weight for o in self._options]
+
+    def signals(self, i: int) -> Signals:
+        return self._options[i].signals
+
+    def in_flight(self, i: int) -> int:
+        return self._options[i].in_flight
+
+
+#: a built-in strategy's ranking: indices into its columns, in order, and each one's reason
+Order = tuple[list[int], list[Reason]]
+
+
+class _Builtin:
+    """A built-in strategy: it ranks :class:`Columns`; ``rank()`` ranks options through them."""
+
+    __slots__ = ()
+
+    def rank(self, options: Sequence[Option], rng: random.Random) -> list[Ranked]:
+        """``options`` in the order to try them, each with the reason for its place."""
+        order, reasons = self.order(_OptionColumns(options), rng)
+        return [(options[i], why) for i, why in zip(order, reasons, strict=True)]
+
+    def order(self, columns: Columns, rng: random.Random) -> Order:
+        """The ranking of ``columns``: indices in the order to try them, and each one's reason."""
+        raise NotImplementedError
 
 
 def _drawn(chance: float) -> Reason:
@@ -157,150 +221,174 @@ def _drawn(chance: float) -> Reason:
 _UNPRICED = "price unknown: after the priced endpoints"
 
 
-class DefaultStrategy:
+class DefaultStrategy(_Builtin):
     """OpenRouter's default: draw the first endpoint weighted by the inverse square of its price,
     then the rest cheapest first; endpoints with unknown prices after those with known ones."""
 
     def rank(self, options: Sequence[Option], rng: random.Random) -> list[Ranked]:
-        priced = [o for o in options if o.cost is not None]
+        """``options`` in the order to try them, each with the reason for its place."""
+        ranked = super().rank(options, rng)
+        if len(ranked) > 1:  # an option passed twice is drawn first once, not also a fallback
+            first = ranked[0][0]
+            if any(o is first for o, _ in ranked[1:]):
+                ranked = [ranked[0], *(r for r in ranked[1:] if r[0] is not first)]
+        return ranked
+
+    def order(self, columns: Columns, rng: random.Random) -> Order:
+        costs = columns.costs
+        n = len(costs)
+        priced = [i for i in range(n) if costs[i] is not None] if None in costs else list(range(n))
         if not priced:
-            return [(o, "no prices known: configured order") for o in options]
-        first: Option
+            return list(range(n)), ["no prices known: configured order"] * n
+        # each priced option's cost as a float (what the draw and the sort read), by place in ``priced``
+        prices = [costs[i] or 0.0 for i in priced]
+        first: int  # place in ``priced``
         why: Reason
         if len(priced) == 1:
-            first, why = priced[0], "the only priced endpoint"
-        elif 0.0 in (costs := [o.cost or 0.0 for o in priced]):
-            free = [o for o in priced if o.cost == 0]
+            first, why = 0, "the only priced endpoint"
+        elif 0.0 in prices:
+            free = [j for j, c in enumerate(prices) if c == 0]
             first = free[0] if len(free) == 1 else rng.choice(free)
             why = f"free; drawn among {len(free)} free endpoints"
         else:
-            weights = [1.0 / (c * c) for c in costs]
+            weights = [1.0 / (c * c) for c in prices]
             total = sum(weights)
             point = rng.random() * total
-            i = 0
-            for i, w in enumerate(weights):  # noqa: B007 - the index is the draw
+            first = 0
+            for first, w in enumerate(weights):  # noqa: B007 - the index is the draw
                 point -= w
                 if point < 0:
                     break
-            first = priced[i]
-            why = _drawn(weights[i] / total)
-        ranked: list[Ranked] = [(first, why)]
-        rest = [o for o in priced if o is not first]
+            why = _drawn(weights[first] / total)
+        rest = [*range(first), *range(first + 1, len(priced))]
         if len(rest) > 1:
-            rest.sort(key=_cost_of)  # stable: equal prices keep the configured order
-        ranked.extend((o, "fallback, cheapest first") for o in rest)
-        if len(priced) < len(options):
-            ranked.extend((o, _UNPRICED) for o in options if o.cost is None)
-        return ranked
-
-
-class PriceStrategy:
-    """Lowest estimated cost first; equal prices by time to first token, then configured order."""
-
-    def rank(self, options: Sequence[Option], rng: random.Random) -> list[Ranked]:
-        by_cost = sorted(options, key=_cost_or_inf)  # stable: configured order within a price
-        ordered: list[Option] = []
-        i = 0
-        while i < len(by_cost):
-            j = i + 1
-            while j < len(by_cost) and by_cost[j].cost == by_cost[i].cost:
-                j += 1
-            tied = by_cost[i:j]
-            if len(tied) > 1:  # only ties read the statistics
-                tied.sort(key=_ttft_or_inf)
-            ordered.extend(tied)
-            i = j
-        return [(o, "lowest cost first" if o.cost is not None else _UNPRICED) for o in ordered]
+            rest.sort(key=prices.__getitem__)  # stable: equal prices keep the configured order
+        order = [priced[first]]
+        order += [priced[j] for j in rest]
+        reasons = [why]
+        reasons += ["fallback, cheapest first"] * len(rest)
+        if len(priced) < n:
+            unpriced = [i for i in range(n) if costs[i] is None]
+            order += unpriced
+            reasons += [_UNPRICED] * len(unpriced)
+        return order, reasons
 
 
 _INF = float("inf")
 
 
-def _cost_or_inf(o: Option) -> float:
-    return o.cost if o.cost is not None else _INF
+class PriceStrategy(_Builtin):
+    """Lowest estimated cost first; equal prices by time to first token, then configured order."""
 
-
-def _ttft_or_inf(o: Option) -> float:
-    t = o.ttft
-    return t if t is not None else _INF
-
-
-def _measured(o: Option, value: float | None) -> int:
-    """0: nothing in the window (measure it first), 1: measured, 2: only failures (last)."""
-    if value is not None:
-        return 1
-    return 2 if o.signals.failures else 0
+    def order(self, columns: Columns, rng: random.Random) -> Order:
+        costs = columns.costs
+        n = len(costs)
+        keys = [c if c is not None else _INF for c in costs]
+        by_cost = sorted(range(n), key=keys.__getitem__)  # stable: configured order within a price
+        order: list[int] = []
+        i = 0
+        while i < n:
+            cost = costs[by_cost[i]]
+            j = i + 1
+            while j < n and costs[by_cost[j]] == cost:
+                j += 1
+            if j - i > 1:  # only ties read the statistics
+                tied = by_cost[i:j]
+                ttft: list[float] = []
+                for k in tied:
+                    t = columns.signals(k).ttft_recent
+                    ttft.append(t if t is not None else _INF)
+                order += [tied[m] for m in sorted(range(j - i), key=ttft.__getitem__)]
+            else:
+                order.append(by_cost[i])
+            i = j
+        return order, ["lowest cost first" if costs[k] is not None else _UNPRICED for k in order]
 
 
 _UNMEASURED = ("no success measured yet: tried to measure it", "", "no success in the window, only failures")
 
 
-def _ttft_reason(o: Option) -> Reason:
-    t = o.ttft
-    return (lambda: f"recent TTFT {_ms(t)}") if t is not None else _UNMEASURED[_measured(o, None)]
+def _by(columns: Columns, *keys: list[int] | list[float]) -> list[int]:
+    """Indices sorted by ``keys`` (most significant first), ties in index order: one stable sort per
+    key, least significant first, so that no key tuple is built per option."""
+    order = list(range(len(columns.costs)))
+    for key in reversed(keys):
+        order.sort(key=key.__getitem__)
+    return order
 
 
-def _tps_reason(o: Option) -> Reason:
-    t = o.throughput
-    return (lambda: f"recent {t:.0f} tok/s") if t is not None else _UNMEASURED[_measured(o, None)]
+def _measured(columns: Columns, values: list[float | None]) -> list[int]:
+    """Per option, 0: nothing in the window (measure it first), 1: measured, 2: only failures (last)."""
+    return [1 if v is not None else 2 if columns.signals(i).failures else 0 for i, v in enumerate(values)]
 
 
-class LatencyStrategy:
+class LatencyStrategy(_Builtin):
     """Lowest recent time to first token first; unmeasured endpoints first, to measure them;
     endpoints with only failures in the window last."""
 
-    def rank(self, options: Sequence[Option], rng: random.Random) -> list[Ranked]:
-        def key(o: Option) -> tuple[int, float, int]:
-            return (_measured(o, o.ttft), o.ttft or 0.0, o.position)
+    def order(self, columns: Columns, rng: random.Random) -> Order:
+        ttft = [columns.signals(i).ttft_recent for i in range(len(columns.costs))]
+        measured = _measured(columns, ttft)
+        order = _by(columns, measured, [t or 0.0 for t in ttft], columns.positions())
+        return order, [_ttft_reason(ttft[i], measured[i]) for i in order]
 
-        return [(o, _ttft_reason(o)) for o in sorted(options, key=key)]
+
+def _ttft_reason(t: float | None, measured: int) -> Reason:
+    return (lambda: f"recent TTFT {_ms(t)}") if t is not None else _UNMEASURED[measured]
 
 
-class ThroughputStrategy:
+class ThroughputStrategy(_Builtin):
     """Highest recent output tokens per second first; unmeasured endpoints first, endpoints with
     only failures in the window last."""
 
-    def rank(self, options: Sequence[Option], rng: random.Random) -> list[Ranked]:
-        def key(o: Option) -> tuple[int, float, int]:
-            return (_measured(o, o.throughput), -(o.throughput or 0.0), o.position)
+    def order(self, columns: Columns, rng: random.Random) -> Order:
+        tps = [columns.signals(i).throughput_recent for i in range(len(columns.costs))]
+        measured = _measured(columns, tps)
+        order = _by(columns, measured, [-(t or 0.0) for t in tps], columns.positions())
+        return order, [_tps_reason(tps[i], measured[i]) for i in order]
 
-        return [(o, _tps_reason(o)) for o in sorted(options, key=key)]
+
+def _tps_reason(t: float | None, measured: int) -> Reason:
+    return (lambda: f"recent {t:.0f} tok/s") if t is not None else _UNMEASURED[measured]
 
 
-class LeastBusyStrategy:
+class LeastBusyStrategy(_Builtin):
     """Fewest attempts in flight first; ties by estimated cost, then configured order."""
 
-    def rank(self, options: Sequence[Option], rng: random.Random) -> list[Ranked]:
-        def key(o: Option) -> tuple[int, bool, float, int]:
-            return (o.in_flight, o.cost is None, o.cost or 0.0, o.position)
+    def order(self, columns: Columns, rng: random.Random) -> Order:
+        costs = columns.costs
+        busy = [columns.in_flight(i) for i in range(len(costs))]
+        unpriced = [int(c is None) for c in costs]
+        order = _by(columns, busy, unpriced, [c or 0.0 for c in costs], columns.positions())
+        return order, [f"{busy[i]} in flight" for i in order]
 
-        return [(o, f"{o.in_flight} in flight") for o in sorted(options, key=key)]
 
-
-class WeightedStrategy:
+class WeightedStrategy(_Builtin):
     """A random order in which each endpoint's chance to come first is proportional to its
     configured ``weight``; weight 0 means fallback only."""
 
-    def rank(self, options: Sequence[Option], rng: random.Random) -> list[Ranked]:
-        total = sum(o.endpoint.weight for o in options)
-        keyed = []
-        for o in options:
-            w = o.endpoint.weight
-            keyed.append((rng.random() ** (1.0 / w) if w > 0 else -1.0, -o.position, o))
-        keyed.sort(key=lambda k: (k[0], k[1]), reverse=True)
-        return [(o, _weight_reason(o, total)) for _, _, o in keyed]
+    def order(self, columns: Columns, rng: random.Random) -> Order:
+        weights = columns.weights()
+        total = sum(weights)
+        draws = [rng.random() ** (1.0 / w) if w > 0 else -1.0 for w in weights]
+        back = [-p for p in columns.positions()]
+        order = list(range(len(weights)))
+        order.sort(key=back.__getitem__, reverse=True)  # stable sorts: ties keep their order
+        order.sort(key=draws.__getitem__, reverse=True)
+        return order, [_weight_reason(weights[i], total) for i in order]
 
 
-def _weight_reason(o: Option, total: float) -> Reason:
-    w = o.endpoint.weight
+def _weight_reason(w: float, total: float) -> Reason:
     return (lambda: f"weight {w:g} ({w / total:.0%} of first picks)") if total else "weight 0"
 
 
-class OrderedStrategy:
+class OrderedStrategy(_Builtin):
     """The configured order."""
 
-    def rank(self, options: Sequence[Option], rng: random.Random) -> list[Ranked]:
-        return [(o, f"configured position {o.position + 1}") for o in sorted(options, key=lambda o: o.position)]
+    def order(self, columns: Columns, rng: random.Random) -> Order:
+        positions = columns.positions()
+        order = sorted(range(len(positions)), key=positions.__getitem__)
+        return order, [f"configured position {positions[i] + 1}" for i in order]
 
 
 BUILTIN_STRATEGIES: Mapping[str, Strategy] = {
@@ -318,3 +406,10 @@ _TRUSTED = frozenset(type(s) for s in BUILTIN_STRATEGIES.values())
 def trusted(strategy: Strategy) -> bool:
     """Whether ``strategy`` is built in (its rankings need no checking)."""
     return type(strategy) in _TRUSTED
+
+
+def builtin_order(strategy: Strategy, columns: Columns, rng: random.Random) -> Order | None:
+    """A built-in strategy's ranking of ``columns``; ``None`` for any other strategy (call its ``rank()``)."""
+    if type(strategy) in _TRUSTED:
+        return cast(_Builtin, strategy).order(columns, rng)
+    return None
