@@ -39,6 +39,7 @@ from polyroute.routing._preferences import (
 )
 from polyroute.routing._sticky import Key, StickySessions, conversation_key
 from polyroute.routing._strategies import (
+    BUILTIN_ORDERS,
     BUILTIN_STRATEGIES,
     Columns,
     Option,
@@ -46,7 +47,6 @@ from polyroute.routing._strategies import (
     Ranked,
     Reason,
     Strategy,
-    builtin_order,
     trusted,
     usd,
 )
@@ -333,9 +333,9 @@ def _rank(strategy: Strategy, group: _Group, rng: random.Random) -> Order:
     the group whatever a custom strategy returned)."""
     if not group.ies:
         return [], []
-    found = builtin_order(strategy, group, rng)
-    if found is not None:
-        return found
+    builtin = BUILTIN_ORDERS.get(type(strategy))
+    if builtin is not None:
+        return builtin(strategy, group, rng)
     options = [group.option(i) for i in range(len(group.ies))]
     at = {id(o): i for i, o in enumerate(options)}
     ranked = _ranked(strategy, options, rng)
@@ -351,7 +351,7 @@ class _ModelPlan:
         self.demoted: list[Candidate] = []
         self.resting: list[Candidate] = []
         self.stable = _Group(name, view, now)
-        self.unstable = _Group(name, view, now)
+        self.unstable: _Group | None = None  # made for the first endpoint with a recent outage
 
 
 class _Planner:
@@ -424,7 +424,7 @@ class _Planner:
         now = self.now
         name = spec.name
         mp = _ModelPlan(name, health, now)
-        stable, unstable = mp.stable, mp.unstable
+        stable = mp.stable
         stable_ies, stable_costs = stable.ies, stable.costs
         balancing = prefs.sort is None and not prefs.order
         # no preference to screen by and no feature to check: only the request's size can matter
@@ -462,7 +462,12 @@ class _Planner:
                 continue
             if failing and key in failing:
                 signals = health.signals(key, now) if health else Signals()
-                (unstable if signals.recent_outage(now, window) else stable).add(ie, cost, signals)
+                if signals.recent_outage(now, window):
+                    if mp.unstable is None:
+                        mp.unstable = _Group(name, health, now)
+                    mp.unstable.add(ie, cost, signals)
+                else:
+                    stable.add(ie, cost, signals)
             else:
                 stable_ies.append(ie)
                 stable_costs.append(cost)
@@ -474,6 +479,8 @@ class _Planner:
         out: list[Candidate] = []
         stable, unstable = mp.stable, mp.unstable
         if prefs.order:
+            if unstable is None:
+                unstable = _Group(name, self.health, self.now)
             taken: tuple[set[int], set[int]] = (set(), set())
             for item in prefs.order:
                 for group, took in zip((stable, unstable), taken, strict=True):
@@ -494,7 +501,7 @@ class _Planner:
         order, reasons = _rank(strategy, stable, self.rng)
         ies, costs = stable.ies, stable.costs
         out += [Candidate(name, ies[i].endpoint, why, costs[i], prefix) for i, why in zip(order, reasons, strict=True)]
-        if unstable.ies:
+        if unstable is not None and unstable.ies:
             now = self.now
             order, reasons = _rank(strategy, unstable, self.rng)
             ies, costs = unstable.ies, unstable.costs
@@ -638,13 +645,16 @@ def _pooled(planner: _Planner, pooled: Sequence[tuple[ProviderPreferences, _Mode
     label = pooled[0][0].sort or "default"
     strategy = planner.strategy(label)
     stable = _Group.of([mp.stable for _, mp in pooled])
-    unstable = _Group.of([mp.unstable for _, mp in pooled])
+    unstables = [mp.unstable for _, mp in pooled if mp.unstable is not None]
     prefix = f"{label} across models: "
     order, reasons = _rank(strategy, stable, planner.rng)
     out = [
         Candidate(stable.model(i), stable.ies[i].endpoint, why, stable.costs[i], prefix)
         for i, why in zip(order, reasons, strict=True)
     ]
+    if not unstables:
+        return out
+    unstable = _Group.of(unstables)
     order, reasons = _rank(strategy, unstable, planner.rng)
     out += [
         Candidate(

@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol, cast, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from polyroute.catalog._catalog import Endpoint
 from polyroute.health._stats import Signals
 
 __all__ = [
+    "BUILTIN_ORDERS",
     "BUILTIN_STRATEGIES",
     "Columns",
     "DefaultStrategy",
@@ -56,7 +57,6 @@ __all__ = [
     "Strategy",
     "ThroughputStrategy",
     "WeightedStrategy",
-    "builtin_order",
     "trusted",
     "usd",
 ]
@@ -237,11 +237,14 @@ class DefaultStrategy(_Builtin):
     def order(self, columns: Columns, rng: random.Random) -> Order:
         costs = columns.costs
         n = len(costs)
-        priced = [i for i in range(n) if costs[i] is not None] if None in costs else list(range(n))
+        if n == 1:  # one endpoint: nothing to draw
+            return [0], ["the only priced endpoint" if costs[0] is not None else "no prices known: configured order"]
+        whole = None not in costs  # every option priced: places in ``priced`` are indices
+        priced = list(range(n)) if whole else [i for i in range(n) if costs[i] is not None]
         if not priced:
             return list(range(n)), ["no prices known: configured order"] * n
         # each priced option's cost as a float (what the draw and the sort read), by place in ``priced``
-        prices = [costs[i] or 0.0 for i in priced]
+        prices = [c or 0.0 for c in costs] if whole else [costs[i] or 0.0 for i in priced]
         first: int  # place in ``priced``
         why: Reason
         if len(priced) == 1:
@@ -260,11 +263,12 @@ class DefaultStrategy(_Builtin):
                 if point < 0:
                     break
             why = _drawn(weights[first] / total)
-        rest = [*range(first), *range(first + 1, len(priced))]
+        rest = list(range(len(priced)))
+        del rest[first]
         if len(rest) > 1:
             rest.sort(key=prices.__getitem__)  # stable: equal prices keep the configured order
         order = [priced[first]]
-        order += [priced[j] for j in rest]
+        order += rest if whole else [priced[j] for j in rest]
         reasons = [why]
         reasons += ["fallback, cheapest first"] * len(rest)
         if len(priced) < n:
@@ -408,8 +412,8 @@ def trusted(strategy: Strategy) -> bool:
     return type(strategy) in _TRUSTED
 
 
-def builtin_order(strategy: Strategy, columns: Columns, rng: random.Random) -> Order | None:
-    """A built-in strategy's ranking of ``columns``; ``None`` for any other strategy (call its ``rank()``)."""
-    if type(strategy) in _TRUSTED:
-        return cast(_Builtin, strategy).order(columns, rng)
-    return None
+#: each built-in strategy's type, and its ``order()``: how planning ranks columns without a call to
+#: ``rank()`` (any other strategy, even a subclass of a built-in one, gets options)
+BUILTIN_ORDERS: Mapping[type, Callable[[Any, Columns, random.Random], Order]] = {
+    t: t.order for t in _TRUSTED if issubclass(t, _Builtin)
+}
