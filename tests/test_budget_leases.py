@@ -26,7 +26,7 @@ import pytest
 
 import polyroute
 from polyroute import errors
-from polyroute.budgets import Charge
+from polyroute.budgets import Charge, SQLiteBudgetStore
 from polyroute.testing import FakeClock, FunctionBackend, ProviderCall, Reply
 
 D = Decimal
@@ -252,25 +252,31 @@ def test_the_holds_of_a_process_that_died_mid_call_expire(
     assert balance(router) == (D("0.01"), 0)
 
 
+class _RenewalWatch(SQLiteBudgetStore):
+    """A SQLite budget store that sets :attr:`renewed` on a renewal of some holds expiring after
+    :attr:`after` (a renewal to wait for: one made after the clock moved)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.renewed = threading.Event()
+        self.after = math.inf
+
+    def renew(self, holds: Any, *, expires_at: float) -> None:
+        super().renew(holds, expires_at=expires_at)
+        if holds and expires_at > self.after:
+            self.renewed.set()
+
+
 def test_a_background_thread_renews_the_holds_of_calls_in_flight(tmp_path: Path) -> None:
     """Without any other reservation from this process (which renews first), the holds of a call
     in flight are still renewed, so that other processes, which purge expired holds, never free
     them: by a thread, every third of ``hold_seconds`` (real time; here 0.1 s)."""
     from polyroute.budgets import BudgetGuard, BudgetRule, SQLiteBudgetStore
 
-    renewed = threading.Event()
     clock = FakeClock()
-    after = [math.inf]  # a renewal to wait for: one made after the clock moved
-
-    class Recording(SQLiteBudgetStore):
-        def renew(self, holds: Any, *, expires_at: float) -> None:
-            super().renew(holds, expires_at=expires_at)
-            if holds and expires_at > after[0]:
-                renewed.set()
-
     rule = BudgetRule(scope="user", match="*", limit_usd=D(LIMIT), period="total")
     guard = BudgetGuard(
-        [rule], Recording(tmp_path / "b.db"), clock=clock, costs=polyroute.CostSettings(hold_seconds=0.3)
+        [rule], store := _RenewalWatch(tmp_path / "b.db"), clock=clock, costs=polyroute.CostSettings(hold_seconds=0.3)
     )
     answer = Blocking(1)
     cfg = config({})
@@ -281,8 +287,8 @@ def test_a_background_thread_renews_the_holds_of_calls_in_flight(tmp_path: Path)
         done.start()
         answer.wait_arrivals()
         clock.advance(100)  # fake time: the hold's lease is long gone unless renewed
-        after[0] = clock.time()
-        assert renewed.wait(10), "the holds of a call in flight were never renewed"
+        store.after = clock.time()
+        assert store.renewed.wait(10), "the holds of a call in flight were never renewed"
         other = SQLiteBudgetStore(tmp_path / "b.db")  # another process: purges what has expired
         assert other.balance(f"{rule.id}|u|total", now=clock.time()) == (0, D("0.01"))
         other.close()
@@ -309,16 +315,7 @@ def test_a_forked_child_renews_the_holds_of_its_own_calls(tmp_path: Path, mid_wa
 
     from polyroute.budgets import BudgetGuard, BudgetRule, SQLiteBudgetStore
 
-    renewed = threading.Event()
     clock = FakeClock()
-    after = [math.inf]  # a renewal to wait for: one made after the clock moved
-
-    class Recording(SQLiteBudgetStore):
-        def renew(self, holds: Any, *, expires_at: float) -> None:
-            super().renew(holds, expires_at=expires_at)
-            if holds and expires_at > after[0]:
-                renewed.set()
-
     parent = os.getpid()
     child_arrived, child_go = threading.Event(), threading.Event()
 
@@ -330,7 +327,7 @@ def test_a_forked_child_renews_the_holds_of_its_own_calls(tmp_path: Path, mid_wa
 
     rule = BudgetRule(scope="user", match="*", limit_usd=D(LIMIT), period="total")
     db = tmp_path / "b.db"
-    guard = BudgetGuard([rule], Recording(db), clock=clock, costs=polyroute.CostSettings(hold_seconds=0.3))
+    guard = BudgetGuard([rule], store := _RenewalWatch(db), clock=clock, costs=polyroute.CostSettings(hold_seconds=0.3))
     cfg = config({})
     del cfg["budgets"]
     router = polyroute.Router.from_config(cfg, clock=clock, budgets=guard, backends={"alpha": FunctionBackend(answer)})
@@ -341,8 +338,8 @@ def test_a_forked_child_renews_the_holds_of_its_own_calls(tmp_path: Path, mid_wa
         call.start()
         assert child_arrived.wait(30), "the child's call never reached the provider"
         clock.advance(100)  # fake time: the hold's lease is long gone unless renewed
-        after[0] = clock.time()
-        assert renewed.wait(10), "the child never renewed the holds of its call in flight"
+        store.after = clock.time()
+        assert store.renewed.wait(10), "the child never renewed the holds of its call in flight"
         other = SQLiteBudgetStore(db)  # another process: purges what has expired
         assert other.balance(counter, now=clock.time()) == (D("0.01"), D("0.01"))  # the parent's, the child's
         other.close()
